@@ -1,0 +1,418 @@
+//! The reply format: the form a plugin asks Keruj to show the user.
+//!
+//! This module is the single definition of the format. Plugins build forms
+//! with it; the host parses every reply with [`Form::from_json`], which
+//! rejects anything that is not exactly this format, before Keruj sees it.
+//!
+//! ```
+//! use keruj_guest::form::{Element, Form};
+//!
+//! let form = Form::new("credentials_submitted", "Connect your account")
+//!     .description("Paste the key from your cabinet")
+//!     .element(Element::text("api_key", "API key").required().secret())
+//!     .element(Element::select("city", "City").option("kyiv", "Kyiv"))
+//!     .error("api_key", "This key was refused");
+//!
+//! let json = form.to_json();
+//! assert_eq!(Form::from_json(&json).unwrap(), form);
+//! ```
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The largest reply the host accepts, in bytes of JSON.
+pub const MAX_REPLY_BYTES: usize = 256 * 1024;
+/// The most elements one form may hold.
+pub const MAX_ELEMENTS: usize = 100;
+
+/// A form for Keruj to show, and the event that brings the user's answers back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Form {
+    /// The event Keruj sends back with the user's data (`{"event": reply, "data": {...}}`).
+    pub reply: String,
+    /// The form's heading.
+    pub title: String,
+    /// Optional text under the heading.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The fields, in display order.
+    pub elements: Vec<Element>,
+    /// Messages to show next to fields, by element name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub errors: BTreeMap<String, String>,
+}
+
+/// One field of a form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Element {
+    /// What kind of field this is.
+    #[serde(rename = "type")]
+    pub kind: ElementKind,
+    /// The key under which the user's answer comes back in `data`.
+    pub name: String,
+    /// The text shown to the user.
+    pub label: String,
+    /// The user must fill it in.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub required: bool,
+    /// Keruj should mask what the user types.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub secret: bool,
+    /// The choices of a `select`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<SelectOption>,
+    /// The value the field starts with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+}
+
+/// The kinds of form elements Keruj shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ElementKind {
+    Text,
+    Password,
+    Textarea,
+    Number,
+    Checkbox,
+    Select,
+    /// Text for the user to read; it brings no answer back.
+    Info,
+}
+
+/// One choice of a `select` element.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelectOption {
+    pub value: String,
+    pub label: String,
+}
+
+fn is_false(flag: &bool) -> bool {
+    !*flag
+}
+
+/// Why a reply is not a valid form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormError(String);
+
+impl fmt::Display for FormError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid form: {}", self.0)
+    }
+}
+
+impl std::error::Error for FormError {}
+
+impl Form {
+    /// A form whose answers come back as the event `reply`.
+    pub fn new(reply: impl Into<String>, title: impl Into<String>) -> Self {
+        Form {
+            reply: reply.into(),
+            title: title.into(),
+            description: None,
+            elements: Vec::new(),
+            errors: BTreeMap::new(),
+        }
+    }
+
+    /// Sets the text under the heading.
+    pub fn description(mut self, text: impl Into<String>) -> Self {
+        self.description = Some(text.into());
+        self
+    }
+
+    /// Adds a field.
+    pub fn element(mut self, element: Element) -> Self {
+        self.elements.push(element);
+        self
+    }
+
+    /// Shows `message` next to the field `name`.
+    pub fn error(mut self, name: impl Into<String>, message: impl Into<String>) -> Self {
+        self.errors.insert(name.into(), message.into());
+        self
+    }
+
+    /// The form as the JSON Keruj receives.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a form always serialises")
+    }
+
+    /// Parses and validates a reply: the host's gate before Keruj sees it.
+    pub fn from_json(json: &str) -> Result<Form, FormError> {
+        if json.len() > MAX_REPLY_BYTES {
+            return Err(FormError(format!(
+                "reply is {} bytes, over the limit of {MAX_REPLY_BYTES}",
+                json.len()
+            )));
+        }
+        let form: Form = serde_json::from_str(json).map_err(|e| FormError(e.to_string()))?;
+        form.validate()?;
+        Ok(form)
+    }
+
+    /// Checks what the types alone cannot: names, options, errors.
+    pub fn validate(&self) -> Result<(), FormError> {
+        let fail = |msg: String| Err(FormError(msg));
+        if !is_event_name(&self.reply) {
+            return fail(format!(
+                "`reply` must be an event name (letters, digits, `_`, `-`, `.`; 1 to 128), got {:?}",
+                self.reply
+            ));
+        }
+        if self.title.trim().is_empty() {
+            return fail("`title` is empty".into());
+        }
+        if self.elements.len() > MAX_ELEMENTS {
+            return fail(format!("more than {MAX_ELEMENTS} elements"));
+        }
+        let mut names = HashSet::new();
+        for element in &self.elements {
+            element.validate()?;
+            if !names.insert(element.name.as_str()) {
+                return fail(format!("two elements are named {:?}", element.name));
+            }
+        }
+        if let Some(name) = self
+            .errors
+            .keys()
+            .find(|name| !names.contains(name.as_str()))
+        {
+            return fail(format!("`errors` names {name:?}, which is not an element"));
+        }
+        Ok(())
+    }
+}
+
+impl Element {
+    fn new(kind: ElementKind, name: impl Into<String>, label: impl Into<String>) -> Self {
+        Element {
+            kind,
+            name: name.into(),
+            label: label.into(),
+            required: false,
+            secret: false,
+            options: Vec::new(),
+            value: None,
+        }
+    }
+
+    pub fn text(name: impl Into<String>, label: impl Into<String>) -> Self {
+        Self::new(ElementKind::Text, name, label)
+    }
+    pub fn password(name: impl Into<String>, label: impl Into<String>) -> Self {
+        Self::new(ElementKind::Password, name, label)
+    }
+    pub fn textarea(name: impl Into<String>, label: impl Into<String>) -> Self {
+        Self::new(ElementKind::Textarea, name, label)
+    }
+    pub fn number(name: impl Into<String>, label: impl Into<String>) -> Self {
+        Self::new(ElementKind::Number, name, label)
+    }
+    pub fn checkbox(name: impl Into<String>, label: impl Into<String>) -> Self {
+        Self::new(ElementKind::Checkbox, name, label)
+    }
+    /// A choice among options; add them with [`Element::option`].
+    pub fn select(name: impl Into<String>, label: impl Into<String>) -> Self {
+        Self::new(ElementKind::Select, name, label)
+    }
+    /// Text for the user to read.
+    pub fn info(name: impl Into<String>, text: impl Into<String>) -> Self {
+        Self::new(ElementKind::Info, name, text)
+    }
+
+    /// The user must fill it in.
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+
+    /// Keruj should mask what the user types.
+    pub fn secret(mut self) -> Self {
+        self.secret = true;
+        self
+    }
+
+    /// Adds a choice to a `select`.
+    pub fn option(mut self, value: impl Into<String>, label: impl Into<String>) -> Self {
+        self.options.push(SelectOption {
+            value: value.into(),
+            label: label.into(),
+        });
+        self
+    }
+
+    /// The value the field starts with.
+    pub fn value(mut self, value: impl Into<Value>) -> Self {
+        self.value = Some(value.into());
+        self
+    }
+
+    fn validate(&self) -> Result<(), FormError> {
+        let fail = |msg: String| Err(FormError(msg));
+        if !is_field_name(&self.name) {
+            return fail(format!(
+                "element name {:?} must be 1 to 64 letters, digits, `_` or `-`",
+                self.name
+            ));
+        }
+        let is_select = self.kind == ElementKind::Select;
+        if is_select && self.options.is_empty() {
+            return fail(format!("select {:?} has no options", self.name));
+        }
+        if !is_select && !self.options.is_empty() {
+            return fail(format!("only a select has options, not {:?}", self.name));
+        }
+        let mut values = HashSet::new();
+        if let Some(option) = self
+            .options
+            .iter()
+            .find(|o| !values.insert(o.value.as_str()))
+        {
+            return fail(format!(
+                "select {:?} offers {:?} twice",
+                self.name, option.value
+            ));
+        }
+        let value_fits = match (&self.value, self.kind) {
+            (None, _) => true,
+            (Some(Value::Bool(_)), ElementKind::Checkbox) => true,
+            (Some(Value::Number(_)), ElementKind::Number) => true,
+            (Some(Value::String(_)), ElementKind::Checkbox | ElementKind::Number) => false,
+            (Some(Value::String(v)), ElementKind::Select) => values.contains(v.as_str()),
+            (Some(Value::String(_)), _) => true,
+            (Some(_), _) => false,
+        };
+        if !value_fits {
+            return fail(format!(
+                "element {:?} has a value that does not fit it",
+                self.name
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An event name as Keruj carries it: `[A-Za-z0-9_.-]{1,128}`.
+pub fn is_event_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+fn is_field_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contract_example() -> &'static str {
+        r#"{
+          "reply": "credentials_submitted",
+          "title": "Connect your account",
+          "description": "optional text",
+          "elements": [
+            {"type": "text", "name": "api_key", "label": "API key", "required": true, "secret": true},
+            {"type": "select", "name": "city", "label": "City", "options": [{"value": "kyiv", "label": "Kyiv"}]}
+          ],
+          "errors": {"api_key": "This key was refused"}
+        }"#
+    }
+
+    #[test]
+    fn builder_produces_the_documented_json() {
+        let built = Form::new("credentials_submitted", "Connect your account")
+            .description("optional text")
+            .element(Element::text("api_key", "API key").required().secret())
+            .element(Element::select("city", "City").option("kyiv", "Kyiv"))
+            .error("api_key", "This key was refused");
+        let expected: Value = serde_json::from_str(contract_example()).unwrap();
+        let actual: Value = serde_json::from_str(&built.to_json()).unwrap();
+        assert_eq!(actual, expected);
+        assert_eq!(Form::from_json(contract_example()).unwrap(), built);
+    }
+
+    #[test]
+    fn every_element_kind_round_trips() {
+        for kind in ["text", "password", "textarea", "number", "checkbox", "info"] {
+            let json = format!(
+                r#"{{"reply":"r","title":"t","elements":[{{"type":"{kind}","name":"f","label":"F"}}]}}"#
+            );
+            let form = Form::from_json(&json).unwrap_or_else(|e| panic!("{kind}: {e}"));
+            assert_eq!(
+                serde_json::to_value(&form.elements[0]).unwrap()["type"],
+                kind
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_what_is_not_the_format() {
+        let cases = [
+            ("not json", "not json"),
+            ("array", "[]"),
+            ("no reply", r#"{"title":"t","elements":[]}"#),
+            ("empty reply", r#"{"reply":"","title":"t","elements":[]}"#),
+            (
+                "reply with space",
+                r#"{"reply":"a b","title":"t","elements":[]}"#,
+            ),
+            ("blank title", r#"{"reply":"r","title":" ","elements":[]}"#),
+            (
+                "unknown field",
+                r#"{"reply":"r","title":"t","elements":[],"x":1}"#,
+            ),
+            (
+                "unknown type",
+                r#"{"reply":"r","title":"t","elements":[{"type":"date","name":"d","label":"D"}]}"#,
+            ),
+            (
+                "select without options",
+                r#"{"reply":"r","title":"t","elements":[{"type":"select","name":"s","label":"S"}]}"#,
+            ),
+            (
+                "options on text",
+                r#"{"reply":"r","title":"t","elements":[{"type":"text","name":"s","label":"S","options":[{"value":"a","label":"A"}]}]}"#,
+            ),
+            (
+                "duplicate names",
+                r#"{"reply":"r","title":"t","elements":[{"type":"text","name":"a","label":"A"},{"type":"text","name":"a","label":"B"}]}"#,
+            ),
+            (
+                "error for no element",
+                r#"{"reply":"r","title":"t","elements":[],"errors":{"ghost":"boo"}}"#,
+            ),
+            (
+                "select value not an option",
+                r#"{"reply":"r","title":"t","elements":[{"type":"select","name":"s","label":"S","options":[{"value":"a","label":"A"}],"value":"b"}]}"#,
+            ),
+            (
+                "checkbox with a string value",
+                r#"{"reply":"r","title":"t","elements":[{"type":"checkbox","name":"c","label":"C","value":"yes"}]}"#,
+            ),
+        ];
+        for (case, json) in cases {
+            assert!(Form::from_json(json).is_err(), "{case} was accepted");
+        }
+    }
+
+    #[test]
+    fn rejects_a_reply_over_the_size_limit() {
+        let label = "x".repeat(MAX_REPLY_BYTES);
+        let form = Form::new("r", "t").element(Element::info("i", label));
+        let err = Form::from_json(&form.to_json()).unwrap_err();
+        assert!(err.to_string().contains("over the limit"), "{err}");
+    }
+}

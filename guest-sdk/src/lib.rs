@@ -1,0 +1,186 @@
+//! # keruj-guest: write Keruj integration apps for keruj-host
+//!
+//! An app is a type that implements [`App`], exported with [`export_app!`]
+//! and built for `wasm32-wasip2`. The host verifies every Keruj request,
+//! keeps the install and its API key, and hands the app typed [`Event`]s in a
+//! fresh sandboxed instance; the app answers [`Reply::Done`] or a
+//! [`Form`](form::Form) for Keruj to show the user.
+//!
+//! ```
+//! use keruj_guest::form::{Element, Form};
+//! use keruj_guest::{App, Context, Error, Event, Reply};
+//!
+//! struct Greeter;
+//!
+//! impl App for Greeter {
+//!     fn handle(ctx: &Context, event: Event) -> Result<Reply, Error> {
+//!         let ask = || Form::new("name_submitted", "Who are you?")
+//!             .element(Element::text("name", "Your name").required());
+//!         match event {
+//!             Event::Configure => Ok(ask().into()),
+//!             Event::Submit(answer) if answer.name == "name_submitted" => {
+//!                 match answer.text("name") {
+//!                     Some(name) => {
+//!                         keruj_guest::log::info(&format!("{name} joined {}", ctx.company_id));
+//!                         Ok(Reply::Done)
+//!                     }
+//!                     None => Ok(ask().error("name", "Please type your name").into()),
+//!                 }
+//!             }
+//!             _ => Ok(Reply::Done),
+//!         }
+//!     }
+//! }
+//!
+//! keruj_guest::export_app!(Greeter);
+//! # fn main() {}
+//! ```
+//!
+//! Build it with `cargo build --target wasm32-wasip2 --release` (the crate is a
+//! `cdylib`) and drop `target/wasm32-wasip2/release/<app>.wasm` into the
+//! host's plugins folder.
+
+pub mod event;
+pub mod form;
+#[cfg(feature = "guest")]
+pub mod log;
+
+use std::fmt;
+
+pub use event::{Event, Submission};
+pub use form::Form;
+
+/// A Keruj integration app. The host creates a fresh instance for every
+/// event, so an app keeps nothing in memory between events.
+pub trait App {
+    /// Handles one event for the company in `ctx`.
+    fn handle(ctx: &Context, event: Event) -> Result<Reply, Error>;
+
+    /// Whether the app can serve now; Keruj's status page polls it through
+    /// the host. The default says yes.
+    fn health() -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// Who the event is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Context {
+    /// The company the event is for.
+    pub company_id: String,
+    /// The Keruj account that triggered it; empty when Keruj sent none.
+    pub account_id: String,
+}
+
+/// How an app answers an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// Handled: Keruj gets 200 with an empty body.
+    Done,
+    /// Keruj shows the user this form and sends the answers back as the
+    /// event the form names.
+    Form(Form),
+}
+
+impl From<Form> for Reply {
+    fn from(form: Form) -> Self {
+        Reply::Form(form)
+    }
+}
+
+/// A failure to handle an event: Keruj gets 500 and the message goes to the
+/// host's log (never to Keruj). Any `std::error::Error` converts with `?`.
+pub struct Error(String);
+
+impl Error {
+    /// An error with this message.
+    pub fn msg(message: impl fmt::Display) -> Self {
+        Error(message.to_string())
+    }
+}
+
+impl<E: std::error::Error> From<E> for Error {
+    fn from(error: E) -> Self {
+        Error(error.to_string())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Error({:?})", self.0)
+    }
+}
+
+#[cfg(feature = "guest")]
+#[doc(hidden)]
+pub mod __private {
+    //! What [`export_app!`](crate::export_app) expands to. Not a public API.
+
+    pub mod bindings {
+        wit_bindgen::generate!({
+            path: "wit",
+            world: "keruj:plugin/app",
+            pub_export_macro: true,
+            export_macro_name: "export_bindings",
+            default_bindings_module: "keruj_guest::__private::bindings",
+            runtime_path: "wit_bindgen::rt",
+        });
+    }
+    pub use wit_bindgen;
+
+    use crate::{App, Context, Error, Event, Reply};
+    use bindings::keruj::plugin::types::{Event as WitEvent, Outcome};
+
+    /// Turns the WIT event into typed values, runs the app, encodes its reply.
+    pub fn handle_event<A: App>(event: WitEvent) -> Result<Outcome, String> {
+        let body = serde_json::from_str(&event.body)
+            .map_err(|e| format!("the host sent a body that is not JSON: {e}"))?;
+        let ctx = Context {
+            company_id: event.company_id,
+            account_id: event.account_id,
+        };
+        match A::handle(&ctx, Event::from_body(&event.name, body)) {
+            Ok(Reply::Done) => Ok(Outcome::Done),
+            Ok(Reply::Form(form)) => Ok(Outcome::Reply(form.to_json())),
+            Err(Error(message)) => Err(message),
+        }
+    }
+
+    pub fn health<A: App>() -> Result<(), String> {
+        A::health().map_err(|Error(message)| message)
+    }
+}
+
+/// Exports an [`App`] as the plugin's entry points. Use it once, at the
+/// crate root of a `cdylib` built for `wasm32-wasip2`.
+#[cfg(feature = "guest")]
+#[macro_export]
+macro_rules! export_app {
+    ($app:ty) => {
+        #[doc(hidden)]
+        struct __KerujExport;
+
+        impl $crate::__private::bindings::Guest for __KerujExport {
+            fn handle_event(
+                event: $crate::__private::bindings::keruj::plugin::types::Event,
+            ) -> ::core::result::Result<
+                $crate::__private::bindings::keruj::plugin::types::Outcome,
+                ::std::string::String,
+            > {
+                $crate::__private::handle_event::<$app>(event)
+            }
+
+            fn health() -> ::core::result::Result<(), ::std::string::String> {
+                $crate::__private::health::<$app>()
+            }
+        }
+
+        $crate::__private::bindings::export_bindings!(__KerujExport);
+    };
+}

@@ -1,0 +1,152 @@
+//! The apps the host serves: one compiled plugin and its settings per app id,
+//! read from the plugins folder.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use crate::config::{AppSettings, is_app_name};
+use crate::runtime::{Plugin, Runtime};
+
+/// One app, ready to serve: immutable, so a request holds the version it
+/// started with even if the folder changes meanwhile.
+pub struct App {
+    pub name: String,
+    pub settings: AppSettings,
+    pub plugin: Plugin,
+}
+
+/// What the host knows of one app id.
+#[derive(Clone, Default)]
+pub struct AppEntry {
+    /// The version that serves, if any loaded.
+    pub serving: Option<Arc<App>>,
+    /// Why the latest file could not be loaded, if it could not.
+    pub problem: Option<String>,
+}
+
+/// The table of apps, shared by every request.
+#[derive(Default)]
+pub struct Apps {
+    entries: RwLock<HashMap<String, AppEntry>>,
+}
+
+impl Apps {
+    pub fn get(&self, name: &str) -> Option<AppEntry> {
+        self.entries.read().expect("apps lock").get(name).cloned()
+    }
+
+    pub fn insert(&self, name: String, entry: AppEntry) {
+        self.entries.write().expect("apps lock").insert(name, entry);
+    }
+
+    pub fn remove(&self, name: &str) -> Option<AppEntry> {
+        self.entries.write().expect("apps lock").remove(name)
+    }
+
+    /// App ids in order.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<_> = self
+            .entries
+            .read()
+            .expect("apps lock")
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// The `<app>.wasm` files of the plugins folder, by app id. Other files are
+/// skipped with a warning (sidecars `<app>.toml` silently).
+pub fn scan_folder(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let mut found = Vec::new();
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("cannot read the plugins folder {}: {e}", dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        match plugin_name(&path) {
+            Some(name) => found.push((name, path)),
+            None if path.extension().is_some_and(|ext| ext == "toml") => {}
+            None => tracing::warn!(path = %path.display(),
+                "ignoring: not `<app>.wasm` with an app id matching ^[a-z0-9][a-z0-9_-]{{0,62}}$"),
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The app id of a plugin file `<app>.wasm`, if the name is valid.
+pub fn plugin_name(path: &Path) -> Option<String> {
+    if path.extension()? != "wasm" {
+        return None;
+    }
+    let stem = path.file_stem()?.to_str()?;
+    is_app_name(stem).then(|| stem.to_owned())
+}
+
+/// Reads, compiles and configures one app. CPU-heavy: run it off the request path.
+pub fn load(runtime: &Runtime, name: &str, wasm_path: &Path) -> anyhow::Result<App> {
+    let settings = AppSettings::load(name, &wasm_path.with_extension("toml"))?;
+    let wasm = std::fs::read(wasm_path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", wasm_path.display()))?;
+    let plugin = runtime.compile(&wasm).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not a keruj:plugin component: {e:#}",
+            wasm_path.display()
+        )
+    })?;
+    match &settings.token {
+        Some(_) => tracing::info!(
+            app = name,
+            version = &plugin.digest[..12],
+            timeout_ms = settings.limits.timeout.as_millis() as u64,
+            memory_mb = settings.limits.memory_bytes / (1024 * 1024),
+            "app loaded"
+        ),
+        None => tracing::warn!(
+            app = name,
+            version = &plugin.digest[..12],
+            "app loaded without a token: set {} (or `token_env` in {name}.toml); \
+             until then every event is refused with 401",
+            settings.token_source
+        ),
+    }
+    Ok(App {
+        name: name.to_owned(),
+        settings,
+        plugin,
+    })
+}
+
+/// Loads every plugin of the folder, compiling on blocking threads in parallel.
+pub async fn load_folder(runtime: &Runtime, dir: &Path) -> anyhow::Result<Apps> {
+    let mut tasks = Vec::new();
+    for (name, path) in scan_folder(dir)? {
+        let runtime = runtime.clone();
+        tasks.push(tokio::task::spawn_blocking(move || {
+            let loaded = load(&runtime, &name, &path);
+            (name, loaded)
+        }));
+    }
+    let apps = Apps::default();
+    for task in tasks {
+        let (name, loaded) = task.await?;
+        let entry = match loaded {
+            Ok(app) => AppEntry {
+                serving: Some(Arc::new(app)),
+                problem: None,
+            },
+            Err(error) => {
+                tracing::error!(app = name, "cannot load: {error:#}");
+                AppEntry {
+                    serving: None,
+                    problem: Some(format!("{error:#}")),
+                }
+            }
+        };
+        apps.insert(name, entry);
+    }
+    Ok(apps)
+}

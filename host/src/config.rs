@@ -1,0 +1,255 @@
+//! Configuration: the host's own, and each app's sidecar `<app>.toml`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+/// Default per-event time limit.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5_000);
+/// Default per-event memory limit.
+pub const DEFAULT_MEMORY_MB: u64 = 64;
+/// The largest memory limit a sidecar may grant.
+pub const MAX_MEMORY_MB: u64 = 4_096;
+/// Default limit on a request body.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What the host needs to start: where plugins and data live.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// The plugins folder: `<app>.wasm` and optional `<app>.toml`.
+    pub plugins_dir: PathBuf,
+    /// The data folder: the sled database and, by default, the age identity.
+    pub data_dir: PathBuf,
+    /// The age identity file; `DATA/identity.txt` when `None`.
+    pub identity: Option<PathBuf>,
+    /// Requests with a larger body get 413.
+    pub max_body_bytes: usize,
+}
+
+impl HostConfig {
+    pub fn new(plugins_dir: impl Into<PathBuf>, data_dir: impl Into<PathBuf>) -> Self {
+        HostConfig {
+            plugins_dir: plugins_dir.into(),
+            data_dir: data_dir.into(),
+            identity: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+
+    pub fn identity_path(&self) -> PathBuf {
+        self.identity
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("identity.txt"))
+    }
+}
+
+/// An app's secret token, compared in constant time and never printed.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl Token {
+    pub fn new(value: impl Into<String>) -> Self {
+        Token(value.into())
+    }
+
+    /// Whether `presented` is this token, in time independent of where they differ.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        bool::from(self.0.as_bytes().ct_eq(presented))
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// The sidecar file as the operator writes it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Sidecar {
+    token_env: Option<String>,
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
+    timeout_ms: Option<u64>,
+    memory_mb: Option<u64>,
+    #[serde(default)]
+    config: BTreeMap<String, String>,
+}
+
+/// An app's grant from the operator, resolved: token, limits, hosts, config.
+#[derive(Debug, Clone)]
+pub struct AppSettings {
+    /// `None`: every event is refused with 401 (the log said why at load).
+    pub token: Option<Token>,
+    /// Where the token was looked for, for the log.
+    pub token_source: String,
+    pub limits: Limits,
+    /// `host[:port]` the plugin may call over HTTP.
+    pub allowed_hosts: Vec<String>,
+    /// Non-secret settings the plugin can read.
+    pub config: BTreeMap<String, String>,
+}
+
+/// What one event may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub timeout: Duration,
+    pub memory_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: DEFAULT_TIMEOUT,
+            memory_bytes: (DEFAULT_MEMORY_MB * 1024 * 1024) as usize,
+        }
+    }
+}
+
+impl AppSettings {
+    /// Reads `<app>.toml` beside the plugin if present, and the token from the
+    /// environment (`token_env`, else `KERUJ_APP_TOKEN_<APP>`).
+    pub fn load(app: &str, sidecar_path: &Path) -> anyhow::Result<AppSettings> {
+        let sidecar = match std::fs::read_to_string(sidecar_path) {
+            Ok(text) => toml::from_str::<Sidecar>(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", sidecar_path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Sidecar::default(),
+            Err(e) => anyhow::bail!("{}: {e}", sidecar_path.display()),
+        };
+        let memory_mb = sidecar.memory_mb.unwrap_or(DEFAULT_MEMORY_MB);
+        anyhow::ensure!(
+            (1..=MAX_MEMORY_MB).contains(&memory_mb),
+            "{}: memory_mb must be 1 to {MAX_MEMORY_MB}",
+            sidecar_path.display()
+        );
+        let timeout_ms = sidecar
+            .timeout_ms
+            .unwrap_or(DEFAULT_TIMEOUT.as_millis() as u64);
+        anyhow::ensure!(
+            timeout_ms > 0,
+            "{}: timeout_ms must be positive",
+            sidecar_path.display()
+        );
+
+        let token_var = sidecar.token_env.unwrap_or_else(|| default_token_env(app));
+        let token = std::env::var(&token_var)
+            .ok()
+            .filter(|t| !t.is_empty())
+            .map(Token::new);
+        Ok(AppSettings {
+            token,
+            token_source: token_var,
+            limits: Limits {
+                timeout: Duration::from_millis(timeout_ms),
+                memory_bytes: (memory_mb * 1024 * 1024) as usize,
+            },
+            allowed_hosts: sidecar.allowed_hosts,
+            config: sidecar.config,
+        })
+    }
+}
+
+/// `KERUJ_APP_TOKEN_<APP>`: the app id upper-cased, `-` as `_`.
+pub fn default_token_env(app: &str) -> String {
+    format!(
+        "KERUJ_APP_TOKEN_{}",
+        app.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
+/// An app id as the contract allows it: `^[a-z0-9][a-z0-9_-]{0,62}$`.
+pub fn is_app_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    (1..=63).contains(&bytes.len())
+        && matches!(bytes[0], b'a'..=b'z' | b'0'..=b'9')
+        && bytes
+            .iter()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_names() {
+        for ok in ["hello", "nova-poshta", "a", "0x_1", &"a".repeat(63)] {
+            assert!(is_app_name(ok), "{ok} refused");
+        }
+        for bad in [
+            "",
+            "Hello",
+            "-a",
+            "_a",
+            "a.b",
+            "a/b",
+            "..",
+            "héllo",
+            &"a".repeat(64),
+        ] {
+            assert!(!is_app_name(bad), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn token_env_name() {
+        assert_eq!(
+            default_token_env("nova-poshta"),
+            "KERUJ_APP_TOKEN_NOVA_POSHTA"
+        );
+    }
+
+    #[test]
+    fn token_compares_whole_value() {
+        let token = Token::new("s3cret");
+        assert!(token.matches(b"s3cret"));
+        assert!(!token.matches(b"s3cre"));
+        assert!(!token.matches(b"s3cret!"));
+        assert!(!token.matches(b""));
+        assert_eq!(format!("{token:?}"), "Token(<redacted>)");
+    }
+
+    #[test]
+    fn sidecar_sets_limits_and_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("demo.toml");
+        std::fs::write(
+            &path,
+            "token_env = \"DEMO_TOKEN_FOR_TEST\"\ntimeout_ms = 250\nmemory_mb = 16\nallowed_hosts = [\"api.example.com\"]\n[config]\nmode = \"test\"\n",
+        )
+        .unwrap();
+        let settings = AppSettings::load("demo", &path).unwrap();
+        assert_eq!(settings.limits.timeout, Duration::from_millis(250));
+        assert_eq!(settings.limits.memory_bytes, 16 * 1024 * 1024);
+        assert_eq!(settings.allowed_hosts, ["api.example.com"]);
+        assert_eq!(settings.config["mode"], "test");
+        assert_eq!(settings.token_source, "DEMO_TOKEN_FOR_TEST");
+        assert!(settings.token.is_none());
+    }
+
+    #[test]
+    fn sidecar_errors_are_clear() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("demo.toml");
+        std::fs::write(&path, "timeout = 5\n").unwrap();
+        let err = AppSettings::load("demo", &path).unwrap_err().to_string();
+        assert!(
+            err.contains("demo.toml") && err.contains("timeout"),
+            "{err}"
+        );
+        std::fs::write(&path, "memory_mb = 0\n").unwrap();
+        assert!(AppSettings::load("demo", &path).is_err());
+    }
+
+    #[test]
+    fn missing_sidecar_means_defaults() {
+        let settings = AppSettings::load("demo", Path::new("/nonexistent/demo.toml")).unwrap();
+        assert_eq!(settings.limits, Limits::default());
+        assert_eq!(settings.token_source, "KERUJ_APP_TOKEN_DEMO");
+    }
+}

@@ -1,0 +1,286 @@
+//! The HTTP front: routes, the token check, body limits, and error JSON.
+//!
+//! `POST /apps/<app>/events` is checked in the contract's order: unknown app
+//! (404), token (401), body size (413), body shape (400), then the lifecycle
+//! in [`dispatch`](crate::dispatch). Nothing is stored and no plugin runs
+//! before the token matched.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::dispatch::{self, DispatchError};
+use crate::host::Host;
+
+/// The header Keruj puts the app's secret token in.
+pub const TOKEN_HEADER: &str = "x-keruj-app-token";
+/// The header every answer carries its request id in.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// How long a client may take to send its headers, then its body.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long shutdown waits for requests in flight.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+type Body = Full<Bytes>;
+
+/// A fresh id to tie a response to its log lines.
+pub fn new_request_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Serves `host` on `listener` until `shutdown` completes; then stops
+/// accepting, lets requests in flight finish, and flushes the database.
+pub async fn serve(
+    host: Host,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let host = host.clone();
+        let service = service_fn(move |request| {
+            let host = host.clone();
+            async move { Ok::<_, Infallible>(handle(&host, request).await) }
+        });
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: no new connections, finishing requests in flight");
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still running after {DRAIN_TIMEOUT:?}; stopping anyway");
+    }
+    host.flush().await?;
+    tracing::info!("database flushed; stopped");
+    Ok(())
+}
+
+impl Host {
+    /// The host as a hyper service, to mount in an embedder's own server.
+    pub fn service(
+        &self,
+    ) -> impl hyper::service::Service<
+        Request<Incoming>,
+        Response = Response<Body>,
+        Error = Infallible,
+    > + Clone {
+        let host = self.clone();
+        service_fn(move |request| {
+            let host = host.clone();
+            async move { Ok::<_, Infallible>(handle(&host, request).await) }
+        })
+    }
+}
+
+/// Routes one request and turns every outcome into a response.
+pub async fn handle(host: &Host, request: Request<Incoming>) -> Response<Body> {
+    let request_id = new_request_id();
+    let path = request.uri().path().to_owned();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let mut response = match (request.method(), segments.as_slice()) {
+        (&Method::GET, ["healthz"]) => json_response(StatusCode::OK, &json!({"status": "ok"})),
+        (&Method::GET, ["apps", app, "health"]) => app_health(host, app).await,
+        (&Method::POST, ["apps", app, "events"]) => {
+            let app = app.to_string();
+            match event(host, &app, request, &request_id).await {
+                Ok(dispatch::Response::Done) => Response::new(Body::default()),
+                Ok(dispatch::Response::Form(form)) => json_response(StatusCode::OK, &form),
+                Err(failure) => failure.into_response(&app, &request_id),
+            }
+        }
+        (_, ["healthz"] | ["apps", _, "health"]) => method_not_allowed("GET", &request_id),
+        (_, ["apps", _, "events"]) => method_not_allowed("POST", &request_id),
+        _ => error_response(StatusCode::NOT_FOUND, "no such route", &request_id),
+    };
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
+/// Why an event request failed before or during dispatch.
+enum Failure {
+    Unauthorized,
+    TooLarge(usize),
+    BodyTimeout,
+    BodyUnreadable,
+    Dispatch(DispatchError),
+}
+
+impl Failure {
+    fn into_response(self, app: &str, request_id: &str) -> Response<Body> {
+        let (status, message) = match self {
+            Failure::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                format!("missing or wrong {TOKEN_HEADER} for this app"),
+            ),
+            Failure::TooLarge(limit) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is over the limit of {limit} bytes"),
+            ),
+            Failure::BodyTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "the body took too long to arrive".into(),
+            ),
+            Failure::BodyUnreadable => {
+                (StatusCode::BAD_REQUEST, "the body could not be read".into())
+            }
+            Failure::Dispatch(error) => {
+                let status = StatusCode::from_u16(error.status())
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                if status.is_server_error() {
+                    tracing::error!(
+                        app,
+                        request_id,
+                        status = status.as_u16(),
+                        "event failed: {error}"
+                    );
+                } else {
+                    tracing::info!(
+                        app,
+                        request_id,
+                        status = status.as_u16(),
+                        "event refused: {error}"
+                    );
+                }
+                (status, error.public_message())
+            }
+        };
+        error_response(status, &message, request_id)
+    }
+}
+
+/// `POST /apps/<app>/events`.
+async fn event(
+    host: &Host,
+    app: &str,
+    request: Request<Incoming>,
+    request_id: &str,
+) -> Result<dispatch::Response, Failure> {
+    let entry = host
+        .inner
+        .apps
+        .get(app)
+        .ok_or_else(|| Failure::Dispatch(DispatchError::UnknownApp(app.to_owned())))?;
+    let Some(serving) = entry.serving else {
+        let problem = entry.problem.unwrap_or_else(|| "not loaded".into());
+        return Err(Failure::Dispatch(DispatchError::Unavailable(problem)));
+    };
+    let mut presented = request.headers().get_all(TOKEN_HEADER).iter();
+    let authorized = match (&serving.settings.token, presented.next(), presented.next()) {
+        (Some(token), Some(value), None) => token.matches(value.as_bytes()),
+        _ => false,
+    };
+    if !authorized {
+        tracing::info!(app, request_id, "event refused: missing or wrong token");
+        return Err(Failure::Unauthorized);
+    }
+    let body = read_body(request, host.config().max_body_bytes).await?;
+    host.dispatch_to(&serving, &body, request_id)
+        .await
+        .map_err(Failure::Dispatch)
+}
+
+/// Reads the whole body, refusing it early when it is too large.
+async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, Failure> {
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(Failure::TooLarge(limit));
+    }
+    let collect = Limited::new(request.into_body(), limit).collect();
+    match tokio::time::timeout(BODY_TIMEOUT, collect).await {
+        Err(_) => Err(Failure::BodyTimeout),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(Failure::TooLarge(limit))
+        }
+        Ok(Err(_)) => Err(Failure::BodyUnreadable),
+    }
+}
+
+/// `GET /apps/<app>/health`.
+async fn app_health(host: &Host, app: &str) -> Response<Body> {
+    let Some(health) = host.health(app).await else {
+        return json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"status": "unknown", "app": app}),
+        );
+    };
+    let (status, word) = match health.ok {
+        true => (StatusCode::OK, "ok"),
+        false => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+    };
+    let mut body = json!({"status": word, "app": app});
+    if let Some(version) = health.version {
+        body["version"] = version.into();
+    }
+    if let Some(problem) = health.problem {
+        body["problem"] = problem.into();
+    }
+    json_response(status, &body)
+}
+
+fn method_not_allowed(allow: &'static str, request_id: &str) -> Response<Body> {
+    let mut response = error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed",
+        request_id,
+    );
+    response
+        .headers_mut()
+        .insert("allow", HeaderValue::from_static(allow));
+    response
+}
+
+/// Every error: `{"error": ..., "request_id": ...}`.
+fn error_response(status: StatusCode, message: &str, request_id: &str) -> Response<Body> {
+    json_response(status, &json!({"error": message, "request_id": request_id}))
+}
+
+fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response<Body> {
+    let bytes = serde_json::to_vec(body).expect("JSON values serialise");
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

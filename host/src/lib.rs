@@ -1,0 +1,47 @@
+//! # keruj-host
+//!
+//! Hosts Keruj integration apps as sandboxed WebAssembly components.
+//!
+//! A request flows top to bottom through one module per concern:
+//!
+//! - [`http`]: the HTTP front: routes, the token check, limits, error JSON;
+//! - [`event`]: reading a Keruj event body;
+//! - [`dispatch`]: the lifecycle around the plugin (install, uninstall, 409);
+//! - [`runtime`]: wasmtime: a fresh instance per event, memory and time limits;
+//! - [`capabilities`]: what plugins may import, each bound to the event's app and company;
+//! - [`storage`]: sled, with credentials encrypted by age;
+//! - [`apps`]: the plugins folder and the table of loaded apps;
+//! - [`config`]: the host's configuration and each app's sidecar.
+//!
+//! ## Embedding
+//!
+//! ```no_run
+//! use keruj_host::{Host, HostConfig};
+//!
+//! # async fn run() -> anyhow::Result<()> {
+//! let host = Host::start(HostConfig::new("plugins", "data")).await?;
+//! // Either serve it yourself...
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! keruj_host::http::serve(host.clone(), listener, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await?;
+//! // ...or call it directly with a body you already authenticated:
+//! let body = br#"{"event":"application_configure","company_id":"c1"}"#;
+//! let answer = host.dispatch("hello", body, "request-1").await;
+//! # Ok(()) }
+//! ```
+
+pub mod apps;
+pub mod capabilities;
+pub mod config;
+pub mod dispatch;
+pub mod event;
+mod host;
+pub mod http;
+pub mod runtime;
+pub mod storage;
+
+pub use config::{AppSettings, HostConfig, Limits, Token};
+pub use dispatch::{DispatchError, Response};
+pub use host::{AppHealth, Host};

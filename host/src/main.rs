@@ -1,0 +1,96 @@
+//! The `keruj-host` binary: a thin command line over the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use keruj_host::{Host, HostConfig};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Hosts Keruj integration apps as sandboxed WebAssembly components"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the apps of a plugins folder over HTTP.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free one.
+    #[arg(long, env = "KERUJ_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Folder of `<app>.wasm` plugins and their `<app>.toml` sidecars.
+    #[arg(long, env = "KERUJ_PLUGINS")]
+    plugins: PathBuf,
+    /// Folder for the database (and, by default, the age identity).
+    #[arg(long, env = "KERUJ_DATA")]
+    data: PathBuf,
+    /// The age identity file credentials are encrypted to [default: DATA/identity.txt].
+    #[arg(long, env = "KERUJ_IDENTITY")]
+    identity: Option<PathBuf>,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "KERUJ_MAX_BODY_BYTES", default_value_t = keruj_host::config::DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("KERUJ_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let Command::Serve(args) = Cli::parse().command;
+    match serve(args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("keruj-host: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = HostConfig::new(args.plugins, args.data);
+    config.identity = args.identity;
+    config.max_body_bytes = args.max_body_bytes;
+    let host = Host::start(config).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    // Operators and tests read the bound port from this line.
+    println!("keruj-host listening on http://{}", listener.local_addr()?);
+    keruj_host::http::serve(host, listener, shutdown_signal()).await
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,87 @@
+//! The engine's configuration: async calls, epoch interruption, and the
+//! pooling allocator when the machine's address space allows it.
+
+use std::fmt;
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances: the granularity of time limits and of
+/// yielding a busy plugin back to tokio.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Wasm stack a plugin may use before a stack overflow trap.
+const MAX_WASM_STACK: usize = 1024 * 1024;
+
+/// Which instance allocator the engine uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllocationStrategy {
+    /// Pre-reserved slots: instantiation is a few microseconds.
+    Pooling,
+    /// mmap per instance: slower, but works where address space is scarce.
+    OnDemand,
+}
+
+impl fmt::Display for AllocationStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AllocationStrategy::Pooling => "pooling",
+            AllocationStrategy::OnDemand => "on-demand",
+        })
+    }
+}
+
+/// Builds the engine, trying the pooling allocator first, and starts the
+/// thread that advances its epoch.
+pub fn build() -> anyhow::Result<(Engine, AllocationStrategy)> {
+    let (engine, strategy) = match Engine::new(&config(Some(pooling()))) {
+        Ok(engine) => (engine, AllocationStrategy::Pooling),
+        Err(error) => {
+            tracing::warn!(%error, "pooling allocator unavailable, allocating instances on demand");
+            (Engine::new(&config(None))?, AllocationStrategy::OnDemand)
+        }
+    };
+    tracing::info!(allocator = %strategy, "wasm engine ready");
+    start_epoch_ticker(&engine);
+    Ok((engine, strategy))
+}
+
+fn config(pooling: Option<PoolingAllocationConfig>) -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.max_wasm_stack(MAX_WASM_STACK);
+    if let Some(pooling) = pooling {
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    }
+    config
+}
+
+/// Room for 1,000 instances alive at once, each memory up to the largest
+/// `memory_mb` a sidecar may grant (reserved address space, not RAM).
+fn pooling() -> PoolingAllocationConfig {
+    let mut pooling = PoolingAllocationConfig::new();
+    pooling
+        .total_component_instances(1_000)
+        .total_core_instances(10_000)
+        .total_memories(2_000)
+        .total_tables(2_000)
+        .total_stacks(1_000)
+        .max_memory_size((crate::config::MAX_MEMORY_MB * 1024 * 1024) as usize);
+    pooling
+}
+
+/// A background thread ticks every engine's epoch; it ends with the process.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("wasm-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawn the epoch thread");
+}

@@ -1,0 +1,175 @@
+//! The WebAssembly runtime: one engine for the whole host, one compiled
+//! component per app, one fresh store and instance per event.
+//!
+//! Isolation comes from the instance being new: nothing a plugin does in one
+//! event (globals, memory, leaked resources) is visible to the next one,
+//! whatever company it is for. Limits come from the store: memory through a
+//! [`StoreLimits`](wasmtime::StoreLimits), time through epoch interruption.
+
+mod bindings;
+mod engine;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+
+use bindings::AppPre;
+/// The generated WIT interfaces, for the capability modules that implement them.
+pub use bindings::keruj::plugin as bindings_for_capabilities;
+pub use bindings::{Event, Outcome};
+pub use engine::AllocationStrategy;
+
+use crate::capabilities::{self, InstanceState};
+use crate::config::Limits;
+
+/// The shared engine and linker; cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    engine: Engine,
+    linker: Arc<Linker<InstanceState>>,
+    strategy: AllocationStrategy,
+}
+
+/// A compiled plugin, ready to instantiate many times.
+#[derive(Clone)]
+pub struct Plugin {
+    pre: AppPre<InstanceState>,
+    /// Hex SHA-256 of the `.wasm` bytes: which version serves.
+    pub digest: String,
+}
+
+/// Why running a plugin gave no outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The plugin returned `err`: its own message.
+    #[error("the plugin reported an error: {0}")]
+    Failed(String),
+    /// The plugin ran past its time limit.
+    #[error("the plugin ran past its time limit of {0:?}")]
+    Timeout(std::time::Duration),
+    /// A trap (panic, out of memory, stack overflow, ...) or a host fault.
+    #[error("the plugin crashed: {0}")]
+    Crashed(String),
+}
+
+/// One event's run: who it is for, so capabilities can bind to them.
+pub struct Call<'a> {
+    pub app: &'a str,
+    pub request_id: &'a str,
+    pub limits: Limits,
+}
+
+impl Runtime {
+    /// Builds the engine (pooling allocator where the machine allows it) and
+    /// links every host capability once.
+    pub fn new() -> anyhow::Result<Runtime> {
+        let (engine, strategy) = engine::build()?;
+        let mut linker = Linker::new(&engine);
+        capabilities::add_to_linker(&mut linker)?;
+        Ok(Runtime {
+            engine,
+            linker: Arc::new(linker),
+            strategy,
+        })
+    }
+
+    /// Which instance allocator the engine uses.
+    pub fn allocation_strategy(&self) -> AllocationStrategy {
+        self.strategy
+    }
+
+    /// Compiles a component and checks it against the contract: everything it
+    /// imports must be provided and it must export the `app` world. CPU-heavy:
+    /// call it off the request path.
+    pub fn compile(&self, wasm: &[u8]) -> anyhow::Result<Plugin> {
+        let component = Component::new(&self.engine, wasm)?;
+        let instance_pre = self.linker.instantiate_pre(&component)?;
+        let pre = AppPre::new(instance_pre)?;
+        Ok(Plugin {
+            pre,
+            digest: hex(&Sha256::digest(wasm)),
+        })
+    }
+
+    /// Runs `handle-event` in a fresh instance within the call's limits.
+    pub async fn handle_event(
+        &self,
+        plugin: &Plugin,
+        call: &Call<'_>,
+        event: Event,
+    ) -> Result<Outcome, RunError> {
+        let company = event.company_id.clone();
+        let result = self
+            .with_instance(plugin, call, &company, async |app, store| {
+                app.call_handle_event(store, &event).await
+            })
+            .await?;
+        result.map_err(RunError::Failed)
+    }
+
+    /// Runs the plugin's `health` export in a fresh instance.
+    pub async fn health(&self, plugin: &Plugin, call: &Call<'_>) -> Result<(), RunError> {
+        let result = self
+            .with_instance(plugin, call, "", async |app, store| {
+                app.call_health(store).await
+            })
+            .await?;
+        result.map_err(RunError::Failed)
+    }
+
+    /// Instantiates the plugin in a new store with the call's limits, runs
+    /// `f`, and drops everything afterwards.
+    async fn with_instance<R>(
+        &self,
+        plugin: &Plugin,
+        call: &Call<'_>,
+        company: &str,
+        f: impl AsyncFnOnce(&bindings::App, &mut Store<InstanceState>) -> wasmtime::Result<R>,
+    ) -> Result<R, RunError> {
+        let state = InstanceState::new(call.app, company, call.request_id, call.limits);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+
+        // Every epoch tick the running plugin yields to tokio (so a busy
+        // plugin does not hold a worker thread) and is stopped once past its
+        // deadline.
+        let deadline = Instant::now() + call.limits.timeout;
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        store.set_epoch_deadline(1);
+
+        let run = async {
+            let app = plugin.pre.instantiate_async(&mut store).await?;
+            f(&app, &mut store).await
+        };
+        // The epoch stops wasm code; this also stops a plugin waiting in a host call.
+        match tokio::time::timeout(call.limits.timeout, run).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
+                Err(RunError::Timeout(call.limits.timeout))
+            }
+            Ok(Err(error)) => Err(RunError::Crashed(describe(&error))),
+            Err(_elapsed) => Err(RunError::Timeout(call.limits.timeout)),
+        }
+    }
+}
+
+/// A one-line description of a trap or host error, without the wasm backtrace.
+fn describe(error: &wasmtime::Error) -> String {
+    match error.downcast_ref::<Trap>() {
+        Some(trap) => format!("wasm trap: {trap}"),
+        None => format!("{error}"),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

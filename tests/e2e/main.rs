@@ -1,0 +1,13 @@
+//! End-to-end tests of keruj-host: the real binary, real plugins compiled to
+//! WebAssembly components, real HTTP, checked against CONTRACT.md.
+//!
+//! Every test starts its own host on a free port, in its own temporary folder
+//! (`plugins/`, `data/`, `host.log`), so the tests run in parallel. The
+//! plugins (`plugins/hello` and the test-only `tests/plugins/faulty`) are
+//! built once per run, by the first test that needs them.
+
+mod errors;
+mod faults;
+mod lifecycle;
+mod storage;
+mod support;

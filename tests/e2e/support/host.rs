@@ -1,0 +1,324 @@
+//! A `keruj-host serve` process for one test, in its own temporary folder.
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use super::TOKEN;
+
+/// How long a host may take to start (it compiles its plugins first).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a host may take to stop after SIGTERM.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The plugins folder and environment a host starts with.
+#[derive(Default)]
+pub struct Setup {
+    apps: Vec<App>,
+    env: Vec<(String, String)>,
+}
+
+struct App {
+    name: String,
+    wasm: PathBuf,
+    sidecar: Option<String>,
+    token: bool,
+}
+
+impl Setup {
+    pub fn new() -> Self {
+        Setup::default()
+    }
+
+    /// Installs `wasm` as `<name>.wasm`, with [`TOKEN`] in `KERUJ_APP_TOKEN_<NAME>`.
+    pub fn app(mut self, name: &str, wasm: &Path) -> Self {
+        self.apps.push(App {
+            name: name.into(),
+            wasm: wasm.into(),
+            sidecar: None,
+            token: true,
+        });
+        self
+    }
+
+    /// Gives the last app the sidecar `<name>.toml` with this content.
+    pub fn sidecar(mut self, toml: &str) -> Self {
+        self.last_app().sidecar = Some(toml.into());
+        self
+    }
+
+    /// Sets no `KERUJ_APP_TOKEN_<NAME>` for the last app.
+    pub fn without_token(mut self) -> Self {
+        self.last_app().token = false;
+        self
+    }
+
+    /// Sets an environment variable for the host.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
+    fn last_app(&mut self) -> &mut App {
+        self.apps.last_mut().expect("call app() first")
+    }
+}
+
+/// What the host answered.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+}
+
+impl Answer {
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?} (status {})", self.body, self.status))
+    }
+
+    /// Checks this is the contract's error: `status`, with the JSON body
+    /// `{"error": "...", "request_id": "..."}`.
+    pub fn assert_error(&self, status: u16) {
+        assert_eq!(self.status, status, "wrong status, body: {}", self.body);
+        assert!(
+            self.content_type.starts_with("application/json"),
+            "{self:?}"
+        );
+        let body = self.json();
+        assert!(body["error"].is_string(), "no string `error`: {body}");
+        assert!(
+            body["request_id"].is_string(),
+            "no string `request_id`: {body}"
+        );
+        assert!(
+            !self.body.contains(TOKEN),
+            "the token is in the body: {body}"
+        );
+    }
+}
+
+/// A running `keruj-host serve`; killed when dropped.
+pub struct Host {
+    dir: TempDir,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+    base: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Host {
+    /// Starts a host with these apps in a new temporary folder.
+    pub fn start(setup: Setup) -> Host {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let plugins = dir.path().join("plugins");
+        fs::create_dir_all(&plugins).unwrap();
+        let mut env = setup.env;
+        for app in &setup.apps {
+            fs::copy(&app.wasm, plugins.join(format!("{}.wasm", app.name)))
+                .unwrap_or_else(|e| panic!("copying {:?}: {e}", app.wasm));
+            if let Some(toml) = &app.sidecar {
+                fs::write(plugins.join(format!("{}.toml", app.name)), toml).unwrap();
+            }
+            if app.token {
+                let var = format!(
+                    "KERUJ_APP_TOKEN_{}",
+                    app.name.to_uppercase().replace('-', "_")
+                );
+                env.push((var, TOKEN.into()));
+            }
+        }
+        let http = reqwest::blocking::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let mut host = Host {
+            dir,
+            env,
+            child: None,
+            base: String::new(),
+            http,
+        };
+        host.start_again();
+        host
+    }
+
+    /// Starts the host again (after [`Host::stop`]) on the same folders.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the host is running");
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_keruj-host"));
+        for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("KERUJ_")) {
+            command.env_remove(name);
+        }
+        let mut child = command
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--plugins"])
+            .arg(self.dir.path().join("plugins"))
+            .arg("--data")
+            .arg(self.data_dir())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("keruj-host starts");
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            // Reads until the host exits, so that it never blocks on stdout.
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some((_, url)) = line.split_once("listening on ") {
+                    let url = url.split_whitespace().next().unwrap_or_default();
+                    let _ = tx.send(url.trim_end_matches('/').to_owned());
+                }
+            }
+        });
+        self.child = Some(child);
+        match rx.recv_timeout(START_TIMEOUT) {
+            Ok(url) if url.starts_with("http://") => self.base = url,
+            other => panic!(
+                "the host did not say `listening on http://`: {other:?}\nlog:\n{}",
+                self.log()
+            ),
+        }
+    }
+
+    /// Sends SIGTERM and checks the host stops cleanly (exit 0).
+    pub fn stop(&mut self) {
+        let mut child = self.child.take().expect("the host is running");
+        let pid = child.id() as libc::pid_t;
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "kill failed");
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "the host did not stop within {STOP_TIMEOUT:?}\nlog:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(
+            status.success(),
+            "the host exited with {status}\nlog:\n{}",
+            self.log()
+        );
+    }
+
+    /// `http://IP:PORT` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Posts `body` to `/apps/<app>/events`, with the token header if given.
+    pub fn post(&self, app: &str, token: Option<&str>, body: impl Into<String>) -> Answer {
+        let mut request = self
+            .http
+            .post(self.url(&format!("/apps/{app}/events")))
+            .header("content-type", "application/json")
+            .body(body.into());
+        if let Some(token) = token {
+            request = request.header("x-keruj-app-token", token);
+        }
+        answer(request.send())
+    }
+
+    /// Sends a Keruj event to `app` with the right token.
+    pub fn send(&self, app: &str, event: &Value) -> Answer {
+        self.post(app, Some(TOKEN), event.to_string())
+    }
+
+    pub fn get(&self, path: &str) -> Answer {
+        answer(self.http.get(self.url(path)).send())
+    }
+
+    /// The data folder (`--data`).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Everything the host wrote to stderr, over all its starts.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("host.log")
+    }
+
+    /// Every key and every value in every tree of the host's database.
+    /// Only once the host has stopped: sled allows one process at a time.
+    pub fn db_entries(&self) -> Vec<Vec<u8>> {
+        assert!(
+            self.child.is_none(),
+            "stop the host before opening its database"
+        );
+        let db = sled::open(self.data_dir().join("db")).expect("the database opens");
+        let mut entries = Vec::new();
+        for name in db.tree_names() {
+            for entry in db.open_tree(&name).unwrap().iter() {
+                let (key, value) = entry.unwrap();
+                entries.push(key.to_vec());
+                entries.push(value.to_vec());
+            }
+        }
+        entries
+    }
+
+    /// Whether any key or value in the database contains `needle`.
+    pub fn db_contains(&self, needle: &str) -> bool {
+        self.db_entries()
+            .iter()
+            .any(|entry| contains(entry, needle.as_bytes()))
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn answer(result: reqwest::Result<reqwest::blocking::Response>) -> Answer {
+    let response = result.expect("the host answers");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    let body = response.text().expect("a body");
+    Answer {
+        status,
+        content_type,
+        body,
+    }
+}
+
+/// Whether `haystack` holds the bytes of `needle`.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}

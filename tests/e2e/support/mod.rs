@@ -1,0 +1,117 @@
+//! What the tests share: the plugins built once, the Keruj event bodies and a
+//! running host ([`Host`]).
+
+mod host;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
+
+pub use host::{Answer, Host, Setup, contains};
+
+/// The token the tests give every app that has one.
+pub const TOKEN: &str = "e2e-token-7f3a9c";
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_path_buf()
+}
+
+struct Plugins {
+    hello: PathBuf,
+    faulty: PathBuf,
+}
+
+/// Builds the plugins for `wasm32-wasip2`, once per test run. A separate
+/// target folder keeps clear of the lock `cargo test` holds on `target/`.
+fn plugins() -> &'static Plugins {
+    static BUILT: OnceLock<Plugins> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = workspace();
+        let target = root.join("target/plugins");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let output = Command::new(cargo)
+            .current_dir(&root)
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--target-dir",
+            ])
+            .arg(&target)
+            .args(["-p", "hello", "-p", "faulty"])
+            .output()
+            .expect("cargo runs");
+        assert!(
+            output.status.success(),
+            "building the plugins failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let release = target.join("wasm32-wasip2/release");
+        Plugins {
+            hello: release.join("hello.wasm"),
+            faulty: release.join("faulty.wasm"),
+        }
+    })
+}
+
+/// The example app `plugins/hello`.
+pub fn hello() -> &'static Path {
+    &plugins().hello
+}
+
+/// The test-only app `tests/plugins/faulty`, which misbehaves on request.
+pub fn faulty() -> &'static Path {
+    &plugins().faulty
+}
+
+/// A body from `tests/fixtures/keruj-events/<name>.json`, as Keruj sends it.
+pub fn fixture(name: &str) -> Value {
+    let path = workspace().join(format!("tests/fixtures/keruj-events/{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+}
+
+/// The documented `application_install` (fixture `install.json`) for `company`.
+pub fn install(company: &str) -> Value {
+    let mut body = fixture("install");
+    body["company_id"] = company.into();
+    body
+}
+
+/// The API key in [`install`]'s body.
+pub fn api_key() -> String {
+    fixture("install")["account_api_key"]
+        .as_str()
+        .expect("install.json has an account_api_key")
+        .to_owned()
+}
+
+/// The event `name` for `company`, as Keruj sends it (no `data`).
+pub fn event(name: &str, company: &str) -> Value {
+    json!({"event": name, "company_id": company, "account_id": "acc-e2e-1"})
+}
+
+/// The user's answers to the form that named `name`.
+pub fn submission(name: &str, company: &str, data: Value) -> Value {
+    let mut body = event(name, company);
+    body["data"] = data;
+    body
+}
+
+/// The form `hello` shows on `application_configure`.
+pub fn hello_form() -> Value {
+    json!({
+        "reply": "name_submitted",
+        "title": "Say hello",
+        "description": "Tell us who you are",
+        "elements": [{"type": "text", "name": "name", "label": "Your name", "required": true}]
+    })
+}
