@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use sha2::{Digest, Sha256};
+
 use crate::config::{AppSettings, is_app_name};
 use crate::runtime::{Plugin, Runtime};
 
@@ -42,6 +44,15 @@ impl Apps {
 
     pub fn remove(&self, name: &str) -> Option<AppEntry> {
         self.entries.write().expect("apps lock").remove(name)
+    }
+
+    /// The SHA-256 of every serving `.wasm` (what the compile cache keeps).
+    pub fn digests(&self) -> std::collections::HashSet<String> {
+        let entries = self.entries.read().expect("apps lock");
+        entries
+            .values()
+            .filter_map(|entry| Some(entry.serving.as_ref()?.plugin.digest.clone()))
+            .collect()
     }
 
     /// App ids in order.
@@ -88,19 +99,42 @@ pub fn plugin_name(path: &Path) -> Option<String> {
 
 /// Reads, compiles and configures one app. CPU-heavy: run it off the request path.
 pub fn load(runtime: &Runtime, name: &str, wasm_path: &Path) -> anyhow::Result<App> {
+    load_over(runtime, name, wasm_path, None)
+}
+
+/// [`load`], reusing `previous`'s compiled plugin when the `.wasm` has the
+/// same bytes: a sidecar change, or a touched file, re-reads the settings
+/// without compiling. Otherwise compiles through the runtime's compile cache.
+pub fn load_over(
+    runtime: &Runtime,
+    name: &str,
+    wasm_path: &Path,
+    previous: Option<&App>,
+) -> anyhow::Result<App> {
     let settings = AppSettings::load(name, &wasm_path.with_extension("toml"))?;
     let wasm = std::fs::read(wasm_path)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", wasm_path.display()))?;
-    let plugin = runtime.compile(&wasm).map_err(|e| {
-        anyhow::anyhow!(
-            "{} is not a keruj:plugin component: {e:#}",
-            wasm_path.display()
-        )
-    })?;
+    let digest: String = Sha256::digest(&wasm)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let (plugin, code) = match previous {
+        Some(previous) if previous.plugin.digest == digest => (previous.plugin.clone(), "reused"),
+        _ => runtime
+            .compile_cached(&wasm)
+            .map(|(plugin, origin)| (plugin, origin.as_str()))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{} is not a keruj:plugin component: {e:#}",
+                    wasm_path.display()
+                )
+            })?,
+    };
     match &settings.token {
         Some(_) => tracing::info!(
             app = name,
             version = &plugin.digest[..12],
+            code,
             timeout_ms = settings.limits.timeout.as_millis() as u64,
             memory_mb = settings.limits.memory_bytes / (1024 * 1024),
             "app loaded"
@@ -108,6 +142,7 @@ pub fn load(runtime: &Runtime, name: &str, wasm_path: &Path) -> anyhow::Result<A
         None => tracing::warn!(
             app = name,
             version = &plugin.digest[..12],
+            code,
             "app loaded without a token: set {} (or `token_env` in {name}.toml); \
              until then every event is refused with 401",
             settings.token_source

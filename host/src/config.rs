@@ -26,6 +26,10 @@ pub struct HostConfig {
     pub data_dir: PathBuf,
     /// The age identity file; `DATA/identity.txt` when `None`.
     pub identity: Option<PathBuf>,
+    /// Follow the plugins folder live (hot reload, see [`crate::reload`]);
+    /// `true` by default. Embedders that manage plugins themselves turn it
+    /// off and call [`Host::reload`](crate::Host::reload) instead.
+    pub watch: bool,
     /// Requests with a larger body get 413.
     pub max_body_bytes: usize,
 }
@@ -36,6 +40,7 @@ impl HostConfig {
             plugins_dir: plugins_dir.into(),
             data_dir: data_dir.into(),
             identity: None,
+            watch: true,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::apps::{self, Apps};
 use crate::config::HostConfig;
+use crate::reload::{self, Reloads};
 use crate::runtime::{Call, Runtime};
 use crate::storage::Storage;
 
@@ -21,6 +22,8 @@ pub(crate) struct Inner {
     pub config: HostConfig,
     pub runtime: Runtime,
     pub apps: Apps,
+    /// The plugins folder's watcher, alive as long as the host.
+    pub reloads: Reloads,
     pub storage: Storage,
 }
 
@@ -37,20 +40,54 @@ pub struct AppHealth {
 
 impl Host {
     /// Opens the storage (creating the identity on first start), builds the
-    /// engine and loads every plugin of the folder.
+    /// engine and loads every plugin of the folder, then follows the folder
+    /// (unless [`HostConfig::watch`] is off). Compiled plugins are cached in
+    /// `DATA/cache/`, so a restart does not compile them again.
     pub async fn start(config: HostConfig) -> anyhow::Result<Host> {
         let storage = Storage::open(&config.data_dir, &config.identity_path())?;
-        let runtime = Runtime::new()?;
+        let runtime = Runtime::new()?.with_cache(config.data_dir.join("cache"));
+        // Watch before the scan: whatever changes during start-up is in the
+        // watcher's queue and reloads once the host is up.
+        let watching = match config.watch {
+            true if config.plugins_dir.is_dir() => reload::watch(&config.plugins_dir)
+                .inspect_err(|error| {
+                    tracing::error!(
+                        "cannot watch {}: {error:#}; hot reload is off, restart to pick up changes",
+                        config.plugins_dir.display()
+                    )
+                })
+                .ok(),
+            // Not watched when off, or when missing (the scan says so).
+            _ => None,
+        };
         let apps = apps::load_folder(&runtime, &config.plugins_dir).await?;
         tracing::info!(apps = ?apps.names(), "plugins loaded");
-        Ok(Host {
+        if let Some(cache) = runtime.cache() {
+            cache.retain(&apps.digests());
+        }
+        let (reloads, events) = Reloads::new(watching);
+        let host = Host {
             inner: Arc::new(Inner {
                 config,
                 runtime,
                 apps,
+                reloads,
                 storage,
             }),
-        })
+        };
+        if let Some(events) = events {
+            reload::spawn(Arc::downgrade(&host.inner), events);
+            tracing::info!(folder = %host.inner.config.plugins_dir.display(), "following the plugins folder");
+        }
+        Ok(host)
+    }
+
+    /// Reads `app`'s files in the plugins folder again, as the watcher does
+    /// when they change: the new version serves once compiled; one that
+    /// cannot load leaves the old one serving, with a `problem`; a deleted
+    /// `.wasm` unloads the app. For embedders with [`HostConfig::watch`] off.
+    pub async fn reload(&self, app: &str) {
+        reload::reload(&self.inner, app).await
     }
 
     /// The configuration the host started with.

@@ -11,6 +11,7 @@
 //! - [`capabilities`]: what plugins may import, each bound to the event's app and company;
 //! - [`storage`]: sled, with credentials encrypted by age;
 //! - [`apps`]: the plugins folder and the table of loaded apps;
+//! - [`reload`]: following the plugins folder live (hot reload);
 //! - [`config`]: the host's configuration and each app's sidecar.
 //!
 //! ## Embedding
@@ -39,6 +40,7 @@ pub mod dispatch;
 pub mod event;
 mod host;
 pub mod http;
+pub mod reload;
 pub mod runtime;
 pub mod storage;
 

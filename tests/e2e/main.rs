@@ -9,5 +9,6 @@
 mod errors;
 mod faults;
 mod lifecycle;
+mod reload;
 mod storage;
 mod support;

@@ -7,8 +7,10 @@
 //! [`StoreLimits`](wasmtime::StoreLimits), time through epoch interruption.
 
 mod bindings;
+pub mod cache;
 mod engine;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,6 +22,7 @@ use bindings::AppPre;
 /// The generated WIT interfaces, for the capability modules that implement them.
 pub use bindings::keruj::plugin as bindings_for_capabilities;
 pub use bindings::{Event, Outcome};
+pub use cache::{CompileCache, Origin};
 pub use engine::AllocationStrategy;
 
 use crate::capabilities::{self, InstanceState};
@@ -31,6 +34,8 @@ pub struct Runtime {
     engine: Engine,
     linker: Arc<Linker<InstanceState>>,
     strategy: AllocationStrategy,
+    /// Compiled components on disk; `None` compiles every time.
+    cache: Option<Arc<CompileCache>>,
 }
 
 /// A compiled plugin, ready to instantiate many times.
@@ -73,7 +78,28 @@ impl Runtime {
             engine,
             linker: Arc::new(linker),
             strategy,
+            cache: None,
         })
+    }
+
+    /// Keeps compiled components in `dir` (see [`cache`]), so a restart
+    /// deserializes them instead of compiling. Without a usable folder the
+    /// runtime still works, compiling every time, and the log says why.
+    pub fn with_cache(mut self, dir: impl Into<PathBuf>) -> Runtime {
+        let dir = dir.into();
+        match CompileCache::open(&dir, &self.engine) {
+            Ok(cache) => self.cache = Some(Arc::new(cache)),
+            Err(error) => tracing::warn!(
+                dir = %dir.display(), %error,
+                "compile cache unavailable: every start compiles every plugin"
+            ),
+        }
+        self
+    }
+
+    /// The compile cache, if there is one.
+    pub fn cache(&self) -> Option<&CompileCache> {
+        self.cache.as_deref()
     }
 
     /// Which instance allocator the engine uses.
@@ -85,13 +111,20 @@ impl Runtime {
     /// imports must be provided and it must export the `app` world. CPU-heavy:
     /// call it off the request path.
     pub fn compile(&self, wasm: &[u8]) -> anyhow::Result<Plugin> {
-        let component = Component::new(&self.engine, wasm)?;
+        self.compile_cached(wasm).map(|(plugin, _)| plugin)
+    }
+
+    /// [`compile`](Runtime::compile), through the compile cache when there
+    /// is one, telling whether it came from the cache.
+    pub fn compile_cached(&self, wasm: &[u8]) -> anyhow::Result<(Plugin, Origin)> {
+        let digest = hex(&Sha256::digest(wasm));
+        let (component, origin) = match &self.cache {
+            Some(cache) => cache.compile(&self.engine, wasm, &digest)?,
+            None => (Component::new(&self.engine, wasm)?, Origin::Compiled),
+        };
         let instance_pre = self.linker.instantiate_pre(&component)?;
         let pre = AppPre::new(instance_pre)?;
-        Ok(Plugin {
-            pre,
-            digest: hex(&Sha256::digest(wasm)),
-        })
+        Ok((Plugin { pre, digest }, origin))
     }
 
     /// Runs `handle-event` in a fresh instance within the call's limits.
