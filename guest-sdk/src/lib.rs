@@ -36,14 +36,34 @@
 //! # fn main() {}
 //! ```
 //!
+//! ## What an app can use
+//!
+//! Each capability is bound by the host to the event's app and company:
+//! - [`kv`]: data, and [`secrets`]: encrypted values, kept per company;
+//! - [`config`]: the operator's settings for the app;
+//! - [`http`]: outbound HTTP to the hosts the operator allowed;
+//! - [`keruj`]: Keruj's GraphQL API with the company's key, which the app never sees;
+//! - [`log`]: the host's log.
+//!
 //! Build it with `cargo build --target wasm32-wasip2 --release` (the crate is a
 //! `cdylib`) and drop `target/wasm32-wasip2/release/<app>.wasm` into the
 //! host's plugins folder.
 
 pub mod event;
 pub mod form;
+
+#[cfg(feature = "guest")]
+pub mod config;
+#[cfg(feature = "guest")]
+pub mod http;
+#[cfg(feature = "guest")]
+pub mod keruj;
+#[cfg(feature = "guest")]
+pub mod kv;
 #[cfg(feature = "guest")]
 pub mod log;
+#[cfg(feature = "guest")]
+pub mod secrets;
 
 use std::fmt;
 
@@ -122,6 +142,7 @@ impl fmt::Debug for Error {
 pub mod __private {
     //! What [`export_app!`](crate::export_app) expands to. Not a public API.
 
+    #[allow(clippy::too_many_arguments)]
     pub mod bindings {
         wit_bindgen::generate!({
             path: "wit",
@@ -139,6 +160,7 @@ pub mod __private {
 
     /// Turns the WIT event into typed values, runs the app, encodes its reply.
     pub fn handle_event<A: App>(event: WitEvent) -> Result<Outcome, String> {
+        log_panics();
         let body = serde_json::from_str(&event.body)
             .map_err(|e| format!("the host sent a body that is not JSON: {e}"))?;
         let ctx = Context {
@@ -150,6 +172,17 @@ pub mod __private {
             Ok(Reply::Form(form)) => Ok(Outcome::Reply(form.to_json())),
             Err(Error(message)) => Err(message),
         }
+    }
+
+    /// A panic's message goes to the host's log, since the plugin's stderr
+    /// goes nowhere; the host then answers 500.
+    fn log_panics() {
+        static HOOK: std::sync::Once = std::sync::Once::new();
+        HOOK.call_once(|| {
+            std::panic::set_hook(Box::new(|info| {
+                crate::log::error(&format!("panic: {info}"))
+            }))
+        });
     }
 
     pub fn health<A: App>() -> Result<(), String> {

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -16,6 +17,14 @@ pub const DEFAULT_MEMORY_MB: u64 = 64;
 pub const MAX_MEMORY_MB: u64 = 4_096;
 /// Default limit on a request body.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default time limit of one outbound HTTP call (the event's own limit still applies).
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_millis(3_000);
+/// Where Keruj's GraphQL API is, unless configured otherwise.
+pub const DEFAULT_KERUJ_API_URL: &str = "https://api.keruj.com/api/graphql";
+/// The header that carries the company's API key to Keruj's API.
+pub const DEFAULT_KERUJ_KEY_HEADER: &str = "x-keruj-api-key";
+/// The header that carries the company id to Keruj's API.
+pub const DEFAULT_KERUJ_COMPANY_HEADER: &str = "x-keruj-company-id";
 
 /// What the host needs to start: where plugins and data live.
 #[derive(Debug, Clone)]
@@ -32,6 +41,27 @@ pub struct HostConfig {
     pub watch: bool,
     /// Requests with a larger body get 413.
     pub max_body_bytes: usize,
+    /// How plugins reach Keruj's API.
+    pub keruj_api: KerujApiConfig,
+}
+
+/// Where Keruj's GraphQL API is and how the company's key is sent to it.
+/// Keruj's exact header names are not public, hence configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KerujApiConfig {
+    pub url: String,
+    pub key_header: String,
+    pub company_header: String,
+}
+
+impl Default for KerujApiConfig {
+    fn default() -> Self {
+        KerujApiConfig {
+            url: DEFAULT_KERUJ_API_URL.into(),
+            key_header: DEFAULT_KERUJ_KEY_HEADER.into(),
+            company_header: DEFAULT_KERUJ_COMPANY_HEADER.into(),
+        }
+    }
 }
 
 impl HostConfig {
@@ -42,6 +72,7 @@ impl HostConfig {
             identity: None,
             watch: true,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            keruj_api: KerujApiConfig::default(),
         }
     }
 
@@ -82,6 +113,7 @@ struct Sidecar {
     allowed_hosts: Vec<String>,
     timeout_ms: Option<u64>,
     memory_mb: Option<u64>,
+    http_timeout_ms: Option<u64>,
     #[serde(default)]
     config: BTreeMap<String, String>,
 }
@@ -95,9 +127,11 @@ pub struct AppSettings {
     pub token_source: String,
     pub limits: Limits,
     /// `host[:port]` the plugin may call over HTTP.
-    pub allowed_hosts: Vec<String>,
+    pub allowed_hosts: Arc<[String]>,
+    /// Time limit of one outbound HTTP call.
+    pub http_timeout: Duration,
     /// Non-secret settings the plugin can read.
-    pub config: BTreeMap<String, String>,
+    pub config: Arc<BTreeMap<String, String>>,
 }
 
 /// What one event may use.
@@ -153,8 +187,11 @@ impl AppSettings {
                 timeout: Duration::from_millis(timeout_ms),
                 memory_bytes: (memory_mb * 1024 * 1024) as usize,
             },
-            allowed_hosts: sidecar.allowed_hosts,
-            config: sidecar.config,
+            allowed_hosts: sidecar.allowed_hosts.into(),
+            http_timeout: sidecar
+                .http_timeout_ms
+                .map_or(DEFAULT_HTTP_TIMEOUT, Duration::from_millis),
+            config: Arc::new(sidecar.config),
         })
     }
 }
@@ -231,7 +268,7 @@ mod tests {
         let settings = AppSettings::load("demo", &path).unwrap();
         assert_eq!(settings.limits.timeout, Duration::from_millis(250));
         assert_eq!(settings.limits.memory_bytes, 16 * 1024 * 1024);
-        assert_eq!(settings.allowed_hosts, ["api.example.com"]);
+        assert_eq!(&*settings.allowed_hosts, ["api.example.com"]);
         assert_eq!(settings.config["mode"], "test");
         assert_eq!(settings.token_source, "DEMO_TOKEN_FOR_TEST");
         assert!(settings.token.is_none());

@@ -11,6 +11,7 @@
 //! Every reply is validated against the form format before it leaves.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use keruj_guest::event::{INSTALL, UNINSTALL};
@@ -164,10 +165,12 @@ impl Host {
         event: IncomingEvent,
         request_id: &str,
     ) -> Result<Response, DispatchError> {
+        let wrote = Arc::new(AtomicBool::new(false));
         let call = Call {
             app: &app.name,
             request_id,
-            limits: app.settings.limits,
+            settings: &app.settings,
+            wrote: wrote.clone(),
         };
         let wit_event = Event {
             name: event.name,
@@ -175,12 +178,16 @@ impl Host {
             account_id: event.account_id,
             body: serde_json::Value::Object(event.body).to_string(),
         };
-        match self
+        let outcome = self
             .inner
             .runtime
             .handle_event(&app.plugin, &call, wit_event)
-            .await?
-        {
+            .await;
+        // What the plugin stored is durable before Keruj hears back, whatever the outcome.
+        if wrote.load(Ordering::Acquire) {
+            self.inner.storage.flush().await?;
+        }
+        match outcome? {
             Outcome::Done => Ok(Response::Done),
             Outcome::Reply(json) => Ok(Response::Form(Form::from_json(&json)?)),
         }

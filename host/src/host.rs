@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::apps::{self, Apps};
+use crate::capabilities::Services;
 use crate::config::HostConfig;
 use crate::reload::{self, Reloads};
 use crate::runtime::{Call, Runtime};
@@ -24,7 +25,7 @@ pub(crate) struct Inner {
     pub apps: Apps,
     /// The plugins folder's watcher, alive as long as the host.
     pub reloads: Reloads,
-    pub storage: Storage,
+    pub storage: Arc<Storage>,
 }
 
 /// An app's status for Keruj's status page.
@@ -44,8 +45,9 @@ impl Host {
     /// (unless [`HostConfig::watch`] is off). Compiled plugins are cached in
     /// `DATA/cache/`, so a restart does not compile them again.
     pub async fn start(config: HostConfig) -> anyhow::Result<Host> {
-        let storage = Storage::open(&config.data_dir, &config.identity_path())?;
-        let runtime = Runtime::new()?.with_cache(config.data_dir.join("cache"));
+        let storage = Arc::new(Storage::open(&config.data_dir, &config.identity_path())?);
+        let services = Services::new(storage.clone(), config.keruj_api.clone())?;
+        let runtime = Runtime::new(Arc::new(services))?.with_cache(config.data_dir.join("cache"));
         // Watch before the scan: whatever changes during start-up is in the
         // watcher's queue and reloads once the host is up.
         let watching = match config.watch {
@@ -126,7 +128,8 @@ impl Host {
         let call = Call {
             app,
             request_id: &request_id,
-            limits: serving.settings.limits,
+            settings: &serving.settings,
+            wrote: Default::default(),
         };
         match self.inner.runtime.health(&serving.plugin, &call).await {
             Ok(()) => Some(AppHealth {

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use keruj_host::config::KerujApiConfig;
 use keruj_host::{Host, HostConfig};
 use tracing_subscriber::EnvFilter;
 
@@ -40,6 +41,15 @@ struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "KERUJ_MAX_BODY_BYTES", default_value_t = keruj_host::config::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// Keruj's GraphQL API, which plugins call through the host.
+    #[arg(long, env = "KERUJ_API_URL", default_value = keruj_host::config::DEFAULT_KERUJ_API_URL)]
+    keruj_api_url: String,
+    /// The header that carries the company's API key to Keruj's API.
+    #[arg(long, env = "KERUJ_API_KEY_HEADER", default_value = keruj_host::config::DEFAULT_KERUJ_KEY_HEADER)]
+    keruj_api_key_header: String,
+    /// The header that carries the company id to Keruj's API.
+    #[arg(long, env = "KERUJ_API_COMPANY_HEADER", default_value = keruj_host::config::DEFAULT_KERUJ_COMPANY_HEADER)]
+    keruj_api_company_header: String,
 }
 
 #[tokio::main]
@@ -66,6 +76,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = HostConfig::new(args.plugins, args.data);
     config.identity = args.identity;
     config.max_body_bytes = args.max_body_bytes;
+    config.keruj_api = KerujApiConfig {
+        url: args.keruj_api_url,
+        key_header: args.keruj_api_key_header,
+        company_header: args.keruj_api_company_header,
+    };
     let host = Host::start(config).await?;
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     // Operators and tests read the bound port from this line.

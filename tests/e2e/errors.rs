@@ -83,7 +83,12 @@ fn refused_requests_answer_the_contract_error_and_store_nothing() {
     let mut host = Host::start(Setup::new().app("hello", hello()));
     let company = |i: usize| format!("co-err-{i}-refused");
     for (i, (status, what, app, token, body)) in CASES.into_iter().enumerate() {
-        let answer = host.post(app, token, body(&company(i)));
+        let body = body(&company(i));
+        // The host may answer 413 without reading the body; see `post_raw`.
+        let answer = match status {
+            413 => host.post_raw(app, token, &body),
+            _ => host.post(app, token, body),
+        };
         assert_eq!(answer.status, status, "{what}: {}", answer.body);
         answer.assert_error(status);
     }

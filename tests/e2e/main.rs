@@ -6,9 +6,11 @@
 //! plugins (`plugins/hello` and the test-only `tests/plugins/faulty`) are
 //! built once per run, by the first test that needs them.
 
+mod capabilities;
 mod errors;
 mod faults;
 mod lifecycle;
+mod nova_poshta;
 mod reload;
 mod storage;
 mod support;

@@ -2,6 +2,7 @@
 //! the company and the request id, within a budget per event so a chatty
 //! plugin cannot flood the host.
 
+use super::Bound;
 use crate::runtime::bindings_for_capabilities::log::{Host, Level};
 
 /// How many bytes of messages one event may log.
@@ -11,19 +12,15 @@ pub const MAX_MESSAGE_BYTES: usize = 2 * 1024;
 
 /// The log's per-instance state: whom lines are tagged with, what is left.
 pub struct LogState {
-    app: String,
-    company: String,
-    request_id: String,
+    bound: Bound,
     budget_left: usize,
     dropped: usize,
 }
 
 impl LogState {
-    pub fn new(app: &str, company: &str, request_id: &str) -> Self {
+    pub fn new(bound: Bound) -> Self {
         LogState {
-            app: app.to_owned(),
-            company: company.to_owned(),
-            request_id: request_id.to_owned(),
+            bound,
             budget_left: LOG_BUDGET_BYTES,
             dropped: 0,
         }
@@ -38,16 +35,25 @@ impl LogState {
 impl Host for LogState {
     fn write(&mut self, level: Level, message: String) {
         let message = truncate(&message, MAX_MESSAGE_BYTES);
+        let Bound {
+            app,
+            company,
+            request_id,
+        } = &self.bound;
+        let (app, company, request_id) = (&**app, &**company, &**request_id);
         if message.len() > self.budget_left {
             if self.dropped == 0 {
-                tracing::warn!(app = %self.app, company = %self.company, request_id = %self.request_id,
-                    "plugin log budget of {LOG_BUDGET_BYTES} bytes used up; dropping its further messages");
+                tracing::warn!(
+                    app,
+                    company,
+                    request_id,
+                    "plugin log budget of {LOG_BUDGET_BYTES} bytes used up; dropping its further messages"
+                );
             }
             self.dropped += 1;
             return;
         }
         self.budget_left -= message.len();
-        let (app, company, request_id) = (&self.app, &self.company, &self.request_id);
         match level {
             Level::Trace => {
                 tracing::trace!(target: "plugin", app, company, request_id, "{message}")
@@ -88,7 +94,11 @@ mod tests {
 
     #[test]
     fn budget_drops_excess_messages() {
-        let mut log = LogState::new("app", "co", "req");
+        let mut log = LogState::new(Bound {
+            app: "app".into(),
+            company: "co".into(),
+            request_id: "req".into(),
+        });
         let line = "x".repeat(MAX_MESSAGE_BYTES);
         for _ in 0..(LOG_BUDGET_BYTES / MAX_MESSAGE_BYTES) {
             log.write(Level::Info, line.clone());

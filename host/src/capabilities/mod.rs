@@ -1,19 +1,67 @@
 //! Host capabilities: what a plugin may import.
 //!
-//! Each capability is one module with the same shape (after Spin's
-//! "factors"): `add_to_linker` links its WIT interface once for the whole
-//! engine, and a per-instance state struct, built for each event, binds it to
-//! the event's app, company and request. A plugin therefore never names an
-//! app or a company: it can only reach its own.
+//! Each capability is one module per WIT interface, with the same shape
+//! every time (after Spin's "factors"):
+//! 1. `add_to_linker` links its interface once, for the whole engine;
+//! 2. per-app state comes from the app's sidecar ([`AppSettings`]);
+//! 3. a per-instance state struct, built for each event from [`Services`],
+//!    the app's settings and [`Bound`], implements the interface's `Host` trait.
+//!
+//! Because the instance state is bound to the event's app and company, a
+//! plugin never names either: it can only reach its own.
 
+pub mod config;
+pub mod http;
+pub mod keruj_api;
+pub mod kv;
 pub mod log;
+mod scope;
+pub mod secrets;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::config::Limits;
+use crate::config::{AppSettings, KerujApiConfig};
 use crate::runtime::bindings_for_capabilities as bindings;
+use crate::storage::Storage;
+pub use scope::Scope;
+
+/// What capabilities share across the host: built once at start.
+pub struct Services {
+    pub storage: Arc<Storage>,
+    /// One connection pool for every plugin's outbound calls. It follows no
+    /// redirects itself: [`http`] checks each hop against the allowed hosts.
+    pub client: reqwest::Client,
+    pub keruj_api: KerujApiConfig,
+}
+
+impl Services {
+    pub fn new(storage: Arc<Storage>, keruj_api: KerujApiConfig) -> anyhow::Result<Services> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .user_agent(concat!("keruj-host/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Services {
+            storage,
+            client,
+            keruj_api,
+        })
+    }
+}
+
+/// Whom an instance acts for. Every capability of the instance is bound to it.
+#[derive(Debug, Clone)]
+pub struct Bound {
+    pub app: Arc<str>,
+    /// Empty for a health check, which acts for no company.
+    pub company: Arc<str>,
+    pub request_id: Arc<str>,
+}
 
 /// Everything one instance holds; dropped with the instance after the event.
 pub struct InstanceState {
@@ -23,19 +71,37 @@ pub struct InstanceState {
     table: ResourceTable,
     /// Memory, table and instance limits for this event.
     pub limits: StoreLimits,
-    pub log: log::LogState,
+    log: log::LogState,
+    kv: kv::KvState,
+    secrets: secrets::SecretsState,
+    config: config::ConfigState,
+    http: http::HttpState,
+    keruj_api: keruj_api::KerujApiState,
 }
 
 impl InstanceState {
-    pub fn new(app: &str, company: &str, request_id: &str, limits: Limits) -> Self {
+    /// `wrote` is raised when the plugin changes stored data, so the caller
+    /// knows to flush before it answers.
+    pub fn new(
+        services: &Services,
+        settings: &AppSettings,
+        bound: Bound,
+        wrote: Arc<AtomicBool>,
+    ) -> Self {
+        let scope = Scope::new(services.storage.clone(), bound.clone(), wrote);
         InstanceState {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory_bytes)
+                .memory_size(settings.limits.memory_bytes)
                 .instances(100)
                 .build(),
-            log: log::LogState::new(app, company, request_id),
+            log: log::LogState::new(bound.clone()),
+            kv: kv::KvState(scope.clone()),
+            secrets: secrets::SecretsState(scope.clone()),
+            config: config::ConfigState::new(settings),
+            http: http::HttpState::new(services, settings, bound.clone()),
+            keruj_api: keruj_api::KerujApiState::new(services, scope),
         }
     }
 }
@@ -52,6 +118,15 @@ impl WasiView for InstanceState {
 /// Links WASI and every keruj capability into the engine's one linker.
 pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
-    bindings::log::add_to_linker::<_, HasSelf<log::LogState>>(linker, |state| &mut state.log)?;
+    bindings::log::add_to_linker::<_, HasSelf<log::LogState>>(linker, |s| &mut s.log)?;
+    bindings::kv::add_to_linker::<_, HasSelf<kv::KvState>>(linker, |s| &mut s.kv)?;
+    bindings::secrets::add_to_linker::<_, HasSelf<secrets::SecretsState>>(linker, |s| {
+        &mut s.secrets
+    })?;
+    bindings::config::add_to_linker::<_, HasSelf<config::ConfigState>>(linker, |s| &mut s.config)?;
+    bindings::http::add_to_linker::<_, HasSelf<http::HttpState>>(linker, |s| &mut s.http)?;
+    bindings::keruj_api::add_to_linker::<_, HasSelf<keruj_api::KerujApiState>>(linker, |s| {
+        &mut s.keruj_api
+    })?;
     Ok(())
 }

@@ -4,5 +4,9 @@
 wasmtime::component::bindgen!({
     path: "../guest-sdk/wit",
     world: "keruj:plugin/app",
+    imports: {
+        "keruj:plugin/http.send": async,
+        "keruj:plugin/keruj-api.graphql": async,
+    },
     exports: { default: async },
 });

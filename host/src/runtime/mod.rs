@@ -12,6 +12,7 @@ mod engine;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
@@ -25,8 +26,8 @@ pub use bindings::{Event, Outcome};
 pub use cache::{CompileCache, Origin};
 pub use engine::AllocationStrategy;
 
-use crate::capabilities::{self, InstanceState};
-use crate::config::Limits;
+use crate::capabilities::{self, Bound, InstanceState, Services};
+use crate::config::AppSettings;
 
 /// The shared engine and linker; cheap to clone.
 #[derive(Clone)]
@@ -36,6 +37,8 @@ pub struct Runtime {
     strategy: AllocationStrategy,
     /// Compiled components on disk; `None` compiles every time.
     cache: Option<Arc<CompileCache>>,
+    /// What capabilities share: storage, the HTTP client, Keruj's API.
+    services: Arc<Services>,
 }
 
 /// A compiled plugin, ready to instantiate many times.
@@ -60,17 +63,20 @@ pub enum RunError {
     Crashed(String),
 }
 
-/// One event's run: who it is for, so capabilities can bind to them.
+/// One run of a plugin: whom it acts for and within which grant. Every
+/// capability of the instance is bound to it.
 pub struct Call<'a> {
     pub app: &'a str,
     pub request_id: &'a str,
-    pub limits: Limits,
+    pub settings: &'a AppSettings,
+    /// Raised when the plugin changes stored data, so the caller flushes.
+    pub wrote: Arc<AtomicBool>,
 }
 
 impl Runtime {
     /// Builds the engine (pooling allocator where the machine allows it) and
     /// links every host capability once.
-    pub fn new() -> anyhow::Result<Runtime> {
+    pub fn new(services: Arc<Services>) -> anyhow::Result<Runtime> {
         let (engine, strategy) = engine::build()?;
         let mut linker = Linker::new(&engine);
         capabilities::add_to_linker(&mut linker)?;
@@ -79,6 +85,7 @@ impl Runtime {
             linker: Arc::new(linker),
             strategy,
             cache: None,
+            services,
         })
     }
 
@@ -162,14 +169,20 @@ impl Runtime {
         company: &str,
         f: impl AsyncFnOnce(&bindings::App, &mut Store<InstanceState>) -> wasmtime::Result<R>,
     ) -> Result<R, RunError> {
-        let state = InstanceState::new(call.app, company, call.request_id, call.limits);
+        let bound = Bound {
+            app: call.app.into(),
+            company: company.into(),
+            request_id: call.request_id.into(),
+        };
+        let state = InstanceState::new(&self.services, call.settings, bound, call.wrote.clone());
+        let limits = call.settings.limits;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
 
         // Every epoch tick the running plugin yields to tokio (so a busy
         // plugin does not hold a worker thread) and is stopped once past its
         // deadline.
-        let deadline = Instant::now() + call.limits.timeout;
+        let deadline = Instant::now() + limits.timeout;
         store.epoch_deadline_callback(move |_| {
             Ok(if Instant::now() >= deadline {
                 UpdateDeadline::Interrupt
@@ -184,13 +197,13 @@ impl Runtime {
             f(&app, &mut store).await
         };
         // The epoch stops wasm code; this also stops a plugin waiting in a host call.
-        match tokio::time::timeout(call.limits.timeout, run).await {
+        match tokio::time::timeout(limits.timeout, run).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
-                Err(RunError::Timeout(call.limits.timeout))
+                Err(RunError::Timeout(limits.timeout))
             }
             Ok(Err(error)) => Err(RunError::Crashed(describe(&error))),
-            Err(_elapsed) => Err(RunError::Timeout(call.limits.timeout)),
+            Err(_elapsed) => Err(RunError::Timeout(limits.timeout)),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! held for one install is one prefix, and uninstall deletes that prefix from
 //! each tree. Credentials are age ciphertexts (see [`vault`]).
 
+mod plugin_data;
 pub mod vault;
 
 use std::path::Path;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Transactional, Tree};
 
+pub use plugin_data::{PluginDataError, Quota, Space};
 use vault::Vault;
 
 /// What the host keeps of an install (the API key is stored apart, encrypted).

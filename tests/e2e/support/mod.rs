@@ -2,6 +2,8 @@
 //! running host ([`Host`]).
 
 mod host;
+mod raw;
+pub mod stub;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,15 +24,14 @@ pub fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-struct Plugins {
-    hello: PathBuf,
-    faulty: PathBuf,
-}
+/// Every plugin crate the tests run, built together.
+const PLUGINS: &[&str] = &["hello", "hello-v2", "faulty", "probe", "nova-poshta"];
 
-/// Builds the plugins for `wasm32-wasip2`, once per test run. A separate
-/// target folder keeps clear of the lock `cargo test` holds on `target/`.
-fn plugins() -> &'static Plugins {
-    static BUILT: OnceLock<Plugins> = OnceLock::new();
+/// Builds the plugins for `wasm32-wasip2`, once per test run, and returns
+/// the folder of the `.wasm` files. A separate target folder keeps clear of
+/// the lock `cargo test` holds on `target/`.
+fn plugins() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let root = workspace();
         let target = root.join("target/plugins");
@@ -45,7 +46,7 @@ fn plugins() -> &'static Plugins {
                 "--target-dir",
             ])
             .arg(&target)
-            .args(["-p", "hello", "-p", "faulty"])
+            .args(PLUGINS.iter().flat_map(|name| ["-p", name]))
             .output()
             .expect("cargo runs");
         assert!(
@@ -54,22 +55,26 @@ fn plugins() -> &'static Plugins {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        let release = target.join("wasm32-wasip2/release");
-        Plugins {
-            hello: release.join("hello.wasm"),
-            faulty: release.join("faulty.wasm"),
-        }
+        target.join("wasm32-wasip2/release")
     })
+}
+
+/// The compiled plugin crate `name` (one of [`PLUGINS`]).
+pub fn plugin(name: &str) -> PathBuf {
+    assert!(PLUGINS.contains(&name), "{name} is not built for the tests");
+    plugins().join(format!("{}.wasm", name.replace('-', "_")))
 }
 
 /// The example app `plugins/hello`.
 pub fn hello() -> &'static Path {
-    &plugins().hello
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| plugin("hello"))
 }
 
 /// The test-only app `tests/plugins/faulty`, which misbehaves on request.
 pub fn faulty() -> &'static Path {
-    &plugins().faulty
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| plugin("faulty"))
 }
 
 /// A body from `tests/fixtures/keruj-events/<name>.json`, as Keruj sends it.

@@ -1,0 +1,96 @@
+//! `keruj:plugin/keruj-api`: GraphQL requests to Keruj for the event's
+//! company. The host adds the company's stored API key in the configured
+//! header; the plugin never sees it.
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::CONTENT_TYPE;
+use serde_json::{Value, json};
+
+use super::{Bound, Scope, Services};
+use crate::config::KerujApiConfig;
+use crate::runtime::bindings_for_capabilities::keruj_api::Host;
+
+/// Time limit of one call to Keruj's API (the event's own limit still applies).
+pub const KERUJ_API_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct KerujApiState {
+    client: reqwest::Client,
+    api: KerujApiConfig,
+    scope: Scope,
+}
+
+impl KerujApiState {
+    pub fn new(services: &Services, scope: Scope) -> Self {
+        KerujApiState {
+            client: services.client.clone(),
+            api: services.keruj_api.clone(),
+            scope,
+        }
+    }
+
+    async fn send(&self, query: String, variables: String) -> Result<String, String> {
+        let company = self.scope.company()?;
+        let variables: Value = match variables.trim() {
+            "" => Value::Null,
+            text => {
+                serde_json::from_str(text).map_err(|e| format!("`variables` is not JSON: {e}"))?
+            }
+        };
+        if !(variables.is_object() || variables.is_null()) {
+            return Err("`variables` must be a JSON object".into());
+        }
+        let key = match self
+            .scope
+            .storage()
+            .api_key(&self.scope.bound().app, company)
+        {
+            Ok(Some(key)) => key,
+            Ok(None) => return Err("no Keruj API key is stored for this company".into()),
+            Err(error) => {
+                tracing::error!("reading the stored API key failed: {error:#}");
+                return Err("storage failed".into());
+            }
+        };
+        let request = self
+            .client
+            .post(&self.api.url)
+            .header(CONTENT_TYPE, "application/json")
+            .header(&self.api.key_header, key)
+            .header(&self.api.company_header, company)
+            .body(json!({"query": query, "variables": variables}).to_string())
+            .send();
+        let deadline = Instant::now() + KERUJ_API_TIMEOUT;
+        let response = tokio::time::timeout(KERUJ_API_TIMEOUT, request)
+            .await
+            .map_err(|_| format!("Keruj's API did not answer within {KERUJ_API_TIMEOUT:?}"))?
+            .map_err(|e| format!("Keruj's API could not be reached: {}", e.without_url()))?;
+        let response = super::http::read_response(response, deadline, KERUJ_API_TIMEOUT).await?;
+        if !(200..300).contains(&response.status) {
+            return Err(format!("Keruj's API answered {}", response.status));
+        }
+        String::from_utf8(response.body)
+            .map_err(|_| "Keruj's API answered with a body that is not text".into())
+    }
+}
+
+impl Host for KerujApiState {
+    async fn graphql(&mut self, query: String, variables: String) -> Result<String, String> {
+        let started = Instant::now();
+        let result = self.send(query, variables).await;
+        let Bound {
+            app,
+            company,
+            request_id,
+        } = self.scope.bound();
+        match &result {
+            Ok(_) => {
+                tracing::info!(%app, %company, %request_id, ms = started.elapsed().as_millis() as u64, "Keruj API call")
+            }
+            Err(error) => {
+                tracing::warn!(%app, %company, %request_id, "Keruj API call failed: {error}")
+            }
+        }
+        result
+    }
+}

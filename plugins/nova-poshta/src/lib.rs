@@ -1,0 +1,153 @@
+//! `nova-poshta`: connects a company's Nova Poshta account to Keruj.
+//!
+//! 1. Configure: a form asks for the Nova Poshta API key.
+//! 2. The key comes back: the app checks it by asking Nova Poshta for the
+//!    account's sender profiles. Refused: the same form again, with Nova
+//!    Poshta's reason on the field. Accepted: the key is kept as a secret and
+//!    a second form asks which sender profile to use.
+//! 3. The sender comes back: kept; done.
+//! 4. `track_parcel` (`{"ttn": "2045…"}`): the app asks Nova Poshta for the
+//!    parcel's status and records it in Keruj through Keruj's API.
+//!
+//! Operator's sidecar `nova-poshta.toml`:
+//! ```toml
+//! allowed_hosts = ["api.novaposhta.ua"]
+//! [config]
+//! api_url = "https://api.novaposhta.ua/v2.0/json/"   # the default
+//! ```
+
+mod novaposhta;
+
+use keruj_guest::form::{Element, Form};
+use keruj_guest::{App, Context, Error, Event, Reply, Submission, keruj, kv, secrets};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use novaposhta::{Failure, NovaPoshta};
+
+const KEY_SUBMITTED: &str = "np_key_submitted";
+const SENDER_CHOSEN: &str = "np_sender_chosen";
+const TRACK_PARCEL: &str = "track_parcel";
+
+/// Where the key and settings are kept (per company, by the host).
+const API_KEY_SECRET: &str = "api_key";
+const SENDERS_KEY: &str = "senders";
+const SENDER_KEY: &str = "sender";
+
+/// Keruj's schema is not public: this mutation is illustrative of reporting back.
+const REPORT_PARCEL_STATUS: &str = "mutation ReportParcelStatus($ttn: String!, $status: String!) \
+    { addIntegrationEvent(source: \"nova-poshta\", reference: $ttn, text: $status) { id } }";
+
+/// A sender profile of the Nova Poshta account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Sender {
+    #[serde(rename = "Ref")]
+    reference: String,
+    #[serde(rename = "Description")]
+    name: String,
+}
+
+struct NovaPoshtaApp;
+
+impl App for NovaPoshtaApp {
+    fn handle(_ctx: &Context, event: Event) -> Result<Reply, Error> {
+        match event {
+            Event::Install { .. } | Event::Update { .. } | Event::Uninstall => Ok(Reply::Done),
+            Event::Configure => Ok(key_form().into()),
+            Event::Submit(answer) if answer.name == KEY_SUBMITTED => check_key(&answer),
+            Event::Submit(answer) if answer.name == SENDER_CHOSEN => choose_sender(&answer),
+            Event::Submit(answer) if answer.name == TRACK_PARCEL => track(answer.get("ttn")),
+            Event::Other { name, body } if name == TRACK_PARCEL => track(body.get("ttn")),
+            other => Err(Error::msg(format!("nova-poshta does not handle {other:?}"))),
+        }
+    }
+}
+
+fn key_form() -> Form {
+    Form::new(KEY_SUBMITTED, "Connect Nova Poshta")
+        .description(
+            "Paste the API key from your Nova Poshta business account (Settings → Security)",
+        )
+        .element(Element::text("api_key", "API key").required().secret())
+}
+
+/// Step 2: check the key with Nova Poshta, keep it, ask for the sender.
+fn check_key(answer: &Submission) -> Result<Reply, Error> {
+    let Some(key) = answer.text("api_key") else {
+        return Ok(key_form()
+            .error("api_key", "Please paste your API key")
+            .into());
+    };
+    let senders: Vec<Sender> = match NovaPoshta::new(key).call(
+        "Counterparty",
+        "getCounterparties",
+        json!({"CounterpartyProperty": "Sender", "Page": "1"}),
+    ) {
+        Ok(senders) => senders,
+        Err(Failure::Refused(reason)) => {
+            let message = format!("Nova Poshta refused this key: {reason}");
+            return Ok(key_form().error("api_key", message).into());
+        }
+        Err(Failure::Unreachable(error)) => return Err(error),
+    };
+    if senders.is_empty() {
+        let message = "This account has no sender profiles yet: add one in Nova Poshta first";
+        return Ok(key_form().error("api_key", message).into());
+    }
+    secrets::set(API_KEY_SECRET, key)?;
+    kv::set_json(SENDERS_KEY, &senders)?;
+    let choice = senders.iter().fold(
+        Element::select("sender", "Send parcels as").required(),
+        |select, sender| select.option(&sender.reference, &sender.name),
+    );
+    Ok(Form::new(SENDER_CHOSEN, "Choose the sender")
+        .element(choice)
+        .into())
+}
+
+/// Step 3: keep the chosen sender, if it is one Nova Poshta offered.
+fn choose_sender(answer: &Submission) -> Result<Reply, Error> {
+    let senders: Vec<Sender> =
+        kv::get_json(SENDERS_KEY)?.ok_or_else(|| Error::msg("no key was checked yet"))?;
+    let chosen = answer
+        .text("sender")
+        .and_then(|r| senders.iter().find(|s| s.reference == r));
+    let Some(sender) = chosen else {
+        let retry = senders.iter().fold(
+            Element::select("sender", "Send parcels as").required(),
+            |select, s| select.option(&s.reference, &s.name),
+        );
+        let form = Form::new(SENDER_CHOSEN, "Choose the sender").element(retry);
+        return Ok(form
+            .error("sender", "Please choose one of your sender profiles")
+            .into());
+    };
+    kv::set_json(SENDER_KEY, sender)?;
+    keruj_guest::log::info(&format!("sender set to {}", sender.name));
+    Ok(Reply::Done)
+}
+
+/// The user event: look the parcel up, then record its status in Keruj.
+fn track(ttn: Option<&Value>) -> Result<Reply, Error> {
+    let ttn = ttn
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty() && t.len() <= 36)
+        .ok_or_else(|| Error::msg("track_parcel needs a string `ttn`"))?;
+    let key = secrets::get(API_KEY_SECRET)?
+        .ok_or_else(|| Error::msg("Nova Poshta is not connected yet"))?;
+    let documents: Vec<Value> = NovaPoshta::new(&key)
+        .call(
+            "TrackingDocument",
+            "getStatusDocuments",
+            json!({"Documents": [{"DocumentNumber": ttn}]}),
+        )
+        .map_err(Failure::into_error)?;
+    let status = documents
+        .first()
+        .and_then(|d| d.get("Status")?.as_str())
+        .ok_or_else(|| Error::msg("Nova Poshta returned no status"))?;
+    let _: Value = keruj::graphql(REPORT_PARCEL_STATUS, &json!({"ttn": ttn, "status": status}))?;
+    Ok(Reply::Done)
+}
+
+keruj_guest::export_app!(NovaPoshtaApp);
