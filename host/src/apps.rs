@@ -5,8 +5,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use sha2::{Digest, Sha256};
-
 use crate::config::{AppSettings, is_app_name};
 use crate::runtime::{Plugin, Runtime};
 
@@ -112,23 +110,15 @@ pub fn load_over(
     previous: Option<&App>,
 ) -> anyhow::Result<App> {
     let settings = AppSettings::load(name, &wasm_path.with_extension("toml"))?;
-    let wasm = std::fs::read(wasm_path)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", wasm_path.display()))?;
-    let digest: String = Sha256::digest(&wasm)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let wasm =
+        std::fs::read(wasm_path).map_err(|e| anyhow::anyhow!("cannot read {name}.wasm: {e}"))?;
+    let digest = crate::runtime::digest(&wasm);
     let (plugin, code) = match previous {
         Some(previous) if previous.plugin.digest == digest => (previous.plugin.clone(), "reused"),
         _ => runtime
             .compile_cached(&wasm)
             .map(|(plugin, origin)| (plugin, origin.as_str()))
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "{} is not a keruj:plugin component: {e:#}",
-                    wasm_path.display()
-                )
-            })?,
+            .map_err(|e| anyhow::anyhow!("{name}.wasm is not a keruj:plugin component: {e:#}"))?,
     };
     match &settings.token {
         Some(_) => tracing::info!(

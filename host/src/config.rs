@@ -154,26 +154,25 @@ impl AppSettings {
     /// Reads `<app>.toml` beside the plugin if present, and the token from the
     /// environment (`token_env`, else `KERUJ_APP_TOKEN_<APP>`).
     pub fn load(app: &str, sidecar_path: &Path) -> anyhow::Result<AppSettings> {
+        // Errors name the file, not its folder: they show in the public health answer.
+        let file = format!("{app}.toml");
         let sidecar = match std::fs::read_to_string(sidecar_path) {
-            Ok(text) => toml::from_str::<Sidecar>(&text)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", sidecar_path.display()))?,
+            Ok(text) => {
+                toml::from_str::<Sidecar>(&text).map_err(|e| anyhow::anyhow!("{file}: {e}"))?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Sidecar::default(),
-            Err(e) => anyhow::bail!("{}: {e}", sidecar_path.display()),
+            Err(e) => anyhow::bail!("{file}: {e}"),
         };
         let memory_mb = sidecar.memory_mb.unwrap_or(DEFAULT_MEMORY_MB);
         anyhow::ensure!(
             (1..=MAX_MEMORY_MB).contains(&memory_mb),
             "{}: memory_mb must be 1 to {MAX_MEMORY_MB}",
-            sidecar_path.display()
+            file
         );
         let timeout_ms = sidecar
             .timeout_ms
             .unwrap_or(DEFAULT_TIMEOUT.as_millis() as u64);
-        anyhow::ensure!(
-            timeout_ms > 0,
-            "{}: timeout_ms must be positive",
-            sidecar_path.display()
-        );
+        anyhow::ensure!(timeout_ms > 0, "{}: timeout_ms must be positive", file);
 
         let token_var = sidecar.token_env.unwrap_or_else(|| default_token_env(app));
         let token = std::env::var(&token_var)

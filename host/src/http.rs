@@ -9,8 +9,8 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::server::conn::http1;
@@ -31,6 +31,8 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// How long a client may take to send its headers, then its body.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How far past the limit a refused body is still read (see [`read_body`]).
+const DRAIN_FACTOR: u64 = 8;
 /// How long shutdown waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -216,24 +218,43 @@ async fn event(
         .map_err(Failure::Dispatch)
 }
 
-/// Reads the whole body, refusing it early when it is too large.
+/// Reads the whole body. A body over `limit` gets 413, but is first read to
+/// its end (up to [`DRAIN_FACTOR`] times the limit) so that the client sees
+/// the answer instead of a connection reset while it is still sending.
 async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, Failure> {
+    let drain_cap = (limit as u64).saturating_mul(DRAIN_FACTOR);
     let declared = request
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
+    if declared.is_some_and(|length| length > drain_cap) {
         return Err(Failure::TooLarge(limit));
     }
-    let collect = Limited::new(request.into_body(), limit).collect();
-    match tokio::time::timeout(BODY_TIMEOUT, collect).await {
-        Err(_) => Err(Failure::BodyTimeout),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(Failure::TooLarge(limit))
+    let mut body = request.into_body();
+    let read = async {
+        let mut kept = BytesMut::new();
+        let mut seen = 0u64;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| Failure::BodyUnreadable)?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            seen += data.len() as u64;
+            if seen > drain_cap {
+                break;
+            }
+            if seen <= limit as u64 {
+                kept.extend_from_slice(&data);
+            }
         }
-        Ok(Err(_)) => Err(Failure::BodyUnreadable),
-    }
+        match seen > limit as u64 {
+            true => Err(Failure::TooLarge(limit)),
+            false => Ok(kept.freeze()),
+        }
+    };
+    tokio::time::timeout(BODY_TIMEOUT, read)
+        .await
+        .unwrap_or(Err(Failure::BodyTimeout))
 }
 
 /// `GET /apps/<app>/health`.

@@ -41,6 +41,9 @@ struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "KERUJ_MAX_BODY_BYTES", default_value_t = keruj_host::config::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// Do not follow the plugins folder: changes apply at the next start.
+    #[arg(long)]
+    no_watch: bool,
     /// Keruj's GraphQL API, which plugins call through the host.
     #[arg(long, env = "KERUJ_API_URL", default_value = keruj_host::config::DEFAULT_KERUJ_API_URL)]
     keruj_api_url: String,
@@ -81,31 +84,32 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         key_header: args.keruj_api_key_header,
         company_header: args.keruj_api_company_header,
     };
+    config.watch = !args.no_watch;
+    let shutdown = shutdown_signal()?;
     let host = Host::start(config).await?;
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     // Operators and tests read the bound port from this line.
     println!("keruj-host listening on http://{}", listener.local_addr()?);
-    keruj_host::http::serve(host, listener, shutdown_signal()).await
+    keruj_host::http::serve(host, listener, shutdown).await
 }
 
-/// Completes on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes on SIGTERM or Ctrl-C. The handlers are installed at once, so a
+/// signal that arrives while the host starts is not lost (nor fatal).
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = terminate.recv() => {},
+                _ = interrupt.recv() => {},
             }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+        })
     }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

@@ -124,7 +124,7 @@ impl Runtime {
     /// [`compile`](Runtime::compile), through the compile cache when there
     /// is one, telling whether it came from the cache.
     pub fn compile_cached(&self, wasm: &[u8]) -> anyhow::Result<(Plugin, Origin)> {
-        let digest = hex(&Sha256::digest(wasm));
+        let digest = digest(wasm);
         let (component, origin) = match &self.cache {
             Some(cache) => cache.compile(&self.engine, wasm, &digest)?,
             None => (Component::new(&self.engine, wasm)?, Origin::Compiled),
@@ -214,6 +214,11 @@ fn describe(error: &wasmtime::Error) -> String {
         Some(trap) => format!("wasm trap: {trap}"),
         None => format!("{error}"),
     }
+}
+
+/// Hex SHA-256 of a `.wasm`: the version of a plugin.
+pub fn digest(wasm: &[u8]) -> String {
+    hex(&Sha256::digest(wasm))
 }
 
 fn hex(bytes: &[u8]) -> String {
