@@ -51,6 +51,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let graceful = GracefulShutdown::new();
+    let service = host.service();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -63,15 +64,10 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let host = host.clone();
-        let service = service_fn(move |request| {
-            let host = host.clone();
-            async move { Ok::<_, Infallible>(handle(&host, request).await) }
-        });
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), service);
+            .serve_connection(TokioIo::new(stream), service.clone());
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -100,7 +96,11 @@ impl Host {
         Request<Incoming>,
         Response = Response<Body>,
         Error = Infallible,
-    > + Clone {
+        Future = impl Future<Output = Result<Response<Body>, Infallible>> + Send,
+    > + Clone
+    + Send
+    + Sync
+    + 'static {
         let host = self.clone();
         service_fn(move |request| {
             let host = host.clone();
