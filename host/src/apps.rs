@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use tokio::sync::Semaphore;
+
 use crate::config::{AppSettings, is_app_name};
 use crate::runtime::{Plugin, Runtime};
 
@@ -14,6 +16,13 @@ pub struct App {
     pub name: String,
     pub settings: AppSettings,
     pub plugin: Plugin,
+    /// The app's concurrency limit: one permit per event running, at most
+    /// `settings.max_concurrency`. An event that finds none left is answered
+    /// 503 at once: a slow or stuck app fills its own gate, not the host's
+    /// memory, and the other apps are not queued behind it. A reload that
+    /// keeps the limit shares the previous version's gate, so the events
+    /// still running on the old version count against the new one too.
+    pub gate: Arc<Semaphore>,
 }
 
 /// What the host knows of one app id.
@@ -120,6 +129,12 @@ pub fn load_over(
             .map(|(plugin, origin)| (plugin, origin.as_str()))
             .map_err(|e| anyhow::anyhow!("{name}.wasm is not a keruj:plugin component: {e:#}"))?,
     };
+    let limit = settings.max_concurrency;
+    let gate = match previous {
+        Some(previous) if previous.settings.max_concurrency == limit => previous.gate.clone(),
+        // A new limit starts a new gate; events on the old one finish there.
+        _ => Arc::new(Semaphore::new(limit as usize)),
+    };
     match &settings.token {
         Some(_) => tracing::info!(
             app = name,
@@ -127,6 +142,7 @@ pub fn load_over(
             code,
             timeout_ms = settings.limits.timeout.as_millis() as u64,
             memory_mb = settings.limits.memory_bytes / (1024 * 1024),
+            max_concurrency = limit,
             "app loaded"
         ),
         None => tracing::warn!(
@@ -142,6 +158,7 @@ pub fn load_over(
         name: name.to_owned(),
         settings,
         plugin,
+        gate,
     })
 }
 

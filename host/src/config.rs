@@ -17,6 +17,16 @@ pub const DEFAULT_MEMORY_MB: u64 = 64;
 pub const MAX_MEMORY_MB: u64 = 4_096;
 /// Default limit on a request body.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default number of events one app may run at once; the excess gets 503
+/// with `Retry-After` at once instead of queueing without bound.
+pub const DEFAULT_MAX_CONCURRENCY: u32 = 32;
+/// The largest `max_concurrency` a sidecar may grant (the engine's pool
+/// holds 1,000 instances for all apps together).
+pub const MAX_CONCURRENCY: u32 = 1_000;
+/// Default time a client may take to send its request headers.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time a client may take to send its request body.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default time limit of one outbound HTTP call (the event's own limit still applies).
 pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_millis(3_000);
 /// Where Keruj's GraphQL API is, unless configured otherwise.
@@ -41,6 +51,10 @@ pub struct HostConfig {
     pub watch: bool,
     /// Requests with a larger body get 413.
     pub max_body_bytes: usize,
+    /// A client slower to send its headers loses the connection (slow loris).
+    pub header_timeout: Duration,
+    /// A client slower to send its body gets 408.
+    pub body_timeout: Duration,
     /// How plugins reach Keruj's API.
     pub keruj_api: KerujApiConfig,
 }
@@ -72,6 +86,8 @@ impl HostConfig {
             identity: None,
             watch: true,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             keruj_api: KerujApiConfig::default(),
         }
     }
@@ -114,6 +130,7 @@ struct Sidecar {
     timeout_ms: Option<u64>,
     memory_mb: Option<u64>,
     http_timeout_ms: Option<u64>,
+    max_concurrency: Option<u32>,
     #[serde(default)]
     config: BTreeMap<String, String>,
 }
@@ -130,6 +147,8 @@ pub struct AppSettings {
     pub allowed_hosts: Arc<[String]>,
     /// Time limit of one outbound HTTP call.
     pub http_timeout: Duration,
+    /// Events of this app that may run at once (see [`crate::apps::App::gate`]).
+    pub max_concurrency: u32,
     /// Non-secret settings the plugin can read.
     pub config: Arc<BTreeMap<String, String>>,
 }
@@ -173,6 +192,12 @@ impl AppSettings {
             .timeout_ms
             .unwrap_or(DEFAULT_TIMEOUT.as_millis() as u64);
         anyhow::ensure!(timeout_ms > 0, "{}: timeout_ms must be positive", file);
+        let max_concurrency = sidecar.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY);
+        anyhow::ensure!(
+            (1..=MAX_CONCURRENCY).contains(&max_concurrency),
+            "{}: max_concurrency must be 1 to {MAX_CONCURRENCY}",
+            file
+        );
 
         let token_var = sidecar.token_env.unwrap_or_else(|| default_token_env(app));
         let token = std::env::var(&token_var)
@@ -190,6 +215,7 @@ impl AppSettings {
             http_timeout: sidecar
                 .http_timeout_ms
                 .map_or(DEFAULT_HTTP_TIMEOUT, Duration::from_millis),
+            max_concurrency,
             config: Arc::new(sidecar.config),
         })
     }
@@ -261,12 +287,13 @@ mod tests {
         let path = dir.path().join("demo.toml");
         std::fs::write(
             &path,
-            "token_env = \"DEMO_TOKEN_FOR_TEST\"\ntimeout_ms = 250\nmemory_mb = 16\nallowed_hosts = [\"api.example.com\"]\n[config]\nmode = \"test\"\n",
+            "token_env = \"DEMO_TOKEN_FOR_TEST\"\ntimeout_ms = 250\nmemory_mb = 16\nmax_concurrency = 3\nallowed_hosts = [\"api.example.com\"]\n[config]\nmode = \"test\"\n",
         )
         .unwrap();
         let settings = AppSettings::load("demo", &path).unwrap();
         assert_eq!(settings.limits.timeout, Duration::from_millis(250));
         assert_eq!(settings.limits.memory_bytes, 16 * 1024 * 1024);
+        assert_eq!(settings.max_concurrency, 3);
         assert_eq!(&*settings.allowed_hosts, ["api.example.com"]);
         assert_eq!(settings.config["mode"], "test");
         assert_eq!(settings.token_source, "DEMO_TOKEN_FOR_TEST");
@@ -285,12 +312,16 @@ mod tests {
         );
         std::fs::write(&path, "memory_mb = 0\n").unwrap();
         assert!(AppSettings::load("demo", &path).is_err());
+        std::fs::write(&path, "max_concurrency = 0\n").unwrap();
+        let err = AppSettings::load("demo", &path).unwrap_err().to_string();
+        assert!(err.contains("max_concurrency must be 1 to"), "{err}");
     }
 
     #[test]
     fn missing_sidecar_means_defaults() {
         let settings = AppSettings::load("demo", Path::new("/nonexistent/demo.toml")).unwrap();
         assert_eq!(settings.limits, Limits::default());
+        assert_eq!(settings.max_concurrency, DEFAULT_MAX_CONCURRENCY);
         assert_eq!(settings.token_source, "KERUJ_APP_TOKEN_DEMO");
     }
 }

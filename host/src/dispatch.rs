@@ -45,6 +45,9 @@ pub enum DispatchError {
     MissingApiKey,
     #[error("the app is not installed for this company")]
     NotInstalled,
+    /// Every permit of the app's concurrency limit is taken.
+    #[error("the app is busy: {0} events already running; retry shortly")]
+    Busy(u32),
     #[error(transparent)]
     Plugin(#[from] RunError),
     #[error("the app's reply is not a valid form: {0}")]
@@ -60,7 +63,7 @@ impl DispatchError {
             DispatchError::UnknownApp(_) => 404,
             DispatchError::BadEvent(_) | DispatchError::MissingApiKey => 400,
             DispatchError::NotInstalled => 409,
-            DispatchError::Unavailable(_) => 503,
+            DispatchError::Unavailable(_) | DispatchError::Busy(_) => 503,
             DispatchError::Plugin(RunError::Timeout(_)) => 504,
             DispatchError::Plugin(_)
             | DispatchError::InvalidReply(_)
@@ -112,6 +115,12 @@ impl Host {
         request_id: &str,
     ) -> Result<Response, DispatchError> {
         let event = IncomingEvent::parse(body)?;
+        // Held until the answer is ready; never waited for (see `App::gate`).
+        let _permit = app
+            .gate
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| DispatchError::Busy(app.settings.max_concurrency))?;
         let storage = &self.inner.storage;
         let (name, company) = (app.name.as_str(), event.company_id.as_str());
         match event.name.as_str() {

@@ -1,6 +1,9 @@
 //! Reading a Keruj event body: the checks that answer 400.
 
+use std::fmt;
+
 use keruj_guest::form::is_event_name;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 /// The longest company or account id accepted.
@@ -27,7 +30,7 @@ pub struct BadEvent(pub String);
 impl IncomingEvent {
     pub fn parse(bytes: &[u8]) -> Result<IncomingEvent, BadEvent> {
         let bad = |msg: &str| BadEvent(msg.to_owned());
-        let value: Value = serde_json::from_slice(bytes)
+        let Strict(value) = serde_json::from_slice(bytes)
             .map_err(|e| BadEvent(format!("the body is not valid JSON: {e}")))?;
         let Value::Object(mut body) = value else {
             return Err(bad("the body must be a JSON object"));
@@ -65,6 +68,68 @@ impl IncomingEvent {
     }
 }
 
+/// A JSON value read like [`Value`], except that an object naming a key
+/// twice is an error. serde_json keeps the last of duplicates; a proxy or a
+/// log in front of the host may read the first, so `{"company_id": "a",
+/// "company_id": "b"}` would mean two companies at once. Nesting is bounded
+/// by serde_json's recursion limit (128), which also answers 400.
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(de::Error::custom(format!("the key {key:?} appears twice")));
+            }
+            let Strict(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
 /// Ids are keys in storage: non-empty, bounded, no control characters.
 fn checked_id(field: &str, id: &str) -> Result<String, BadEvent> {
     if id.is_empty() || id.len() > MAX_ID_BYTES || id.chars().any(char::is_control) {
@@ -91,6 +156,28 @@ mod tests {
         assert_eq!(event.api_key.as_deref(), Some("kj_1"));
         assert!(!event.body.contains_key("account_api_key"));
         assert!(event.body.contains_key("data"));
+    }
+
+    #[test]
+    fn deep_nesting_is_a_bad_event_not_a_crash() {
+        let deep = format!(
+            r#"{{"event":"e","company_id":"c","data":{}{}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let err = IncomingEvent::parse(deep.as_bytes()).unwrap_err();
+        assert!(err.0.contains("recursion limit"), "{err}");
+        let ok = format!(
+            r#"{{"event":"e","company_id":"c","data":{}1.5{}}}"#,
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        let event = IncomingEvent::parse(ok.as_bytes()).unwrap();
+        assert_eq!(
+            Value::Object(event.body.clone()),
+            serde_json::from_str::<Value>(&ok).unwrap(),
+            "the strict reader reads what serde_json reads"
+        );
     }
 
     #[test]
@@ -133,6 +220,14 @@ mod tests {
                 br#"{"event":"e","company_id":"c","account_api_key":""}"#,
             ),
             ("company too long", long_id.as_bytes()),
+            (
+                "company twice",
+                br#"{"event":"e","company_id":"a","company_id":"b"}"#,
+            ),
+            (
+                "nested key twice",
+                br#"{"event":"e","company_id":"a","data":{"k":1,"k":2}}"#,
+            ),
         ];
         for (case, body) in cases {
             assert!(IncomingEvent::parse(body).is_err(), "{case} was accepted");

@@ -28,9 +28,8 @@ use crate::host::Host;
 pub const TOKEN_HEADER: &str = "x-keruj-app-token";
 /// The header every answer carries its request id in.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
-/// How long a client may take to send its headers, then its body.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// What a busy app's 503 tells the client to wait, in seconds.
+pub const RETRY_AFTER_SECS: u32 = 1;
 /// How far past the limit a refused body is still read (see [`read_body`]).
 const DRAIN_FACTOR: u64 = 8;
 /// How long shutdown waits for requests in flight.
@@ -66,7 +65,7 @@ pub async fn serve(
         };
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_TIMEOUT)
+            .header_read_timeout(host.config().header_timeout)
             .serve_connection(TokioIo::new(stream), service.clone());
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
@@ -146,6 +145,7 @@ enum Failure {
 
 impl Failure {
     fn into_response(self, app: &str, request_id: &str) -> Response<Body> {
+        let busy = matches!(self, Failure::Dispatch(DispatchError::Busy(_)));
         let (status, message) = match self {
             Failure::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
@@ -183,7 +183,13 @@ impl Failure {
                 (status, error.public_message())
             }
         };
-        error_response(status, &message, request_id)
+        let mut response = error_response(status, &message, request_id);
+        if busy {
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        response
     }
 }
 
@@ -212,7 +218,8 @@ async fn event(
         tracing::info!(app, request_id, "event refused: missing or wrong token");
         return Err(Failure::Unauthorized);
     }
-    let body = read_body(request, host.config().max_body_bytes).await?;
+    let config = host.config();
+    let body = read_body(request, config.max_body_bytes, config.body_timeout).await?;
     host.dispatch_to(&serving, &body, request_id)
         .await
         .map_err(Failure::Dispatch)
@@ -221,7 +228,11 @@ async fn event(
 /// Reads the whole body. A body over `limit` gets 413, but is first read to
 /// its end (up to [`DRAIN_FACTOR`] times the limit) so that the client sees
 /// the answer instead of a connection reset while it is still sending.
-async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, Failure> {
+async fn read_body(
+    request: Request<Incoming>,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, Failure> {
     let drain_cap = (limit as u64).saturating_mul(DRAIN_FACTOR);
     let declared = request
         .headers()
@@ -252,7 +263,7 @@ async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, Fa
             false => Ok(kept.freeze()),
         }
     };
-    tokio::time::timeout(BODY_TIMEOUT, read)
+    tokio::time::timeout(timeout, read)
         .await
         .unwrap_or(Err(Failure::BodyTimeout))
 }

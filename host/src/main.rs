@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use keruj_host::config::KerujApiConfig;
@@ -22,6 +23,20 @@ struct Cli {
 enum Command {
     /// Serve the apps of a plugins folder over HTTP.
     Serve(ServeArgs),
+    /// Make a new age identity and re-encrypt every stored credential to it.
+    /// Stop the host first (the database admits one process at a time). The
+    /// old identity is kept beside the new one as `<identity>.old`.
+    RotateIdentity(RotateArgs),
+}
+
+#[derive(clap::Args)]
+struct RotateArgs {
+    /// The data folder of the stopped host.
+    #[arg(long, env = "KERUJ_DATA")]
+    data: PathBuf,
+    /// The age identity file now in use [default: DATA/identity.txt].
+    #[arg(long, env = "KERUJ_IDENTITY")]
+    identity: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -41,6 +56,12 @@ struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "KERUJ_MAX_BODY_BYTES", default_value_t = keruj_host::config::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// Time a client may take to send its request headers (slow clients lose the connection).
+    #[arg(long, env = "KERUJ_HEADER_TIMEOUT_MS", default_value_t = keruj_host::config::DEFAULT_HEADER_TIMEOUT.as_millis() as u64)]
+    header_timeout_ms: u64,
+    /// Time a client may take to send its request body (slow clients get 408).
+    #[arg(long, env = "KERUJ_BODY_TIMEOUT_MS", default_value_t = keruj_host::config::DEFAULT_BODY_TIMEOUT.as_millis() as u64)]
+    body_timeout_ms: u64,
     /// Do not follow the plugins folder: changes apply at the next start.
     #[arg(long)]
     no_watch: bool,
@@ -64,8 +85,11 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let Command::Serve(args) = Cli::parse().command;
-    match serve(args).await {
+    let result = match Cli::parse().command {
+        Command::Serve(args) => serve(args).await,
+        Command::RotateIdentity(args) => rotate_identity(args),
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -79,6 +103,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = HostConfig::new(args.plugins, args.data);
     config.identity = args.identity;
     config.max_body_bytes = args.max_body_bytes;
+    config.header_timeout = Duration::from_millis(args.header_timeout_ms);
+    config.body_timeout = Duration::from_millis(args.body_timeout_ms);
     config.keruj_api = KerujApiConfig {
         url: args.keruj_api_url,
         key_header: args.keruj_api_key_header,
@@ -91,6 +117,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Operators and tests read the bound port from this line.
     println!("keruj-host listening on http://{}", listener.local_addr()?);
     keruj_host::http::serve(host, listener, shutdown).await
+}
+
+/// `rotate-identity`: see [`keruj_host::storage::rotate_identity`].
+fn rotate_identity(args: RotateArgs) -> anyhow::Result<()> {
+    let identity = args
+        .identity
+        .unwrap_or_else(|| args.data.join("identity.txt"));
+    let report = keruj_host::storage::rotate_identity(&args.data, &identity)?;
+    println!(
+        "keruj-host: rotated the age identity {}: {} credentials re-encrypted to {}; \
+         the old identity is kept as {}",
+        identity.display(),
+        report.credentials,
+        report.recipient,
+        report.old_identity.display()
+    );
+    Ok(())
 }
 
 /// Completes on SIGTERM or Ctrl-C. The handlers are installed at once, so a

@@ -9,6 +9,7 @@
 mod capabilities;
 mod errors;
 mod faults;
+mod hostile_plugins;
 mod lifecycle;
 mod nova_poshta;
 mod reload;

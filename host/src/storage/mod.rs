@@ -6,6 +6,7 @@
 //! each tree. Credentials are age ciphertexts (see [`vault`]).
 
 mod plugin_data;
+mod rotate;
 pub mod vault;
 
 use std::path::Path;
@@ -16,6 +17,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Transactional, Tree};
 
 pub use plugin_data::{PluginDataError, Quota, Space};
+pub use rotate::{Rotation, rotate_identity};
 use vault::Vault;
 
 /// What the host keeps of an install (the API key is stored apart, encrypted).
@@ -53,8 +55,16 @@ impl Storage {
         if let Some(entry) = credentials.iter().next() {
             let (_, sample) = entry?;
             vault.unseal(&sample).with_context(|| {
+                let pending = rotate::pending_path(identity_path);
+                let hint = match pending.exists() {
+                    true => format!(
+                        " (an interrupted rotate-identity left {}: run `keruj-host rotate-identity` again to finish it)",
+                        pending.display()
+                    ),
+                    false => String::new(),
+                };
                 format!(
-                    "the age identity {} does not decrypt this database's credentials",
+                    "the age identity {} does not decrypt this database's credentials{hint}",
                     identity_path.display()
                 )
             })?;

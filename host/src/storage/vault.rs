@@ -41,7 +41,9 @@ impl Vault {
         Ok(Self::from_identity(identity))
     }
 
-    fn create(path: &Path) -> anyhow::Result<Vault> {
+    /// Makes a new identity and writes it to `path`, which must not exist,
+    /// with mode 0600 and synced to disk.
+    pub fn create(path: &Path) -> anyhow::Result<Vault> {
         let identity = Identity::generate();
         let recipient = identity.to_public();
         let mut file = private_file(path)
@@ -60,6 +62,11 @@ impl Vault {
             identity,
             recipient,
         }
+    }
+
+    /// The public key (`age1…`) that credentials are encrypted to.
+    pub fn recipient(&self) -> String {
+        self.recipient.to_string()
     }
 
     /// Encrypts `plaintext` to this identity (age binary format).
@@ -85,7 +92,7 @@ fn parse_identity(text: &str) -> anyhow::Result<Identity> {
 }
 
 #[cfg(unix)]
-fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+pub(crate) fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .write(true)
@@ -95,7 +102,7 @@ fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 #[cfg(not(unix))]
-fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+pub(crate) fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

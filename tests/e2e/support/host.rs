@@ -223,6 +223,111 @@ impl Host {
         );
     }
 
+    /// Sends `signal` (say `libc::SIGKILL`) to the running host, without waiting.
+    pub fn signal(&self, signal: libc::c_int) {
+        let child = self.child.as_ref().expect("the host is running");
+        let pid = child.id() as libc::pid_t;
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill failed");
+    }
+
+    /// Waits for the host to exit (after [`Host::signal`]) and returns how.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("the host is running");
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "the host did not exit within {STOP_TIMEOUT:?}\nlog:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the host with SIGKILL, as a crash or the OOM killer would.
+    pub fn kill(&mut self) {
+        self.signal(libc::SIGKILL);
+        self.wait_exit();
+    }
+
+    /// Sets (or replaces) an environment variable for the next start.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.retain(|(key, _)| key != name);
+        self.env.push((name.into(), value.into()));
+    }
+
+    /// Runs `keruj-host ARGS` to its end with the host's environment;
+    /// returns its exit status and what it printed (stdout, then stderr).
+    pub fn run_command(&self, args: &[&str]) -> (std::process::ExitStatus, String) {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_keruj-host"));
+        for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("KERUJ_")) {
+            command.env_remove(name);
+        }
+        let output = command
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .output()
+            .expect("keruj-host runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status, text)
+    }
+
+    /// Starts `keruj-host serve` on the host's folders expecting it to refuse:
+    /// returns its exit status and output. Panics if it still runs after
+    /// [`START_TIMEOUT`] (it serves instead of refusing).
+    pub fn start_refused(&self) -> (std::process::ExitStatus, String) {
+        assert!(self.child.is_none(), "the host is running");
+        let output_path = self.dir.path().join("refused.log");
+        let output = File::create(&output_path).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_keruj-host"));
+        for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("KERUJ_")) {
+            command.env_remove(name);
+        }
+        let mut child = command
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--no-watch",
+                "--plugins",
+            ])
+            .arg(self.dir.path().join("plugins"))
+            .arg("--data")
+            .arg(self.data_dir())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(output.try_clone().unwrap())
+            .stderr(output)
+            .spawn()
+            .expect("keruj-host starts");
+        let deadline = Instant::now() + START_TIMEOUT;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the host did not refuse to start: {}",
+                    fs::read_to_string(&output_path).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        (status, fs::read_to_string(&output_path).unwrap_or_default())
+    }
+
     /// `http://IP:PORT` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)

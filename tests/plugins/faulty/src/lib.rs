@@ -10,12 +10,14 @@
 //! | `fail`      | returns `Err(Error)`: a failure the app reports itself           | 500          |
 //! | `loop`      | spins forever without yielding                                   | 504          |
 //! | `alloc`     | grows memory without bound, 1 MiB at a time                      | 500          |
+//! | `recurse`   | recurses without end (a stack overflow)                          | 500          |
+//! | `huge_reply`| a valid form of 4 MiB, 16 times the reply size limit             | 500          |
 //! | `bad_reply` | a form the typed builder accepts but that breaks the reply format (an invalid `reply` name, a blank title, an error for a field that does not exist) | 500 |
 //!
 //! Every other event, the system events included (install, configure,
 //! uninstall): done.
 
-use keruj_guest::form::Form;
+use keruj_guest::form::{Element, Form, MAX_REPLY_BYTES};
 use keruj_guest::{App, Context, Error, Event, Reply};
 
 struct Faulty;
@@ -33,6 +35,10 @@ impl App for Faulty {
             "fail" => Err(Error::msg("faulty fails as asked")),
             "loop" => spin(),
             "alloc" => hog(),
+            "recurse" => Err(Error::msg(format!("reached depth {}", recurse(u64::MAX)))),
+            "huge_reply" => Ok(Form::new("huge_seen", "Huge")
+                .element(Element::info("blob", "x".repeat(16 * MAX_REPLY_BYTES)))
+                .into()),
             "bad_reply" => Ok(Form::new("not an event name!", " ")
                 .error("ghost", "no such field")
                 .into()),
@@ -57,6 +63,17 @@ fn spin() -> ! {
     loop {
         n = std::hint::black_box(n.wrapping_add(1));
     }
+}
+
+/// Recurses `depth` times; the result depends on every level's, so the
+/// compiler can turn it neither into a loop nor into a tail call.
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    if std::hint::black_box(depth) == 0 {
+        return 1;
+    }
+    let below = recurse(depth - 1);
+    below.rotate_left((below & 63) as u32) ^ depth
 }
 
 /// Holds on to 1 MiB chunks until the host's memory limit stops it.
