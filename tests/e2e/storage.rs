@@ -126,3 +126,43 @@ fn the_stored_api_key_is_age_encrypted_to_the_identity() {
         "no ciphertext holds the API key"
     );
 }
+
+/// The contract's promise to operators: the reference `age` tool decrypts a
+/// stored credential with the identity file. Needs `age` on the PATH; CI
+/// installs it and sets `KERUJ_TEST_REQUIRE_AGE_CLI=1` so it cannot be skipped there.
+#[test]
+fn the_reference_age_tool_decrypts_a_stored_credential() {
+    let age_cli = std::process::Command::new("age").arg("--version").output();
+    if age_cli.is_err() {
+        assert!(
+            std::env::var_os("KERUJ_TEST_REQUIRE_AGE_CLI").is_none(),
+            "the `age` tool is required here but not installed"
+        );
+        eprintln!("skipped: the reference `age` tool is not installed (apt-get install age)");
+        return;
+    }
+    let mut host = hello_host();
+    assert_eq!(host.send("hello", &install("co-store-age-cli")).status, 200);
+    host.stop();
+
+    let ciphertext = host
+        .db_entries()
+        .into_iter()
+        .find(|value| value.starts_with(b"age-encryption.org/v1"))
+        .expect("an age ciphertext in the database");
+    let sealed = host.data_dir().join("value.age");
+    std::fs::write(&sealed, ciphertext).unwrap();
+    let output = std::process::Command::new("age")
+        .arg("--decrypt")
+        .arg("--identity")
+        .arg(host.data_dir().join("identity.txt"))
+        .arg(&sealed)
+        .output()
+        .expect("age runs");
+    assert!(
+        output.status.success(),
+        "age failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), api_key());
+}
