@@ -10,6 +10,7 @@ mod capabilities;
 mod errors;
 mod faults;
 mod hostile_plugins;
+mod hostile_requests;
 mod lifecycle;
 mod nova_poshta;
 mod reload;
