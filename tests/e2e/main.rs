@@ -7,10 +7,12 @@
 //! built once per run, by the first test that needs them.
 
 mod capabilities;
+mod crashes;
 mod errors;
 mod faults;
 mod hostile_plugins;
 mod hostile_requests;
+mod identity;
 mod lifecycle;
 mod nova_poshta;
 mod reload;
