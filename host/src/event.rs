@@ -234,3 +234,104 @@ mod tests {
         }
     }
 }
+
+/// Property tests: 256 cases each by default; `scripts/fuzz` runs them with
+/// a larger `PROPTEST_CASES` for a bounded time.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// JSON values of any shape, a few levels deep.
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,40}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                prop::collection::btree_map(".{0,12}", inner, 0..8)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Bodies near the event shape: the known fields with values of any type.
+    fn event_like() -> impl Strategy<Value = Vec<u8>> {
+        let field = |name: &'static str, valid: &'static str| {
+            prop::option::of(prop_oneof![valid.prop_map(Value::String), json_value(),])
+                .prop_map(move |v| (name, v))
+        };
+        (
+            field("event", "[A-Za-z0-9_.-]{1,130}"),
+            field("company_id", ".{0,300}"),
+            field("account_id", ".{0,20}"),
+            field("account_api_key", ".{0,20}"),
+            prop::collection::btree_map("[a-z]{1,8}", json_value(), 0..4),
+        )
+            .prop_map(|(a, b, c, d, rest)| {
+                let mut body: Map<String, Value> = rest.into_iter().collect();
+                for (name, value) in [a, b, c, d] {
+                    if let Some(value) = value {
+                        body.insert(name.into(), value);
+                    }
+                }
+                serde_json::to_vec(&body).unwrap()
+            })
+    }
+
+    fn valid_id(id: &str) -> bool {
+        !id.is_empty() && id.len() <= MAX_ID_BYTES && !id.chars().any(char::is_control)
+    }
+
+    /// What every accepted event guarantees the rest of the host.
+    fn check_invariants(bytes: &[u8], event: &IncomingEvent) -> Result<(), TestCaseError> {
+        let original: Value = serde_json::from_slice(bytes).unwrap();
+        prop_assert!(is_event_name(&event.name));
+        prop_assert!(valid_id(&event.company_id));
+        prop_assert!(event.account_id.is_empty() || valid_id(&event.account_id));
+        prop_assert!(!event.body.contains_key("account_api_key"));
+        prop_assert!(event.api_key.as_deref().is_none_or(|k| !k.is_empty()));
+        prop_assert_eq!(&original["event"], &Value::String(event.name.clone()));
+        prop_assert_eq!(
+            &original["company_id"],
+            &Value::String(event.company_id.clone())
+        );
+        prop_assert_eq!(event.body.get("event"), original.get("event"));
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_on_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = IncomingEvent::parse(&bytes);
+        }
+
+        #[test]
+        fn accepted_events_keep_their_invariants(bytes in event_like()) {
+            if let Ok(event) = IncomingEvent::parse(&bytes) {
+                check_invariants(&bytes, &event)?;
+            }
+        }
+
+        #[test]
+        fn well_formed_events_are_accepted(
+            name in "[A-Za-z0-9_.-]{1,128}",
+            company in "[^\\p{Cc}]{1,60}",
+            key in prop::option::of("[a-z0-9_]{1,40}"),
+        ) {
+            let mut body = serde_json::json!({"event": name, "company_id": company});
+            if let Some(key) = &key {
+                body["account_api_key"] = key.clone().into();
+            }
+            let bytes = serde_json::to_vec(&body).unwrap();
+            let event = IncomingEvent::parse(&bytes).map_err(|e| TestCaseError::fail(e.0))?;
+            check_invariants(&bytes, &event)?;
+            prop_assert_eq!(event.api_key, key);
+        }
+    }
+}
