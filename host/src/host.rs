@@ -124,6 +124,19 @@ impl Host {
                 problem: Some(problem),
             });
         }
+        // Health runs the plugin without a token: it takes a permit of the
+        // app's concurrency limit like an event, so a flood of health checks
+        // cannot run more instances than the limit either.
+        let Ok(_permit) = serving.gate.clone().try_acquire_owned() else {
+            return Some(AppHealth {
+                ok: false,
+                version,
+                problem: Some(format!(
+                    "busy: {} events already running",
+                    serving.settings.max_concurrency
+                )),
+            });
+        };
         let request_id = crate::http::new_request_id();
         let call = Call {
             app,

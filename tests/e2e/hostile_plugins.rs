@@ -194,6 +194,10 @@ fn the_excess_over_the_concurrency_limit_is_refused_at_once() {
         "hello waited {:?}",
         started.elapsed()
     );
+    // Health runs the plugin too: it takes a permit, so it reads busy now.
+    let health = host.get("/apps/probe/health");
+    assert_eq!(health.status, 503, "{}", health.body);
+    assert!(health.body.contains("busy"), "{}", health.body);
 
     let answers: Vec<_> = senders.into_iter().map(|t| t.join().unwrap()).collect();
     let served = answers.iter().filter(|a| a.0 == 200).count();
