@@ -77,7 +77,24 @@ impl Runtime {
     /// Builds the engine (pooling allocator where the machine allows it) and
     /// links every host capability once.
     pub fn new(services: Arc<Services>) -> anyhow::Result<Runtime> {
-        let (engine, strategy) = engine::build()?;
+        Runtime::build(services, None)
+    }
+
+    /// [`Runtime::new`] with this instance allocator and no fallback: an
+    /// error if the machine cannot reserve the pool. For benchmarks that
+    /// compare the two, and embedders who must know which one they get.
+    pub fn with_strategy(
+        services: Arc<Services>,
+        strategy: AllocationStrategy,
+    ) -> anyhow::Result<Runtime> {
+        Runtime::build(services, Some(strategy))
+    }
+
+    fn build(
+        services: Arc<Services>,
+        strategy: Option<AllocationStrategy>,
+    ) -> anyhow::Result<Runtime> {
+        let (engine, strategy) = engine::build(strategy)?;
         let mut linker = Linker::new(&engine);
         capabilities::add_to_linker(&mut linker)?;
         Ok(Runtime {
@@ -141,48 +158,43 @@ impl Runtime {
         call: &Call<'_>,
         event: Event,
     ) -> Result<Outcome, RunError> {
-        let company = event.company_id.clone();
-        let result = self
-            .with_instance(plugin, call, &company, async |app, store| {
-                app.call_handle_event(store, &event).await
-            })
-            .await?;
-        result.map_err(RunError::Failed)
+        let mut instance = self.instantiate(plugin, call, &event.company_id).await?;
+        instance.handle_event(&event).await
+        // The instance (store, memory, table) is dropped here, after the call.
     }
 
     /// Runs the plugin's `health` export in a fresh instance.
     pub async fn health(&self, plugin: &Plugin, call: &Call<'_>) -> Result<(), RunError> {
-        let result = self
-            .with_instance(plugin, call, "", async |app, store| {
-                app.call_health(store).await
-            })
-            .await?;
+        let mut instance = self.instantiate(plugin, call, "").await?;
+        let Instance { store, app, limits } = &mut instance;
+        let result = limits.run(app.call_health(store)).await?;
         result.map_err(RunError::Failed)
     }
 
-    /// Instantiates the plugin in a new store with the call's limits, runs
-    /// `f`, and drops everything afterwards.
-    async fn with_instance<R>(
+    /// Instantiates the plugin in a new store bound to the call and
+    /// `company`, within the call's limits. [`handle_event`](Runtime::handle_event)
+    /// is this plus one call; it is public so that benchmarks and embedders
+    /// can see (and time) the pieces of an event: instantiate, call, drop.
+    pub async fn instantiate(
         &self,
         plugin: &Plugin,
         call: &Call<'_>,
         company: &str,
-        f: impl AsyncFnOnce(&bindings::App, &mut Store<InstanceState>) -> wasmtime::Result<R>,
-    ) -> Result<R, RunError> {
+    ) -> Result<Instance, RunError> {
         let bound = Bound {
             app: call.app.into(),
             company: company.into(),
             request_id: call.request_id.into(),
         };
         let state = InstanceState::new(&self.services, call.settings, bound, call.wrote.clone());
-        let limits = call.settings.limits;
+        let timeout = call.settings.limits.timeout;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
 
         // Every epoch tick the running plugin yields to tokio (so a busy
         // plugin does not hold a worker thread) and is stopped once past its
-        // deadline.
-        let deadline = Instant::now() + limits.timeout;
+        // deadline. The deadline covers instantiation and the call together.
+        let deadline = Instant::now() + timeout;
         store.epoch_deadline_callback(move |_| {
             Ok(if Instant::now() >= deadline {
                 UpdateDeadline::Interrupt
@@ -192,18 +204,50 @@ impl Runtime {
         });
         store.set_epoch_deadline(1);
 
-        let run = async {
-            let app = plugin.pre.instantiate_async(&mut store).await?;
-            f(&app, &mut store).await
+        let limits = Deadline {
+            at: deadline.into(),
+            timeout,
         };
-        // The epoch stops wasm code; this also stops a plugin waiting in a host call.
-        match tokio::time::timeout(limits.timeout, run).await {
+        let app = limits.run(plugin.pre.instantiate_async(&mut store)).await?;
+        Ok(Instance { store, app, limits })
+    }
+}
+
+/// A plugin instantiated in its own store, for one event. Dropping it frees
+/// the store, the instance's memory and its pool slot.
+pub struct Instance {
+    store: Store<InstanceState>,
+    app: bindings::App,
+    limits: Deadline,
+}
+
+impl Instance {
+    /// Calls `handle-event`. An instance serves one event: call it once.
+    pub async fn handle_event(&mut self, event: &Event) -> Result<Outcome, RunError> {
+        let Instance { store, app, limits } = self;
+        let result = limits.run(app.call_handle_event(store, event)).await?;
+        result.map_err(RunError::Failed)
+    }
+}
+
+/// The time limit of one instance, set when its store was made:
+/// instantiation and the call share it.
+struct Deadline {
+    at: tokio::time::Instant,
+    timeout: std::time::Duration,
+}
+
+impl Deadline {
+    /// Runs `work` until the deadline, mapping traps and timeouts. The epoch
+    /// stops wasm code; this also stops a plugin waiting in a host call.
+    async fn run<R>(&self, work: impl Future<Output = wasmtime::Result<R>>) -> Result<R, RunError> {
+        match tokio::time::timeout_at(self.at, work).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
-                Err(RunError::Timeout(limits.timeout))
+                Err(RunError::Timeout(self.timeout))
             }
             Ok(Err(error)) => Err(RunError::Crashed(describe(&error))),
-            Err(_elapsed) => Err(RunError::Timeout(limits.timeout)),
+            Err(_elapsed) => Err(RunError::Timeout(self.timeout)),
         }
     }
 }

@@ -1,0 +1,240 @@
+//! Micro benchmark of one event's host cost (issue 6); not a test.
+//!
+//! Criterion timings, per event, for `hello`'s `application_configure`:
+//! - `event/<allocator>`: the whole sandboxed part: instantiate, call,
+//!   validate the reply, drop; the number the issue's 20 µs target is about;
+//! - its pieces, each timed alone on fresh instances: `instantiate`, `call`,
+//!   `validate` (the reply against the form format), `drop`;
+//! - `dispatch`: [`Host::dispatch`], what the HTTP front calls after the
+//!   token check: parse the body, look the install up, the event above.
+//!
+//! `<allocator>` is `pooling` (what the host uses) or `on-demand` (mmap per
+//! instance, the fallback), built with [`Runtime::with_strategy`].
+//!
+//! `scripts/bench --micro` runs it (or `cargo bench -p keruj-host --bench
+//! dispatch`); `-- --smoke` takes a few seconds in all, for CI. The plugin is
+//! read from `KERUJ_BENCH_PLUGINS` (a folder holding `hello.wasm`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion};
+use keruj_guest::form::Form;
+use keruj_host::capabilities::Services;
+use keruj_host::config::KerujApiConfig;
+use keruj_host::event::IncomingEvent;
+use keruj_host::runtime::{AllocationStrategy, Call, Event, Outcome, Plugin, Runtime};
+use keruj_host::storage::Storage;
+use keruj_host::{AppSettings, Host, HostConfig};
+
+const COMPANY: &str = "co-bench";
+const CONFIGURE: &[u8] =
+    br#"{"event":"application_configure","company_id":"co-bench","account_id":"acc"}"#;
+
+fn main() {
+    let smoke = std::env::args().any(|a| a == "--smoke");
+    let mut criterion = match smoke {
+        // One short point of each: it must run, not measure well.
+        true => Criterion::default()
+            .warm_up_time(Duration::from_millis(50))
+            .measurement_time(Duration::from_millis(200))
+            .sample_size(10)
+            .without_plots(),
+        false => Criterion::default()
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3))
+            .configure_from_args(),
+    };
+    let wasm = std::fs::read(plugins_dir().join("hello.wasm"))
+        .expect("hello.wasm: run scripts/bench (or scripts/build-plugins) first");
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(
+        Storage::open(&dir.path().join("data"), &dir.path().join("identity.txt")).unwrap(),
+    );
+    let settings = AppSettings::load("hello", &dir.path().join("none.toml")).unwrap();
+    let services = Arc::new(Services::new(storage, KerujApiConfig::default()).unwrap());
+
+    for strategy in [AllocationStrategy::Pooling, AllocationStrategy::OnDemand] {
+        let runtime = match Runtime::with_strategy(services.clone(), strategy) {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                println!("{strategy}: unavailable on this machine ({error:#}); skipped");
+                continue;
+            }
+        };
+        let plugin = runtime.compile(&wasm).unwrap();
+        let bench = Bench {
+            runtime: &runtime,
+            plugin: &plugin,
+            settings: &settings,
+            tokio: &tokio,
+        };
+        bench.check();
+        bench.pieces(&mut criterion, strategy);
+    }
+    dispatch(&mut criterion, &tokio, &wasm);
+    criterion.final_summary();
+}
+
+/// One runtime with `hello` compiled in it.
+struct Bench<'a> {
+    runtime: &'a Runtime,
+    plugin: &'a Plugin,
+    settings: &'a AppSettings,
+    tokio: &'a tokio::runtime::Runtime,
+}
+
+impl Bench<'_> {
+    fn call(&self) -> Call<'_> {
+        Call {
+            app: "hello",
+            request_id: "bench",
+            settings: self.settings,
+            wrote: Default::default(),
+        }
+    }
+
+    fn event() -> Event {
+        let parsed = IncomingEvent::parse(CONFIGURE).unwrap();
+        Event {
+            name: parsed.name,
+            company_id: parsed.company_id,
+            account_id: parsed.account_id,
+            body: serde_json::Value::Object(parsed.body).to_string(),
+        }
+    }
+
+    /// The whole sandboxed part of an event, as the host runs it.
+    async fn event_once(&self, event: Event) -> Form {
+        let call = self.call();
+        match self.runtime.handle_event(self.plugin, &call, event).await {
+            Ok(Outcome::Reply(json)) => Form::from_json(&json).expect("a valid form"),
+            other => panic!("hello answered configure with {other:?}"),
+        }
+    }
+
+    /// Fails loudly before measuring if hello does not answer its form.
+    fn check(&self) {
+        let form = self.tokio.block_on(self.event_once(Self::event()));
+        assert_eq!(form.title, "Say hello");
+    }
+
+    fn pieces(&self, c: &mut Criterion, strategy: AllocationStrategy) {
+        let name = strategy.to_string();
+        let event = Self::event();
+        let call = self.call();
+        let mut group = c.benchmark_group("hello configure");
+
+        group.bench_function(BenchmarkId::new("event", &name), |b| {
+            b.iter(|| self.tokio.block_on(self.event_once(event.clone())))
+        });
+
+        // Each piece alone: the others run around it, untimed.
+        group.bench_function(BenchmarkId::new("instantiate", &name), |b| {
+            b.iter_custom(|iters| {
+                self.tokio.block_on(async {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let started = Instant::now();
+                        let instance = self.runtime.instantiate(self.plugin, &call, COMPANY).await;
+                        total += started.elapsed();
+                        drop(instance.unwrap());
+                    }
+                    total
+                })
+            })
+        });
+        group.bench_function(BenchmarkId::new("call", &name), |b| {
+            b.iter_custom(|iters| {
+                self.tokio.block_on(async {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let mut instance = self
+                            .runtime
+                            .instantiate(self.plugin, &call, COMPANY)
+                            .await
+                            .unwrap();
+                        let started = Instant::now();
+                        let outcome = instance.handle_event(&event).await;
+                        total += started.elapsed();
+                        outcome.unwrap();
+                    }
+                    total
+                })
+            })
+        });
+        group.bench_function(BenchmarkId::new("drop", &name), |b| {
+            b.iter_custom(|iters| {
+                self.tokio.block_on(async {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let mut instance = self
+                            .runtime
+                            .instantiate(self.plugin, &call, COMPANY)
+                            .await
+                            .unwrap();
+                        instance.handle_event(&event).await.unwrap();
+                        let started = Instant::now();
+                        drop(instance);
+                        total += started.elapsed();
+                    }
+                    total
+                })
+            })
+        });
+        if strategy == AllocationStrategy::Pooling {
+            // The same for both allocators: measured once.
+            let reply = self
+                .tokio
+                .block_on(self.event_once(event.clone()))
+                .to_json();
+            group.bench_function("validate", |b| {
+                b.iter(|| Form::from_json(std::hint::black_box(&reply)).unwrap())
+            });
+        }
+        group.finish();
+    }
+}
+
+/// [`Host::dispatch`] on a started host (pooling allocator, real storage),
+/// with the company installed: parse, find the install, the event, validate.
+fn dispatch(c: &mut Criterion, tokio: &tokio::runtime::Runtime, wasm: &[u8]) {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::write(plugins.join("hello.wasm"), wasm).unwrap();
+    let mut config = HostConfig::new(&plugins, dir.path().join("data"));
+    config.watch = false;
+    let host = tokio.block_on(Host::start(config)).unwrap();
+    let install = format!(
+        r#"{{"event":"application_install","company_id":"{COMPANY}","account_id":"acc","account_api_key":"k"}}"#
+    );
+    tokio
+        .block_on(host.dispatch("hello", install.as_bytes(), "bench"))
+        .unwrap();
+    let mut group = c.benchmark_group("hello configure");
+    group.bench_function("dispatch", |b| {
+        b.iter(|| {
+            tokio
+                .block_on(host.dispatch("hello", CONFIGURE, "bench"))
+                .unwrap()
+        })
+    });
+    group.bench_function("parse", |b| {
+        b.iter(|| IncomingEvent::parse(std::hint::black_box(CONFIGURE)).unwrap())
+    });
+    group.finish();
+}
+
+fn plugins_dir() -> PathBuf {
+    std::env::var_os("KERUJ_BENCH_PLUGINS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins/wasm32-wasip2/release")
+        })
+}

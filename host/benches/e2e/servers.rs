@@ -1,0 +1,180 @@
+//! The servers under test, each a child process on a loopback port, killed
+//! when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{COMPANY, TOKEN, post};
+
+pub struct Server {
+    pub name: &'static str,
+    pub addr: String,
+    child: Child,
+    /// The server's files (plugins, data, log), if it has any: kept while it runs.
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// The native baseline: this benchmark binary, in its server mode.
+    pub fn native() -> Server {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command.args(["--native-serve", "127.0.0.1:0"]);
+        Server::spawn("native", command, None)
+    }
+
+    /// keruj-host serving `hello`, with [`COMPANY`] installed.
+    pub fn keruj(hello: &[u8]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        write_apps(&dir.path().join("plugins"), hello, &["hello"]);
+        let server = Server::keruj_in(dir, &["hello".to_owned()]);
+        let install = install_body(COMPANY);
+        let (status, body) = post(&server.addr, "/apps/hello/events", &install);
+        assert_eq!(status, 200, "install answered {status}: {body}");
+        server
+    }
+
+    /// keruj-host on `dir/plugins` and `dir/data`, with a token for each app.
+    pub fn keruj_in(dir: tempfile::TempDir, apps: &[String]) -> Server {
+        let binary = std::env::var_os("KERUJ_BENCH_HOST")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_keruj-host").into());
+        let log = std::fs::File::create(dir.path().join("host.log")).unwrap();
+        let mut command = Command::new(binary);
+        command
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--no-watch",
+                "--plugins",
+            ])
+            .arg(dir.path().join("plugins"))
+            .arg("--data")
+            .arg(dir.path().join("data"))
+            .stderr(log);
+        for app in apps {
+            command.env(keruj_host::config::default_token_env(app), TOKEN);
+        }
+        Server::spawn("keruj-host", command, Some(dir))
+    }
+
+    /// The Extism host of `bench/peers` serving `extism_hello.wasm`.
+    pub fn extism(peers: &Path) -> Server {
+        let mut command = Command::new(peers.join("extism-host"));
+        command
+            .args(["--listen", "127.0.0.1:0", "--plugin"])
+            .arg(peers.join("extism_hello.wasm"))
+            .env("KERUJ_TOKEN", TOKEN)
+            .stderr(Stdio::null());
+        Server::spawn("extism", command, None)
+    }
+
+    /// `wasmtime serve` with the wasi-http `http_hello.wasm` (its defaults:
+    /// a fresh instance per request, pooling allocator where available).
+    pub fn wasmtime_serve(cli: &Path, peers: &Path) -> Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(cli)
+            .args(["serve", "--addr", &addr, "-Scli", "--env"])
+            .arg(format!("KERUJ_TOKEN={TOKEN}"))
+            .arg(peers.join("http_hello.wasm"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("wasmtime serve starts");
+        let started = Instant::now();
+        while TcpStream::connect(&addr).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "wasmtime serve never listened"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server {
+            name: "wasmtime serve",
+            addr,
+            child,
+            _dir: None,
+        }
+    }
+
+    /// Spawns `command` and waits for its `listening on http://IP:PORT` line.
+    fn spawn(name: &'static str, mut command: Command, dir: Option<tempfile::TempDir>) -> Server {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = loop {
+            let line = match lines.next() {
+                Some(Ok(line)) => line,
+                _ => panic!("{name} ended before listening"),
+            };
+            if let Some((_, url)) = line.split_once("listening on http://") {
+                break url.trim().trim_end_matches('/').to_owned();
+            }
+        };
+        std::thread::spawn(move || lines.for_each(drop));
+        Server {
+            name,
+            addr,
+            child,
+            _dir: dir,
+        }
+    }
+
+    /// The process's resident memory now, in KiB.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `<app>.wasm` for each app, with a sidecar that lifts the per-app
+/// concurrency limit out of the way: the benchmark measures speed, not 503s.
+pub fn write_apps(plugins: &Path, wasm: &[u8], apps: &[impl AsRef<str>]) {
+    std::fs::create_dir_all(plugins).unwrap();
+    for app in apps {
+        let app = app.as_ref();
+        std::fs::write(plugins.join(format!("{app}.wasm")), wasm).unwrap();
+        std::fs::write(
+            plugins.join(format!("{app}.toml")),
+            "max_concurrency = 1000\n",
+        )
+        .unwrap();
+    }
+}
+
+pub fn install_body(company: &str) -> String {
+    format!(
+        r#"{{"event":"application_install","company_id":"{company}","account_id":"acc","account_api_key":"kj_bench"}}"#
+    )
+}
+
+/// The `wasmtime` CLI: `KERUJ_BENCH_WASMTIME`, else one on the PATH.
+pub fn wasmtime_cli() -> Option<PathBuf> {
+    let cli = std::env::var_os("KERUJ_BENCH_WASMTIME")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from("wasmtime"), PathBuf::from);
+    let works = Command::new(&cli)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    works.then_some(cli)
+}
