@@ -139,7 +139,7 @@ impl Host {
                 self.run(app, event, request_id).await
             }
             UNINSTALL => {
-                if storage.find_install(name, company)?.is_none() {
+                if !storage.is_installed(name, company)? {
                     return Ok(Response::Done);
                 }
                 // The company's data goes whatever the plugin answers.
@@ -155,7 +155,7 @@ impl Host {
                 answer
             }
             _ => {
-                if storage.find_install(name, company)?.is_none() {
+                if !storage.is_installed(name, company)? {
                     return Err(DispatchError::NotInstalled);
                 }
                 if let Some(key) = &event.api_key {

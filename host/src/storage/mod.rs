@@ -107,6 +107,12 @@ impl Storage {
         }
     }
 
+    /// Whether `company` has installed `app`: the check every event makes,
+    /// so a key lookup only, without reading the record.
+    pub fn is_installed(&self, app: &str, company: &str) -> anyhow::Result<bool> {
+        Ok(self.installs.contains_key(scope(app, company))?)
+    }
+
     /// Replaces the stored API key of an existing install.
     pub fn set_api_key(&self, app: &str, company: &str, api_key: &str) -> anyhow::Result<()> {
         let sealed = self.vault.seal(api_key.as_bytes())?;
@@ -198,6 +204,8 @@ mod tests {
             "kj_live_1"
         );
         assert!(storage.find_install("hello", "co2").unwrap().is_none());
+        assert!(storage.is_installed("hello", "co1").unwrap());
+        assert!(!storage.is_installed("hello", "co2").unwrap());
         assert!(storage.find_install("other", "co1").unwrap().is_none());
         storage.set_api_key("hello", "co1", "kj_live_2").unwrap();
         assert_eq!(
