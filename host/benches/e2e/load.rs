@@ -192,7 +192,7 @@ impl Conn {
         let stream = TcpStream::connect(addr).ok()?;
         stream.set_nodelay(true).ok()?;
         stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
+            .set_read_timeout(Some(Duration::from_secs(60)))
             .ok()?;
         Some(Conn {
             reader: BufReader::new(stream),

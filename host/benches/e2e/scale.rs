@@ -15,6 +15,11 @@ use crate::{Plan, TOKEN, configure_body};
 /// Concurrency of every scale point: the target load.
 const CONCURRENCY: usize = 64;
 
+/// Installs run one at a time: with several at once, an install sometimes
+/// got no answer within 60 s on this machine (see BENCHMARKS.md, open
+/// questions), which is for the host's tests to pin down, not this benchmark.
+const INSTALLERS: usize = 1;
+
 pub fn run(plan: &Plan, generator: &Generator, hello: &[u8]) {
     let points: &[(usize, usize)] = match plan.smoke {
         true => &[(1, 1), (10, 10)],
@@ -53,7 +58,15 @@ pub fn run(plan: &Plan, generator: &Generator, hello: &[u8]) {
             .flat_map(|app| (0..companies).map(move |c| (app.clone(), format!("co-{c:04}"))))
             .collect();
         let missing: Vec<_> = pairs.iter().filter(|p| !installed.contains(*p)).collect();
-        install_all(&server.addr, &missing);
+        let started = std::time::Instant::now();
+        install_all(&server.addr, &server.log_path(), &missing);
+        if !missing.is_empty() {
+            eprintln!(
+                "   ({} installs in {:.1?})",
+                missing.len(),
+                started.elapsed()
+            );
+        }
         installed.extend(pairs.iter().cloned());
         std::thread::sleep(Duration::from_millis(500));
         let idle = server.rss_kib().unwrap_or(0);
@@ -114,21 +127,29 @@ fn own(dir: &tempfile::TempDir, kept: tempfile::TempDir) -> tempfile::TempDir {
     kept
 }
 
-/// Installs (app, company) pairs, a few at a time (each install flushes).
-fn install_all(addr: &str, pairs: &[&(String, String)]) {
+/// Installs (app, company) pairs, [`INSTALLERS`] at a time (each install flushes).
+fn install_all(addr: &str, log: &std::path::Path, pairs: &[&(String, String)]) {
     let next = AtomicU64::new(0);
     std::thread::scope(|scope| {
-        for _ in 0..8 {
+        for _ in 0..INSTALLERS {
+            // A connection per install, as Keruj would: see BENCHMARKS.md
+            // (open questions) on keep-alive connections here.
             scope.spawn(|| {
-                let mut conn = Conn::open(addr).expect("connect");
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed) as usize;
                     let Some((app, company)) = pairs.get(i) else {
                         break;
                     };
                     let path = format!("/apps/{app}/events");
-                    let status = conn.post(&path, TOKEN, &install_body(company)).unwrap();
-                    assert_eq!(status, 200, "install of {app}/{company}");
+                    let status = Conn::open(addr)
+                        .ok_or_else(|| std::io::Error::other("cannot connect"))
+                        .and_then(|mut conn| conn.post(&path, TOKEN, &install_body(company)));
+                    assert!(
+                        matches!(status, Ok(200)),
+                        "install of {app}/{company}: {status:?}; the host's log ({}):\n{}",
+                        log.display(),
+                        log_tail(log)
+                    );
                 }
             });
         }
@@ -150,4 +171,10 @@ fn while_sampling<R>(server: &Server, work: impl FnOnce() -> R) -> (R, u64) {
         result
     });
     (result, peak.load(Ordering::Relaxed))
+}
+
+fn log_tail(log: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
 }

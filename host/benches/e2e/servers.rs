@@ -131,6 +131,13 @@ impl Server {
         }
     }
 
+    /// Where the server's log goes (keruj-host only).
+    pub fn log_path(&self) -> PathBuf {
+        self._dir
+            .as_ref()
+            .map_or_else(PathBuf::new, |dir| dir.path().join("host.log"))
+    }
+
     /// The process's resident memory now, in KiB.
     pub fn rss_kib(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
