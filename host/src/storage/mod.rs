@@ -37,6 +37,8 @@ pub struct Storage {
     /// Plain data plugins store.
     data: Tree,
     vault: Vault,
+    /// One flush at a time (see [`Storage::flush`]).
+    flushing: tokio::sync::Mutex<()>,
 }
 
 const API_KEY: &[u8] = b"account_api_key";
@@ -75,6 +77,7 @@ impl Storage {
             credentials,
             db,
             vault,
+            flushing: Default::default(),
         })
     }
 
@@ -147,10 +150,18 @@ impl Storage {
     }
 
     /// Makes every write so far durable.
+    ///
+    /// Flushes run one at a time, each a blocking `flush` on a blocking
+    /// thread: sled 0.34's `flush_async` deadlocks when called concurrently
+    /// (spacejam/sled#1308), which under load froze every worker thread of
+    /// the host (found by `scripts/soak`). Serialized, a waiting flush also
+    /// covers every write made before it started.
     pub async fn flush(&self) -> anyhow::Result<()> {
-        self.db
-            .flush_async()
+        let _one_at_a_time = self.flushing.lock().await;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
             .await
+            .context("the flush task failed")?
             .context("flushing the database failed")?;
         Ok(())
     }
