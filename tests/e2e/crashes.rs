@@ -183,3 +183,34 @@ fn sigterm_finishes_requests_in_flight_and_refuses_new_ones() {
     assert!(host.log().contains("database flushed"), "{}", host.log());
     assert!(host.db_contains("kept-after-term"));
 }
+
+/// Many installs and uninstalls at once, each flushed before its answer:
+/// sled 0.34's concurrent `flush_async` once froze every worker thread here
+/// (found by `scripts/soak`); every request must be answered.
+#[test]
+fn concurrent_durable_writes_never_freeze_the_host() {
+    const THREADS: usize = 16;
+    const EACH: usize = 15;
+    let mut host = Host::start(Setup::new().app("hello", hello()));
+    let url = host.url("/apps/hello/events");
+    let writers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let client = client();
+                for i in 0..EACH {
+                    let company = format!("co-flush-{t}-{i}");
+                    for body in [install(&company), event("application_uninstall", &company)] {
+                        let answered = acknowledged(&client, &url, &body);
+                        assert_eq!(answered, Some(true), "{company}: {body}");
+                    }
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().expect("a writer got no answer");
+    }
+    assert_eq!(host.get("/healthz").status, 200);
+    host.stop();
+}
