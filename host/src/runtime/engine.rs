@@ -14,6 +14,10 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// only dirtied pages are reset: a small app's whole working set.
 const KEEP_RESIDENT_BYTES: usize = 8 * 1024 * 1024;
 
+/// Pool slots kept warm for reuse by the module they held (RSS: only the
+/// pages their instances touched).
+const WARM_SLOTS: u32 = 1_000;
+
 /// Wasm stack a plugin may use before a stack overflow trap.
 const MAX_WASM_STACK: usize = 1024 * 1024;
 
@@ -80,7 +84,11 @@ fn pooling() -> PoolingAllocationConfig {
         .total_memories(2_000)
         .total_tables(2_000)
         .total_stacks(1_000)
-        .max_memory_size((crate::config::MAX_MEMORY_MB * 1024 * 1024) as usize);
+        .max_memory_size((crate::config::MAX_MEMORY_MB * 1024 * 1024) as usize)
+        // A slot keeps the memory image of the module it last held: with
+        // many apps, the default 100 warm slots rarely hold the one an
+        // event needs, and every event maps its image afresh.
+        .max_unused_warm_slots(WARM_SLOTS);
     // Resetting a slot for its next instance: where the kernel can tell
     // which pages an instance dirtied (Linux 6.7+), reset just those in
     // place and keep them resident, so the next event neither makes system
