@@ -81,6 +81,24 @@ fn main() {
     criterion.final_summary();
 }
 
+/// The pieces of an event, each timed alone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Piece {
+    Instantiate,
+    Call,
+    Drop,
+}
+
+impl Piece {
+    fn name(self) -> &'static str {
+        match self {
+            Piece::Instantiate => "instantiate",
+            Piece::Call => "call",
+            Piece::Drop => "drop",
+        }
+    }
+}
+
 /// One runtime with `hello` compiled in it.
 struct Bench<'a> {
     runtime: &'a Runtime,
@@ -105,7 +123,7 @@ impl Bench<'_> {
             name: parsed.name,
             company_id: parsed.company_id,
             account_id: parsed.account_id,
-            body: serde_json::Value::Object(parsed.body).to_string(),
+            body: parsed.body,
         }
     }
 
@@ -116,6 +134,31 @@ impl Bench<'_> {
             Ok(Outcome::Reply(json)) => Form::from_json(&json).expect("a valid form"),
             other => panic!("hello answered configure with {other:?}"),
         }
+    }
+
+    /// One event, instantiate then call then drop, timing only `piece`.
+    async fn time_piece(&self, piece: Piece, call: &Call<'_>, event: &Event) -> Duration {
+        let mut took = Duration::ZERO;
+        let started = Instant::now();
+        let mut instance = self
+            .runtime
+            .instantiate(self.plugin, call, COMPANY)
+            .await
+            .unwrap();
+        if piece == Piece::Instantiate {
+            took = started.elapsed();
+        }
+        let started = Instant::now();
+        instance.handle_event(event).await.unwrap();
+        if piece == Piece::Call {
+            took = started.elapsed();
+        }
+        let started = Instant::now();
+        drop(instance);
+        if piece == Piece::Drop {
+            took = started.elapsed();
+        }
+        took
     }
 
     /// Fails loudly before measuring if hello does not answer its form.
@@ -135,58 +178,19 @@ impl Bench<'_> {
         });
 
         // Each piece alone: the others run around it, untimed.
-        group.bench_function(BenchmarkId::new("instantiate", &name), |b| {
-            b.iter_custom(|iters| {
-                self.tokio.block_on(async {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        let started = Instant::now();
-                        let instance = self.runtime.instantiate(self.plugin, &call, COMPANY).await;
-                        total += started.elapsed();
-                        drop(instance.unwrap());
-                    }
-                    total
+        for piece in [Piece::Instantiate, Piece::Call, Piece::Drop] {
+            group.bench_function(BenchmarkId::new(piece.name(), &name), |b| {
+                b.iter_custom(|iters| {
+                    self.tokio.block_on(async {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..iters {
+                            total += self.time_piece(piece, &call, &event).await;
+                        }
+                        total
+                    })
                 })
-            })
-        });
-        group.bench_function(BenchmarkId::new("call", &name), |b| {
-            b.iter_custom(|iters| {
-                self.tokio.block_on(async {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        let mut instance = self
-                            .runtime
-                            .instantiate(self.plugin, &call, COMPANY)
-                            .await
-                            .unwrap();
-                        let started = Instant::now();
-                        let outcome = instance.handle_event(&event).await;
-                        total += started.elapsed();
-                        outcome.unwrap();
-                    }
-                    total
-                })
-            })
-        });
-        group.bench_function(BenchmarkId::new("drop", &name), |b| {
-            b.iter_custom(|iters| {
-                self.tokio.block_on(async {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        let mut instance = self
-                            .runtime
-                            .instantiate(self.plugin, &call, COMPANY)
-                            .await
-                            .unwrap();
-                        instance.handle_event(&event).await.unwrap();
-                        let started = Instant::now();
-                        drop(instance);
-                        total += started.elapsed();
-                    }
-                    total
-                })
-            })
-        });
+            });
+        }
         if strategy == AllocationStrategy::Pooling {
             // The same for both allocators: measured once.
             let reply = self

@@ -9,13 +9,15 @@
 //! install, configure (a form), submit the form, a custom event (an echo
 //! form), uninstall; each answer must be 200.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+#[path = "../dev/serve.rs"]
+mod serve;
 
 const TOKEN: &str = "soak-token-0b9e";
 
@@ -163,34 +165,16 @@ fn main() {
     )
     .unwrap();
 
-    let mut host = Command::new(&options.bin)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--no-watch",
-            "--plugins",
-        ])
-        .arg(&plugins)
-        .arg("--data")
-        .arg(dir.path().join("data"))
+    let mut host = serve::serve_command(&options.bin, &plugins, &dir.path().join("data"))
+        .arg("--no-watch")
         .env("KERUJ_APP_TOKEN_HELLO", TOKEN)
         .env("KERUJ_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap_or_else(|e| usage(&format!("{}: {e}", options.bin.display())));
-    let mut lines = BufReader::new(host.stdout.take().unwrap()).lines();
-    let base = loop {
-        match lines.next() {
-            Some(Ok(line)) => {
-                if let Some((_, url)) = line.split_once("listening on ") {
-                    break url.trim().to_owned();
-                }
-            }
-            _ => panic!("the host exited before listening"),
-        }
-    };
+    let base = serve::wait_for_listening(&mut host, Duration::from_secs(120))
+        .unwrap_or_else(|why| panic!("the host did not start: {why}"));
     let pid = host.id();
     let url: Arc<str> = format!("{base}/apps/hello/events").into();
     println!(
@@ -224,9 +208,8 @@ fn main() {
     let elapsed = started.elapsed();
 
     unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    // (`wait_for_listening` reads the rest of its stdout, so it exits cleanly.)
     let status = host.wait().unwrap();
-    // The host's stdout must be read to its end for it to exit cleanly.
-    lines.for_each(drop);
 
     let mut latencies: Vec<u32> = tallies
         .iter()

@@ -185,7 +185,7 @@ impl Host {
             name: event.name,
             company_id: event.company_id,
             account_id: event.account_id,
-            body: serde_json::Value::Object(event.body).to_string(),
+            body: event.body,
         };
         let outcome = self
             .inner

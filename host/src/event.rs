@@ -18,8 +18,9 @@ pub struct IncomingEvent {
     pub account_id: String,
     /// `account_api_key`, taken out of the body: plugins never see it.
     pub api_key: Option<String>,
-    /// The rest of the body, as the plugin receives it.
-    pub body: Map<String, Value>,
+    /// The body as the plugin receives it: JSON text without
+    /// `account_api_key`.
+    pub body: String,
 }
 
 /// Why a body is not a Keruj event (answered with 400).
@@ -53,9 +54,15 @@ impl IncomingEvent {
             Some(Value::String(id)) => checked_id("account_id", id)?,
             Some(_) => return Err(bad("`account_id` must be a string")),
         };
-        let api_key = match body.remove("account_api_key") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(key)) if !key.is_empty() => Some(key),
+        let (api_key, body) = match body.remove("account_api_key") {
+            // Nothing to take out: the plugin gets Keruj's own text, not a
+            // copy written again. The parse above decoded every escape, so
+            // no spelling of the key is left in it.
+            None => (None, text(bytes)?),
+            Some(Value::Null) => (None, Value::Object(body).to_string()),
+            Some(Value::String(key)) if !key.is_empty() => {
+                (Some(key), Value::Object(body).to_string())
+            }
             Some(_) => return Err(bad("`account_api_key` must be a non-empty string")),
         };
         Ok(IncomingEvent {
@@ -66,6 +73,14 @@ impl IncomingEvent {
             body,
         })
     }
+}
+
+/// The body's bytes as text; JSON that parsed is UTF-8, so this only fails
+/// if that ever changes.
+fn text(bytes: &[u8]) -> Result<String, BadEvent> {
+    std::str::from_utf8(bytes)
+        .map(str::to_owned)
+        .map_err(|_| BadEvent("the body is not UTF-8".into()))
 }
 
 /// A JSON value read like [`Value`], except that an object naming a key
@@ -154,8 +169,31 @@ mod tests {
         assert_eq!(event.company_id, "c1");
         assert_eq!(event.account_id, "a1");
         assert_eq!(event.api_key.as_deref(), Some("kj_1"));
-        assert!(!event.body.contains_key("account_api_key"));
-        assert!(event.body.contains_key("data"));
+        let body = object(&event.body);
+        assert!(!body.contains_key("account_api_key"));
+        assert!(body.contains_key("data"));
+    }
+
+    #[test]
+    fn a_body_without_a_key_reaches_the_plugin_as_sent() {
+        let sent = br#"{ "event": "ping", "company_id": "c", "n": 100000000000000000000000 }"#;
+        let event = IncomingEvent::parse(sent).unwrap();
+        assert_eq!(event.body.as_bytes(), sent);
+    }
+
+    #[test]
+    fn an_escaped_key_is_still_taken_out() {
+        let event = IncomingEvent::parse(
+            br#"{"event":"ping","company_id":"c","account_api\u005fkey":"kj_secret"}"#,
+        )
+        .unwrap();
+        assert_eq!(event.api_key.as_deref(), Some("kj_secret"));
+        assert!(!event.body.contains("kj_secret"), "{}", event.body);
+    }
+
+    /// The plugin's body read back as a JSON object.
+    pub(super) fn object(body: &str) -> Map<String, Value> {
+        serde_json::from_str(body).expect("the plugin's body is a JSON object")
     }
 
     #[test]
@@ -174,7 +212,7 @@ mod tests {
         );
         let event = IncomingEvent::parse(ok.as_bytes()).unwrap();
         assert_eq!(
-            Value::Object(event.body.clone()),
+            Value::Object(object(&event.body)),
             serde_json::from_str::<Value>(&ok).unwrap(),
             "the strict reader reads what serde_json reads"
         );
@@ -239,6 +277,7 @@ mod tests {
 /// a larger `PROPTEST_CASES` for a bounded time.
 #[cfg(test)]
 mod props {
+    use super::tests::object;
     use super::*;
     use proptest::prelude::*;
 
@@ -294,14 +333,16 @@ mod props {
         prop_assert!(is_event_name(&event.name));
         prop_assert!(valid_id(&event.company_id));
         prop_assert!(event.account_id.is_empty() || valid_id(&event.account_id));
-        prop_assert!(!event.body.contains_key("account_api_key"));
+        let body = object(&event.body);
+        prop_assert!(!body.contains_key("account_api_key"));
         prop_assert!(event.api_key.as_deref().is_none_or(|k| !k.is_empty()));
         prop_assert_eq!(&original["event"], &Value::String(event.name.clone()));
         prop_assert_eq!(
             &original["company_id"],
             &Value::String(event.company_id.clone())
         );
-        prop_assert_eq!(event.body.get("event"), original.get("event"));
+        prop_assert_eq!(body.get("event"), original.get("event"));
+
         Ok(())
     }
 

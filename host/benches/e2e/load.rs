@@ -20,6 +20,9 @@ pub struct Stats {
     pub p99_us: f64,
     /// Answers other than 2xx, and socket errors.
     pub errors: u64,
+    /// The server's CPU time per request, in µs, when measured
+    /// ([`Server::measure`](crate::servers::Server::measure)).
+    pub cpu_us: Option<f64>,
 }
 
 /// One request the generator sends: path and body (token header added).
@@ -128,6 +131,7 @@ end
         p50_us: f[2],
         p99_us: f[3],
         errors: f[4] as u64,
+        cpu_us: None,
     }
 }
 
@@ -179,6 +183,7 @@ fn builtin(addr: &str, token: &str, reqs: &[Req], connections: usize, duration: 
         p50_us: pct(0.50),
         p99_us: pct(0.99),
         errors,
+        cpu_us: None,
     }
 }
 

@@ -24,6 +24,8 @@ mod hello_logic;
 mod load;
 mod native;
 mod scale;
+#[path = "../../dev/serve.rs"]
+mod serve;
 mod servers;
 
 use std::path::{Path, PathBuf};
@@ -121,13 +123,11 @@ fn main() {
             );
         }
         for &c in &plan.concurrency {
-            let stats = generator.run(
-                &server.addr,
-                TOKEN,
-                &server.configure(),
-                c,
-                Duration::from_secs(plan.seconds),
-            );
+            let load = || {
+                let duration = Duration::from_secs(plan.seconds);
+                generator.run(&server.addr, TOKEN, &server.configure(), c, duration)
+            };
+            let stats = server.measure(load, plan.seconds);
             rows.push((*name, c, stats, server.rss_kib()));
         }
     }
@@ -141,26 +141,43 @@ type Row<'a> = (&'a str, usize, Stats, Option<u64>);
 fn print_table(plan: &Plan, rows: &[Row]) {
     println!("\n1. hello's configure event over loopback (ratios to native, same run)");
     println!(
-        "   {:<15} {:>4} {:>10} {:>9} {:>9} {:>9} {:>7} {:>9}",
-        "target", "c", "req/s", "vs native", "p50 ms", "p99 ms", "errors", "RSS MiB"
+        "   {:<15} {:>4} {:>10} {:>9} {:>9} {:>9} {:>7} {:>9} {:>10} {:>10}",
+        "target",
+        "c",
+        "req/s",
+        "vs native",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+        "RSS MiB",
+        "CPU µs/req",
+        "vs native"
     );
     for &c in &plan.concurrency {
-        let native = rows
-            .iter()
-            .find(|r| r.0 == "native" && r.1 == c)
-            .map(|r| r.2.rps);
+        let native = rows.iter().find(|r| r.0 == "native" && r.1 == c);
         for (name, _, stats, rss) in rows.iter().filter(|r| r.1 == c) {
-            let ratio = native.map_or("-".into(), |n| format!("{:.0}%", 100.0 * stats.rps / n));
+            let rps_ratio = native.map_or("-".into(), |n| {
+                format!("{:.0}%", 100.0 * stats.rps / n.2.rps)
+            });
+            // The server's CPU per request: the measure that a busy machine
+            // disturbs least (it does not depend on the share of the cores
+            // the server got). Shown as a multiple of native's.
+            let cpu_ratio = match (stats.cpu_us, native.and_then(|n| n.2.cpu_us)) {
+                (Some(cpu), Some(base)) if base > 0.0 => format!("{:.1}x", cpu / base),
+                _ => "-".into(),
+            };
             println!(
-                "   {:<15} {:>4} {:>10.0} {:>9} {:>9.3} {:>9.3} {:>7} {:>9}",
+                "   {:<15} {:>4} {:>10.0} {:>9} {:>9.3} {:>9.3} {:>7} {:>9} {:>10} {:>10}",
                 name,
                 c,
                 stats.rps,
-                ratio,
+                rps_ratio,
                 stats.p50_us / 1000.0,
                 stats.p99_us / 1000.0,
                 stats.errors,
                 rss.map_or("-".into(), |kib| format!("{:.0}", kib as f64 / 1024.0)),
+                stats.cpu_us.map_or("-".into(), |us| format!("{us:.1}")),
+                cpu_ratio,
             );
         }
     }

@@ -79,7 +79,10 @@ async fn handle(token: &Token, request: Request<Incoming>) -> Response<Full<Byte
         company_id: event.company_id,
         account_id: event.account_id,
     };
-    let body = serde_json::Value::Object(event.body);
+    // What the SDK does in the plugin: read the body the host passes on.
+    let Ok(body) = serde_json::from_str(&event.body) else {
+        return reply(StatusCode::BAD_REQUEST, r#"{"error":"unreadable"}"#.into());
+    };
     match Hello::handle(&ctx, Event::from_body(&event.name, body)) {
         Ok(Reply::Done) => reply(StatusCode::OK, String::new()),
         Ok(Reply::Form(form)) => reply(StatusCode::OK, form.to_json()),

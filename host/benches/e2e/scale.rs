@@ -31,7 +31,7 @@ pub fn run(plan: &Plan, generator: &Generator, hello: &[u8]) {
         plan.seconds
     );
     println!(
-        "   {:>5} {:>10} {:>10} {:>8} {:>9} {:>9} {:>7} {:>9} {:>9}",
+        "   {:>5} {:>10} {:>10} {:>8} {:>9} {:>9} {:>7} {:>9} {:>9} {:>10}",
         "apps",
         "companies",
         "req/s",
@@ -40,7 +40,8 @@ pub fn run(plan: &Plan, generator: &Generator, hello: &[u8]) {
         "p99 ms",
         "errors",
         "idle MiB",
-        "load MiB"
+        "load MiB",
+        "CPU µs/req"
     );
     let dir = tempfile::tempdir().unwrap();
     let plugins = dir.path().join("plugins");
@@ -92,17 +93,13 @@ pub fn run(plan: &Plan, generator: &Generator, hello: &[u8]) {
             );
         }
         let (stats, peak) = while_sampling(&server, || {
-            generator.run(
-                &server.addr,
-                TOKEN,
-                &reqs,
-                concurrency,
-                Duration::from_secs(plan.seconds),
-            )
+            let duration = Duration::from_secs(plan.seconds);
+            let load = || generator.run(&server.addr, TOKEN, &reqs, concurrency, duration);
+            server.measure(load, plan.seconds)
         });
         let base = *first.get_or_insert(stats.rps);
         println!(
-            "   {:>5} {:>10} {:>10.0} {:>7.0}% {:>9.3} {:>9.3} {:>7} {:>9.0} {:>9.0}",
+            "   {:>5} {:>10} {:>10.0} {:>7.0}% {:>9.3} {:>9.3} {:>7} {:>9.0} {:>9.0} {:>10}",
             apps,
             apps * companies,
             stats.rps,
@@ -112,6 +109,7 @@ pub fn run(plan: &Plan, generator: &Generator, hello: &[u8]) {
             stats.errors,
             idle as f64 / 1024.0,
             peak as f64 / 1024.0,
+            stats.cpu_us.map_or("-".into(), |us| format!("{us:.1}")),
         );
     }
 }

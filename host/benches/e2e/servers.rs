@@ -1,13 +1,17 @@
 //! The servers under test, each a child process on a loopback port, killed
 //! when dropped.
 
-use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::load::Stats;
+use crate::serve::{serve_command, wait_for_listening};
 use crate::{COMPANY, TOKEN, post};
+
+/// How long a server may take to start (keruj-host compiles its plugins first).
+const START_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub struct Server {
     pub name: &'static str,
@@ -43,19 +47,12 @@ impl Server {
             .map(PathBuf::from)
             .unwrap_or_else(|| env!("CARGO_BIN_EXE_keruj-host").into());
         let log = std::fs::File::create(dir.path().join("host.log")).unwrap();
-        let mut command = Command::new(binary);
-        command
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--no-watch",
-                "--plugins",
-            ])
-            .arg(dir.path().join("plugins"))
-            .arg("--data")
-            .arg(dir.path().join("data"))
-            .stderr(log);
+        let mut command = serve_command(
+            &binary,
+            &dir.path().join("plugins"),
+            &dir.path().join("data"),
+        );
+        command.arg("--no-watch").stderr(log);
         for app in apps {
             command.env(keruj_host::config::default_token_env(app), TOKEN);
         }
@@ -112,20 +109,11 @@ impl Server {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let addr = loop {
-            let line = match lines.next() {
-                Some(Ok(line)) => line,
-                _ => panic!("{name} ended before listening"),
-            };
-            if let Some((_, url)) = line.split_once("listening on http://") {
-                break url.trim().trim_end_matches('/').to_owned();
-            }
-        };
-        std::thread::spawn(move || lines.for_each(drop));
+        let url = wait_for_listening(&mut child, START_TIMEOUT)
+            .unwrap_or_else(|why| panic!("{name} did not start: {why}"));
         Server {
             name,
-            addr,
+            addr: url.trim_start_matches("http://").to_owned(),
             child,
             _dir: dir,
         }
@@ -136,6 +124,35 @@ impl Server {
         self._dir
             .as_ref()
             .map_or_else(PathBuf::new, |dir| dir.path().join("host.log"))
+    }
+
+    /// CPU time the process has used so far (user + system, every thread),
+    /// in seconds.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // Fields after the command name (in parentheses, may hold spaces):
+        // utime and stime are the 12th and 13th.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: f64 =
+            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        // SAFETY: sysconf only reads a constant of the system.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        Some(ticks / per_second)
+    }
+
+    /// Runs `load` against this server and adds the server's CPU time per
+    /// answered request, in µs: how much work a request costs the server,
+    /// whatever share of the cores it got on a busy machine.
+    pub fn measure(&self, load: impl FnOnce() -> Stats, seconds: u64) -> Stats {
+        let before = self.cpu_seconds();
+        let mut stats = load();
+        if let (Some(before), Some(after)) = (before, self.cpu_seconds()) {
+            let requests = stats.rps * seconds as f64;
+            if requests > 0.0 {
+                stats.cpu_us = Some((after - before) * 1e6 / requests);
+            }
+        }
+        stats
     }
 
     /// The process's resident memory now, in KiB.

@@ -243,8 +243,7 @@ mod tests {
 
     fn setup() -> (tempfile::TempDir, Engine, Vec<u8>, String) {
         let dir = tempfile::tempdir().unwrap();
-        // wasmtime reads the text format too (its `wat` feature).
-        let wasm = WAT.as_bytes().to_vec();
+        let wasm = wat::parse_str(WAT).unwrap();
         let digest = digest(&wasm);
         (dir, Engine::default(), wasm, digest)
     }

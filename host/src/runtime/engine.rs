@@ -14,6 +14,12 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// only dirtied pages are reset: a small app's whole working set.
 const KEEP_RESIDENT_BYTES: usize = 8 * 1024 * 1024;
 
+/// How much of a table slot stays resident between instances. A component's
+/// tables are small (its shim modules' hold a few dozen entries): at one
+/// page, wasmtime zeroes such a table in place, with no system call, instead
+/// of asking the kernel which pages the instance dirtied.
+const TABLE_KEEP_RESIDENT_BYTES: usize = 4096;
+
 /// Pool slots kept warm for reuse by the module they held (RSS: only the
 /// pages their instances touched).
 const WARM_SLOTS: u32 = 1_000;
@@ -98,7 +104,7 @@ fn pooling() -> PoolingAllocationConfig {
         pooling
             .pagemap_scan(Enabled::Yes)
             .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
-            .table_keep_resident(KEEP_RESIDENT_BYTES / 8);
+            .table_keep_resident(TABLE_KEEP_RESIDENT_BYTES);
     }
     pooling
 }

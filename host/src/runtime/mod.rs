@@ -158,16 +158,27 @@ impl Runtime {
         call: &Call<'_>,
         event: Event,
     ) -> Result<Outcome, RunError> {
-        let mut instance = self.instantiate(plugin, call, &event.company_id).await?;
-        instance.handle_event(&event).await
-        // The instance (store, memory, table) is dropped here, after the call.
+        let (mut store, limits) = self.new_store(call, &event.company_id);
+        // One timer for instantiation and the call together.
+        let result = limits
+            .run(async {
+                let app = plugin.pre.instantiate_async(&mut store).await?;
+                app.call_handle_event(&mut store, &event).await
+            })
+            .await?;
+        result.map_err(RunError::Failed)
+        // The store (instance, memory, table) is dropped here, after the call.
     }
 
     /// Runs the plugin's `health` export in a fresh instance.
     pub async fn health(&self, plugin: &Plugin, call: &Call<'_>) -> Result<(), RunError> {
-        let mut instance = self.instantiate(plugin, call, "").await?;
-        let Instance { store, app, limits } = &mut instance;
-        let result = limits.run(app.call_health(store)).await?;
+        let (mut store, limits) = self.new_store(call, "");
+        let result = limits
+            .run(async {
+                let app = plugin.pre.instantiate_async(&mut store).await?;
+                app.call_health(&mut store).await
+            })
+            .await?;
         result.map_err(RunError::Failed)
     }
 
@@ -181,6 +192,14 @@ impl Runtime {
         call: &Call<'_>,
         company: &str,
     ) -> Result<Instance, RunError> {
+        let (mut store, limits) = self.new_store(call, company);
+        let app = limits.run(plugin.pre.instantiate_async(&mut store)).await?;
+        Ok(Instance { store, app, limits })
+    }
+
+    /// A new store bound to the call and `company`, with its memory limit
+    /// and time limit set; the deadline starts now.
+    fn new_store(&self, call: &Call<'_>, company: &str) -> (Store<InstanceState>, Deadline) {
         let bound = Bound {
             app: call.app.into(),
             company: company.into(),
@@ -203,13 +222,11 @@ impl Runtime {
             })
         });
         store.set_epoch_deadline(1);
-
         let limits = Deadline {
             at: deadline.into(),
             timeout,
         };
-        let app = limits.run(plugin.pre.instantiate_async(&mut store)).await?;
-        Ok(Instance { store, app, limits })
+        (store, limits)
     }
 }
 

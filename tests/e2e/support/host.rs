@@ -1,16 +1,15 @@
 //! A `keruj-host serve` process for one test, in its own temporary folder.
 
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tempfile::TempDir;
 
 use super::TOKEN;
+use super::serve::{serve_command, wait_for_listening};
 
 /// How long a host may take to start (it compiles its plugins first).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -160,41 +159,28 @@ impl Host {
             .append(true)
             .open(self.log_path())
             .unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_keruj-host"));
-        for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("KERUJ_")) {
-            command.env_remove(name);
-        }
-        let mut child = command
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--plugins"])
-            .arg(self.dir.path().join("plugins"))
-            .arg("--data")
-            .arg(self.data_dir())
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
+        let mut child = self
+            .serve_command()
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
             .expect("keruj-host starts");
-        let (tx, rx) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            // Reads until the host exits, so that it never blocks on stdout.
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some((_, url)) = line.split_once("listening on ") {
-                    let url = url.split_whitespace().next().unwrap_or_default();
-                    let _ = tx.send(url.trim_end_matches('/').to_owned());
-                }
-            }
-        });
+        let listening = wait_for_listening(&mut child, START_TIMEOUT);
         self.child = Some(child);
-        match rx.recv_timeout(START_TIMEOUT) {
-            Ok(url) if url.starts_with("http://") => self.base = url,
-            other => panic!(
-                "the host did not say `listening on http://`: {other:?}\nlog:\n{}",
-                self.log()
-            ),
+        match listening {
+            Ok(url) => self.base = url,
+            Err(why) => panic!("the host did not start: {why}\nlog:\n{}", self.log()),
         }
+    }
+
+    /// `keruj-host serve` on this host's folders, with its environment.
+    fn serve_command(&self) -> Command {
+        let bin = Path::new(env!("CARGO_BIN_EXE_keruj-host"));
+        let mut command = serve_command(bin, &self.dir.path().join("plugins"), &self.data_dir());
+        command
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null());
+        command
     }
 
     /// Sends SIGTERM and checks the host stops cleanly (exit 0).
@@ -289,23 +275,9 @@ impl Host {
         assert!(self.child.is_none(), "the host is running");
         let output_path = self.dir.path().join("refused.log");
         let output = File::create(&output_path).unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_keruj-host"));
-        for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("KERUJ_")) {
-            command.env_remove(name);
-        }
-        let mut child = command
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--no-watch",
-                "--plugins",
-            ])
-            .arg(self.dir.path().join("plugins"))
-            .arg("--data")
-            .arg(self.data_dir())
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
+        let mut child = self
+            .serve_command()
+            .arg("--no-watch")
             .stdout(output.try_clone().unwrap())
             .stderr(output)
             .spawn()

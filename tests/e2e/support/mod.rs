@@ -3,6 +3,8 @@
 
 mod host;
 mod raw;
+#[path = "../../../host/dev/serve.rs"]
+mod serve;
 pub mod stub;
 
 use std::path::{Path, PathBuf};
