@@ -342,7 +342,6 @@ mod props {
             &Value::String(event.company_id.clone())
         );
         prop_assert_eq!(body.get("event"), original.get("event"));
-
         Ok(())
     }
 
