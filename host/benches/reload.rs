@@ -11,11 +11,18 @@
 //! `KERUJ_BENCH_PLUGINS` (holding `hello.wasm` and `hello_v2.wasm`).
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+#[path = "../dev/serve.rs"]
+mod serve;
+#[path = "../dev/variant.rs"]
+mod variant;
+
+use serve::{serve_command, wait_for_listening};
+use variant::variant;
 
 const TOKEN: &str = "bench-token";
 const COMPANY: &str = "co-bench";
@@ -189,21 +196,6 @@ fn load(
     (rate, failed.load(Ordering::Relaxed))
 }
 
-/// `wasm` with a custom section appended: the same plugin, another digest,
-/// so the host compiles it rather than finding it in its cache.
-fn variant(wasm: &[u8], n: usize) -> Vec<u8> {
-    let name = b"keruj-bench";
-    let payload = n.to_le_bytes();
-    let mut content = vec![name.len() as u8];
-    content.extend_from_slice(name);
-    content.extend_from_slice(&payload);
-    let mut bytes = wasm.to_vec();
-    bytes.push(0); // custom section id
-    bytes.push(content.len() as u8); // LEB128 size, < 128
-    bytes.extend_from_slice(&content);
-    bytes
-}
-
 fn summary(samples: &mut [Duration]) -> String {
     samples.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -254,22 +246,20 @@ impl Host {
             .open(self.dir.path().join("host.log"))
             .unwrap();
         let started = Instant::now();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_keruj-host"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--plugins"])
-            .arg(self.dir.path().join("plugins"))
-            .arg("--data")
-            .arg(self.dir.path().join("data"))
+        let bin = Path::new(env!("CARGO_BIN_EXE_keruj-host"));
+        let (plugins, data) = (
+            self.dir.path().join("plugins"),
+            self.dir.path().join("data"),
+        );
+        let mut child = serve_command(bin, &plugins, &data)
             .env("KERUJ_APP_TOKEN_HELLO", TOKEN)
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
             .expect("keruj-host starts");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = lines.next().expect("a line").expect("stdout");
+        self.base = wait_for_listening(&mut child, Duration::from_secs(600))
+            .unwrap_or_else(|why| panic!("keruj-host did not start: {why}"));
         let took = started.elapsed();
-        let (_, url) = line.split_once("listening on ").expect("listening on");
-        self.base = url.trim().trim_end_matches('/').to_owned();
-        std::thread::spawn(move || lines.for_each(drop));
         self.child = Some(child);
         // One answer: the host is past its start-up, SIGTERM handler included.
         let healthz = self.http.get(format!("{}/healthz", self.base)).send();

@@ -9,13 +9,15 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::support::{Host, Setup, TOKEN, event, hello, install, workspace};
+use crate::support::stub::{Reply, Stub};
+use crate::support::variant::variant;
+use crate::support::{Host, Setup, TOKEN, event, hello, install, plugin, submission, workspace};
 
 /// How long anything may take to happen (a compile on a loaded machine).
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -375,4 +377,73 @@ fn restart_loads_from_the_cache_and_rebuilds_a_corrupt_entry() {
     assert_eq!(configure(&host), (200, Some("v1")));
     assert_eq!(fs::read(&entry).unwrap(), good, "the entry was rebuilt");
     println!("restart: warm {warm:?}, with a corrupt cache entry {rebuilt:?}");
+}
+
+/// The per-app concurrency limit holds across a reload: the events still
+/// running on the old version keep their permits, and the new version
+/// shares them, so a reload never lets more than the limit run at once.
+#[test]
+fn a_new_version_keeps_the_concurrency_limit() {
+    const LIMIT: usize = 2;
+    // Long enough for the new version to compile on a loaded machine.
+    const SLOW: Duration = Duration::from_secs(20);
+    let slow = Stub::start(|request| match request.path.as_str() {
+        "/slow" => Reply::json(json!({"slow": true})).delayed(SLOW),
+        _ => Reply::json(json!({"fast": true})),
+    });
+    let sidecar = format!(
+        "allowed_hosts = [\"{}\"]\nmax_concurrency = {LIMIT}\n\
+         timeout_ms = 40000\nhttp_timeout_ms = 40000\n",
+        slow.authority()
+    );
+    let host = Arc::new(Host::start(
+        Setup::new()
+            .app("probe", &plugin("probe"))
+            .sidecar(&sidecar),
+    ));
+    let company = "co-reload-busy-1";
+    assert_eq!(host.send("probe", &install(company)).status, 200);
+    let fetch = |path: &str| submission("fetch", company, json!({"url": slow.url(path)}));
+
+    // LIMIT slow events take every permit of the first version.
+    let started = Instant::now();
+    let running: Vec<_> = (0..LIMIT)
+        .map(|_| {
+            let (host, event) = (host.clone(), fetch("/slow"));
+            std::thread::spawn(move || host.send("probe", &event))
+        })
+        .collect();
+    wait_for(&host, "the slow events running", || {
+        (slow.received().len() == LIMIT).then_some(())
+    });
+
+    // Meanwhile a new version replaces the probe.
+    let reloaded = count(&host.log(), "app reloaded");
+    let next = variant(&fs::read(plugin("probe")).unwrap(), 1);
+    replace_by_rename(&plugins_dir(&host), "probe.wasm", &next);
+    wait_for(&host, "the new version loaded", || {
+        (count(&host.log(), "app reloaded") > reloaded).then_some(())
+    });
+
+    // The new version counts the events still running on the old one.
+    let refused = host.send("probe", &fetch("/fast"));
+    assert!(
+        started.elapsed() < SLOW,
+        "the reload took {:?}: the slow events were over before it",
+        started.elapsed()
+    );
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(refused.body.contains("busy"), "{}", refused.body);
+
+    for answer in running.into_iter().map(|t| t.join().unwrap()) {
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert!(answer.body.contains("slow"), "{}", answer.body);
+    }
+    let served = host.send("probe", &fetch("/fast"));
+    assert_eq!(served.status, 200, "{}", served.body);
+    assert_eq!(
+        slow.received().len(),
+        LIMIT + 1,
+        "the refused event ran anyway"
+    );
 }

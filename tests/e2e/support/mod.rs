@@ -6,6 +6,8 @@ mod raw;
 #[path = "../../../host/dev/serve.rs"]
 mod serve;
 pub mod stub;
+#[path = "../../../host/dev/variant.rs"]
+pub mod variant;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
