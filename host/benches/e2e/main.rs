@@ -18,6 +18,8 @@
 //! `KERUJ_BENCH_WASMTIME` (a `wasmtime` CLI), `KERUJ_BENCH_HOST` (another
 //! `keruj-host` binary, to compare builds: before/after an optimisation).
 
+#[path = "../../../bench/front.rs"]
+mod front;
 #[path = "../../../bench/hello_logic.rs"]
 #[allow(dead_code)]
 mod hello_logic;

@@ -7,28 +7,18 @@
 //! `extism-host --listen ADDR --plugin hello.wasm`, token in `KERUJ_TOKEN`;
 //! prints `listening on http://IP:PORT` once it accepts connections.
 
-use std::convert::Infallible;
-use std::sync::Arc;
-
 use bytes::Bytes;
 use extism::{CompiledPlugin, Manifest, Plugin, PluginBuilder, Wasm};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use http_body_util::Full;
+use hyper::{Response, StatusCode};
 
+#[path = "../../../front.rs"]
+mod front;
 #[path = "../../../hello_logic.rs"]
 #[allow(dead_code)]
 mod hello_logic;
 
-const TOKEN_HEADER: &str = "x-keruj-app-token";
-
-struct State {
-    compiled: CompiledPlugin,
-    token: String,
-}
+use front::reply;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -40,52 +30,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listen = arg("--listen").unwrap_or_else(|| "127.0.0.1:0".into());
     let wasm = std::fs::read(arg("--plugin").ok_or("--plugin FILE is required")?)?;
     let compiled = CompiledPlugin::new(PluginBuilder::new(Manifest::new([Wasm::data(wasm)])))?;
-    let state = Arc::new(State {
-        compiled,
-        token: std::env::var("KERUJ_TOKEN").unwrap_or_default(),
-    });
+    let token = std::env::var("KERUJ_TOKEN").unwrap_or_default();
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     println!("listening on http://{}", listener.local_addr()?);
-    loop {
-        let (stream, _) = listener.accept().await?;
-        let state = state.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(&state, request).await) }
-            });
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+    let authorized = move |presented: &[u8]| {
+        !token.is_empty() && hello_logic::token_matches(token.as_bytes(), presented)
+    };
+    front::serve(listener, authorized, move |body| {
+        let answer = handle(&compiled, &body);
+        async move { answer }
+    })
+    .await;
+    Ok(())
 }
 
-async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    if request.method() != Method::POST || request.uri().path() != "/apps/hello/events" {
-        return reply(StatusCode::NOT_FOUND, r#"{"error":"no such route"}"#.into());
-    }
-    let mut presented = request.headers().get_all(TOKEN_HEADER).iter();
-    let authorized = match (presented.next(), presented.next()) {
-        (Some(value), None) => {
-            !state.token.is_empty()
-                && hello_logic::token_matches(state.token.as_bytes(), value.as_bytes())
-        }
-        _ => false,
-    };
-    if !authorized {
-        return reply(
-            StatusCode::UNAUTHORIZED,
-            r#"{"error":"wrong token"}"#.into(),
-        );
-    }
-    let Ok(body) = request.into_body().collect().await else {
-        return reply(StatusCode::BAD_REQUEST, r#"{"error":"unreadable"}"#.into());
-    };
-    let body = body.to_bytes();
+/// An authorized body: the host's own check that it is a Keruj event, then
+/// hello in a fresh plugin instance.
+fn handle(compiled: &CompiledPlugin, body: &Bytes) -> Response<Full<Bytes>> {
     // The host's own check that this is a Keruj event, as keruj-host makes.
-    let event: Result<serde_json::Map<String, serde_json::Value>, _> =
-        serde_json::from_slice(&body);
+    let event: Result<serde_json::Map<String, serde_json::Value>, _> = serde_json::from_slice(body);
     let valid = event.is_ok_and(|e| {
         e.get("event").is_some_and(|v| v.is_string())
             && e.get("company_id").is_some_and(|v| v.is_string())
@@ -96,11 +59,11 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
             r#"{"error":"not a Keruj event"}"#.into(),
         );
     }
-    let Ok(body) = std::str::from_utf8(&body) else {
+    let Ok(body) = std::str::from_utf8(body) else {
         return reply(StatusCode::BAD_REQUEST, r#"{"error":"not UTF-8"}"#.into());
     };
     // A fresh instance per event, as keruj-host: nothing survives between events.
-    let result = Plugin::new_from_compiled(&state.compiled)
+    let result = Plugin::new_from_compiled(compiled)
         .and_then(|mut plugin| plugin.call::<&str, String>("handle_event", body));
     match result {
         Ok(out) => reply(StatusCode::OK, out),
@@ -109,16 +72,4 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
             r#"{"error":"the app failed"}"#.into(),
         ),
     }
-}
-
-fn reply(status: StatusCode, body: String) -> Response<Full<Bytes>> {
-    let json = !body.is_empty();
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    if json {
-        response
-            .headers_mut()
-            .insert("content-type", "application/json".parse().unwrap());
-    }
-    response
 }
