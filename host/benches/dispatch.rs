@@ -8,10 +8,19 @@
 //! - `dispatch`: [`Host::dispatch`], what the HTTP front calls after the
 //!   token check: parse the body, look the install up, the event above.
 //!
+//! The same event and pieces for the null plugin (`null_plugin.wat`: the
+//! world with nothing inside, no imports, one page of memory) give the floor
+//! of a sandboxed event: what any plugin costs before its own code runs.
+//!
+//! `spread/<plugin>/<n> apps`: one event at a time, each to the next of `n`
+//! loaded copies of the plugin (pooling), as events to many apps arrive.
+//! Each copy is its own compiled code and memory image, as distinct apps
+//! are (deserialized afresh from the compile cache: no compile per copy).
+//!
 //! `<allocator>` is `pooling` (what the host uses) or `on-demand` (mmap per
 //! instance, the fallback), built with [`Runtime::with_strategy`].
 //!
-//! `scripts/bench --micro` runs it (or `cargo bench -p keruj-host --bench
+//! `scripts/bench --micro` runs it (or `cargo bench --bench
 //! dispatch`); `-- --smoke` takes a few seconds in all, for CI. The plugin is
 //! read from `KERUJ_BENCH_PLUGINS` (a folder holding `hello.wasm`).
 
@@ -59,6 +68,8 @@ fn main() {
     let settings = AppSettings::load("hello", &dir.path().join("none.toml")).unwrap();
     let services = Arc::new(Services::new(storage, KerujApiConfig::default()).unwrap());
 
+    let null = wat::parse_str(include_str!("null_plugin.wat")).expect("null_plugin.wat");
+
     for strategy in [AllocationStrategy::Pooling, AllocationStrategy::OnDemand] {
         let runtime = match Runtime::with_strategy(services.clone(), strategy) {
             Ok(runtime) => runtime,
@@ -67,16 +78,21 @@ fn main() {
                 continue;
             }
         };
-        let plugin = runtime.compile(&wasm).unwrap();
-        let bench = Bench {
-            runtime: &runtime,
-            plugin: &plugin,
-            settings: &settings,
-            tokio: &tokio,
-        };
-        bench.check();
-        bench.pieces(&mut criterion, strategy);
+        for (name, wasm) in [("hello", &wasm), ("null", &null)] {
+            let plugin = runtime.compile(wasm).unwrap();
+            let bench = Bench {
+                name,
+                runtime: &runtime,
+                plugin: &plugin,
+                settings: &settings,
+                tokio: &tokio,
+            };
+            bench.check();
+            bench.pieces(&mut criterion, strategy);
+        }
     }
+    let plugins = [("hello", &wasm[..]), ("null", &null[..])];
+    spread(&mut criterion, &services, &settings, &tokio, plugins, smoke);
     dispatch(&mut criterion, &tokio, &wasm);
     criterion.final_summary();
 }
@@ -99,8 +115,9 @@ impl Piece {
     }
 }
 
-/// One runtime with `hello` compiled in it.
+/// One runtime with a plugin (`hello` or `null`) compiled in it.
 struct Bench<'a> {
+    name: &'static str,
     runtime: &'a Runtime,
     plugin: &'a Plugin,
     settings: &'a AppSettings,
@@ -127,12 +144,14 @@ impl Bench<'_> {
         }
     }
 
-    /// The whole sandboxed part of an event, as the host runs it.
-    async fn event_once(&self, event: Event) -> Form {
+    /// The whole sandboxed part of an event, as the host runs it: the form
+    /// the plugin answered, validated, or `None` for done.
+    async fn event_once(&self, event: Event) -> Option<Form> {
         let call = self.call();
         match self.runtime.handle_event(self.plugin, &call, event).await {
-            Ok(Outcome::Reply(json)) => Form::from_json(&json).expect("a valid form"),
-            other => panic!("hello answered configure with {other:?}"),
+            Ok(Outcome::Reply(json)) => Some(Form::from_json(&json).expect("a valid form")),
+            Ok(Outcome::Done) => None,
+            Err(error) => panic!("{} failed configure: {error}", self.name),
         }
     }
 
@@ -161,17 +180,21 @@ impl Bench<'_> {
         took
     }
 
-    /// Fails loudly before measuring if hello does not answer its form.
+    /// Fails loudly before measuring if hello does not answer its form, or
+    /// the null plugin anything but done.
     fn check(&self) {
         let form = self.tokio.block_on(self.event_once(Self::event()));
-        assert_eq!(form.title, "Say hello");
+        match self.name {
+            "hello" => assert_eq!(form.expect("hello's form").title, "Say hello"),
+            _ => assert_eq!(form, None, "the null plugin answers done"),
+        }
     }
 
     fn pieces(&self, c: &mut Criterion, strategy: AllocationStrategy) {
         let name = strategy.to_string();
         let event = Self::event();
         let call = self.call();
-        let mut group = c.benchmark_group("hello configure");
+        let mut group = c.benchmark_group(format!("{} configure", self.name));
 
         group.bench_function(BenchmarkId::new("event", &name), |b| {
             b.iter(|| self.tokio.block_on(self.event_once(event.clone())))
@@ -191,18 +214,61 @@ impl Bench<'_> {
                 })
             });
         }
-        if strategy == AllocationStrategy::Pooling {
+        let reply = self.tokio.block_on(self.event_once(event.clone()));
+        if let (AllocationStrategy::Pooling, Some(form)) = (strategy, reply) {
             // The same for both allocators: measured once.
-            let reply = self
-                .tokio
-                .block_on(self.event_once(event.clone()))
-                .to_json();
+            let reply = form.to_json();
             group.bench_function("validate", |b| {
                 b.iter(|| Form::from_json(std::hint::black_box(&reply)).unwrap())
             });
         }
         group.finish();
     }
+}
+
+/// Events to `n` apps in turn: how the event's cost grows with the number of
+/// apps loaded, with the HTTP front and the load generator out of the picture.
+fn spread(
+    c: &mut Criterion,
+    services: &Arc<Services>,
+    settings: &AppSettings,
+    tokio: &tokio::runtime::Runtime,
+    plugins: [(&'static str, &[u8]); 2],
+    smoke: bool,
+) {
+    let cache = tempfile::tempdir().unwrap();
+    let runtime = Runtime::with_strategy(services.clone(), AllocationStrategy::Pooling)
+        .expect("the pooling allocator")
+        .with_cache(cache.path());
+    let counts: &[usize] = if smoke { &[1, 10] } else { &[1, 10, 100] };
+    let event = Bench::event();
+    let mut group = c.benchmark_group("spread");
+    for (name, wasm) in plugins {
+        let copies: Vec<Plugin> = (0..counts[counts.len() - 1])
+            .map(|_| runtime.compile(wasm).unwrap())
+            .collect();
+        for &n in counts {
+            let apps: Vec<Bench> = copies[..n]
+                .iter()
+                .map(|plugin| Bench {
+                    name,
+                    runtime: &runtime,
+                    plugin,
+                    settings,
+                    tokio,
+                })
+                .collect();
+            apps.iter().for_each(Bench::check);
+            let mut next = 0;
+            group.bench_function(BenchmarkId::new(name, format!("{n} apps")), |b| {
+                b.iter(|| {
+                    next = (next + 1) % n;
+                    tokio.block_on(apps[next].event_once(event.clone()))
+                })
+            });
+        }
+    }
+    group.finish();
 }
 
 /// [`Host::dispatch`] on a started host (pooling allocator, real storage),
