@@ -69,6 +69,7 @@ fn main() {
     let services = Arc::new(Services::new(storage, KerujApiConfig::default()).unwrap());
 
     let null = wat::parse_str(include_str!("null_plugin.wat")).expect("null_plugin.wat");
+    let plugins = [("hello", &wasm[..]), ("null", &null[..])];
 
     for strategy in [AllocationStrategy::Pooling, AllocationStrategy::OnDemand] {
         let runtime = match Runtime::with_strategy(services.clone(), strategy) {
@@ -78,7 +79,7 @@ fn main() {
                 continue;
             }
         };
-        for (name, wasm) in [("hello", &wasm), ("null", &null)] {
+        for (name, wasm) in plugins {
             let plugin = runtime.compile(wasm).unwrap();
             let bench = Bench {
                 name,
@@ -91,7 +92,6 @@ fn main() {
             bench.pieces(&mut criterion, strategy);
         }
     }
-    let plugins = [("hello", &wasm[..]), ("null", &null[..])];
     spread(&mut criterion, &services, &settings, &tokio, plugins, smoke);
     dispatch(&mut criterion, &tokio, &wasm);
     criterion.final_summary();
