@@ -99,11 +99,31 @@ fn is_false(flag: &bool) -> bool {
 
 /// Why a reply is not a valid form.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FormError(String);
+pub struct FormError {
+    /// The rule that failed, in words that quote nothing of the reply.
+    rule: String,
+    /// The rule and what in the reply broke it.
+    detail: String,
+}
+
+impl FormError {
+    fn new(rule: impl Into<String>, detail: impl Into<String>) -> FormError {
+        FormError {
+            rule: rule.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// The rule alone: safe to show whoever sent the event, since it holds
+    /// no text of the reply (the host answers Keruj with it).
+    pub fn rule(&self) -> &str {
+        &self.rule
+    }
+}
 
 impl fmt::Display for FormError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid form: {}", self.0)
+        write!(f, "invalid form: {}", self.detail)
     }
 }
 
@@ -147,36 +167,49 @@ impl Form {
     /// Parses and validates a reply: the host's gate before Keruj sees it.
     pub fn from_json(json: &str) -> Result<Form, FormError> {
         if json.len() > MAX_REPLY_BYTES {
-            return Err(FormError(format!(
-                "reply is {} bytes, over the limit of {MAX_REPLY_BYTES}",
-                json.len()
-            )));
+            return Err(FormError::new(
+                format!("a reply is at most {MAX_REPLY_BYTES} bytes"),
+                format!(
+                    "reply is {} bytes, over the limit of {MAX_REPLY_BYTES}",
+                    json.len()
+                ),
+            ));
         }
-        let form: Form = serde_json::from_str(json).map_err(|e| FormError(e.to_string()))?;
+        let form: Form = serde_json::from_str(json).map_err(|e| {
+            let rule = format!(
+                "a reply is a JSON object with the form format's fields and types \
+                 (broken at line {}, column {})",
+                e.line(),
+                e.column()
+            );
+            FormError::new(rule, e.to_string())
+        })?;
         form.validate()?;
         Ok(form)
     }
 
     /// Checks what the types alone cannot: names, options, errors.
     pub fn validate(&self) -> Result<(), FormError> {
-        let fail = |msg: String| Err(FormError(msg));
+        let fail = |rule: &str, detail: String| Err(FormError::new(rule, detail));
         if !is_event_name(&self.reply) {
-            return fail(format!(
-                "`reply` must be an event name (letters, digits, `_`, `-`, `.`; 1 to 128), got {:?}",
-                self.reply
-            ));
+            let rule = "`reply` must be an event name (letters, digits, `_`, `-`, `.`; 1 to 128)";
+            return fail(rule, format!("{rule}, got {:?}", self.reply));
         }
         if self.title.trim().is_empty() {
-            return fail("`title` is empty".into());
+            return fail("`title` must not be blank", "`title` is empty".into());
         }
         if self.elements.len() > MAX_ELEMENTS {
-            return fail(format!("more than {MAX_ELEMENTS} elements"));
+            let rule = format!("a form has at most {MAX_ELEMENTS} elements");
+            return fail(&rule, format!("more than {MAX_ELEMENTS} elements"));
         }
         let mut names = HashSet::new();
         for element in &self.elements {
             element.validate()?;
             if !names.insert(element.name.as_str()) {
-                return fail(format!("two elements are named {:?}", element.name));
+                return fail(
+                    "element names must be unique",
+                    format!("two elements are named {:?}", element.name),
+                );
             }
         }
         if let Some(name) = self
@@ -184,7 +217,10 @@ impl Form {
             .keys()
             .find(|name| !names.contains(name.as_str()))
         {
-            return fail(format!("`errors` names {name:?}, which is not an element"));
+            return fail(
+                "every key of `errors` must name an element",
+                format!("`errors` names {name:?}, which is not an element"),
+            );
         }
         Ok(())
     }
@@ -255,19 +291,28 @@ impl Element {
     }
 
     fn validate(&self) -> Result<(), FormError> {
-        let fail = |msg: String| Err(FormError(msg));
+        let fail = |rule: &str, detail: String| Err(FormError::new(rule, detail));
         if !is_field_name(&self.name) {
-            return fail(format!(
-                "element name {:?} must be 1 to 64 letters, digits, `_` or `-`",
-                self.name
-            ));
+            return fail(
+                "an element name is 1 to 64 letters, digits, `_` or `-`",
+                format!(
+                    "element name {:?} must be 1 to 64 letters, digits, `_` or `-`",
+                    self.name
+                ),
+            );
         }
         let is_select = self.kind == ElementKind::Select;
         if is_select && self.options.is_empty() {
-            return fail(format!("select {:?} has no options", self.name));
+            return fail(
+                "a select needs options",
+                format!("select {:?} has no options", self.name),
+            );
         }
         if !is_select && !self.options.is_empty() {
-            return fail(format!("only a select has options, not {:?}", self.name));
+            return fail(
+                "only a select has options",
+                format!("only a select has options, not {:?}", self.name),
+            );
         }
         let mut values = HashSet::new();
         if let Some(option) = self
@@ -275,10 +320,10 @@ impl Element {
             .iter()
             .find(|o| !values.insert(o.value.as_str()))
         {
-            return fail(format!(
-                "select {:?} offers {:?} twice",
-                self.name, option.value
-            ));
+            return fail(
+                "a select's option values must be unique",
+                format!("select {:?} offers {:?} twice", self.name, option.value),
+            );
         }
         let value_fits = match (&self.value, self.kind) {
             (None, _) => true,
@@ -290,10 +335,11 @@ impl Element {
             (Some(_), _) => false,
         };
         if !value_fits {
-            return fail(format!(
-                "element {:?} has a value that does not fit it",
-                self.name
-            ));
+            return fail(
+                "an element's `value` must fit its type (a boolean for a checkbox, a number \
+                 for a number, one of the options for a select, text otherwise)",
+                format!("element {:?} has a value that does not fit it", self.name),
+            );
         }
         Ok(())
     }
@@ -317,6 +363,34 @@ fn is_field_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rule_quotes_nothing_of_the_reply() {
+        let evil = "<img src=x onerror=alert(1)>";
+        let cases = [
+            format!(r#"{{"reply": "{evil}", "title": "t", "elements": []}}"#),
+            format!(
+                r#"{{"reply": "ok", "title": "t", "elements": [{{"type": "{evil}", "name": "a", "label": "a"}}]}}"#
+            ),
+            format!(r#"{{"reply": "ok", "title": "t", "elements": [], "{evil}": 1}}"#),
+            format!(
+                r#"{{"reply": "ok", "title": "t", "elements": [{{"type": "text", "name": "{evil}", "label": "a"}}]}}"#
+            ),
+            format!(
+                r#"{{"reply": "ok", "title": "t", "elements": [], "errors": {{"{evil}": "x"}}}}"#
+            ),
+            format!(
+                r#"{{"reply": "ok", "title": "t", "elements": [{{"type": "select", "name": "s", "label": "a", "options": [{{"value": "{evil}", "label": "a"}}, {{"value": "{evil}", "label": "b"}}]}}]}}"#
+            ),
+            format!(
+                r#"{{"reply": "ok", "title": "t", "elements": [{{"type": "number", "name": "n", "label": "a", "value": "{evil}"}}]}}"#
+            ),
+        ];
+        for json in cases {
+            let error = Form::from_json(&json).unwrap_err();
+            assert!(!error.rule().contains("img"), "{}", error.rule());
+        }
+    }
 
     fn contract_example() -> &'static str {
         r#"{

@@ -130,7 +130,7 @@ impl Bench<'_> {
             app: "hello",
             request_id: "bench",
             settings: self.settings,
-            wrote: Default::default(),
+            scope: Default::default(),
         }
     }
 

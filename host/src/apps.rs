@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::{AppSettings, is_app_name};
 use crate::runtime::{Plugin, Runtime};
+use crate::throttle::Throttle;
 
 /// One app, ready to serve: immutable, so a request holds the version it
 /// started with even if the folder changes meanwhile.
@@ -23,6 +24,8 @@ pub struct App {
     /// keeps the limit shares the previous version's gate, so the events
     /// still running on the old version count against the new one too.
     pub gate: Arc<Semaphore>,
+    /// Busy refusals can come by the thousand: one log line a second.
+    pub busy_log: Throttle,
 }
 
 /// What the host knows of one app id.
@@ -32,6 +35,20 @@ pub struct AppEntry {
     pub serving: Option<Arc<App>>,
     /// Why the latest file could not be loaded, if it could not.
     pub problem: Option<String>,
+    /// Set by the table when another app reads the same token variable:
+    /// either app's token would then pass for the other, so neither serves.
+    pub token_clash: Option<String>,
+}
+
+impl AppEntry {
+    /// The version that may serve events now, or why none may.
+    pub fn serving(self) -> Result<Arc<App>, String> {
+        match (self.serving, self.token_clash) {
+            (_, Some(clash)) => Err(clash),
+            (Some(serving), None) => Ok(serving),
+            (None, None) => Err(self.problem.unwrap_or_else(|| "not loaded".into())),
+        }
+    }
 }
 
 /// The table of apps, shared by every request.
@@ -46,11 +63,16 @@ impl Apps {
     }
 
     pub fn insert(&self, name: String, entry: AppEntry) {
-        self.entries.write().expect("apps lock").insert(name, entry);
+        let mut entries = self.entries.write().expect("apps lock");
+        entries.insert(name, entry);
+        find_token_clashes(&mut entries);
     }
 
     pub fn remove(&self, name: &str) -> Option<AppEntry> {
-        self.entries.write().expect("apps lock").remove(name)
+        let mut entries = self.entries.write().expect("apps lock");
+        let removed = entries.remove(name);
+        find_token_clashes(&mut entries);
+        removed
     }
 
     /// The SHA-256 of every serving `.wasm` (what the compile cache keeps).
@@ -73,6 +95,45 @@ impl Apps {
             .collect();
         names.sort();
         names
+    }
+}
+
+/// Marks every app that reads its token from the same variable as another
+/// (`twin-app` and `twin_app` both default to `KERUJ_APP_TOKEN_TWIN_APP`),
+/// and clears the mark once that is no longer so. Logs each new clash once.
+fn find_token_clashes(entries: &mut HashMap<String, AppEntry>) {
+    let mut readers: HashMap<String, Vec<String>> = HashMap::new();
+    for (name, entry) in entries.iter() {
+        if let Some(app) = &entry.serving {
+            let var = app.settings.token_source.clone();
+            readers.entry(var).or_default().push(name.clone());
+        }
+    }
+    for (name, entry) in entries.iter_mut() {
+        let clash = entry.serving.as_ref().and_then(|app| {
+            let var = &app.settings.token_source;
+            let mut others: Vec<&str> = readers[var]
+                .iter()
+                .map(String::as_str)
+                .filter(|other| *other != name)
+                .collect();
+            others.sort();
+            (!others.is_empty()).then(|| {
+                format!(
+                    "its token variable {var} is also the token of {}: either app's token would \
+                     pass for the other, so neither serves; give each its own `token_env` in its sidecar",
+                    others.join(", ")
+                )
+            })
+        });
+        if clash.is_some() && clash != entry.token_clash {
+            tracing::error!(
+                app = name.as_str(),
+                "app refused: {}",
+                clash.as_deref().unwrap_or("")
+            );
+        }
+        entry.token_clash = clash;
     }
 }
 
@@ -159,6 +220,7 @@ pub fn load_over(
         settings,
         plugin,
         gate,
+        busy_log: Throttle::default(),
     })
 }
 
@@ -178,13 +240,13 @@ pub async fn load_folder(runtime: &Runtime, dir: &Path) -> anyhow::Result<Apps> 
         let entry = match loaded {
             Ok(app) => AppEntry {
                 serving: Some(Arc::new(app)),
-                problem: None,
+                ..AppEntry::default()
             },
             Err(error) => {
                 tracing::error!(app = name, "cannot load: {error:#}");
                 AppEntry {
-                    serving: None,
                     problem: Some(format!("{error:#}")),
+                    ..AppEntry::default()
                 }
             }
         };

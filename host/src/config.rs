@@ -55,6 +55,9 @@ pub struct HostConfig {
     pub header_timeout: Duration,
     /// A client slower to send its body gets 408.
     pub body_timeout: Duration,
+    /// Connections kept open at once (see [`crate::http::serve`]); `None`:
+    /// half the process's descriptor limit ([`crate::http::default_max_connections`]).
+    pub max_connections: Option<usize>,
     /// How plugins reach Keruj's API.
     pub keruj_api: KerujApiConfig,
 }
@@ -88,6 +91,7 @@ impl HostConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
+            max_connections: None,
             keruj_api: KerujApiConfig::default(),
         }
     }

@@ -8,20 +8,26 @@
 //! - anything else: 409 unless installed; a carried API key replaces the
 //!   stored one; then the plugin runs.
 //!
-//! Every reply is validated against the form format before it leaves.
+//! Every event acts for one install's [`Generation`]: what it writes is
+//! refused once that install is gone, so an uninstall deletes everything.
+//! Every reply is validated against the form format before it leaves; what
+//! the plugin said goes to the log only, escaped, bounded and budgeted.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use keruj_guest::event::{INSTALL, UNINSTALL};
 use keruj_guest::form::{Form, FormError};
 
 use crate::apps::App;
+use crate::capabilities::EventScope;
+use crate::config::is_app_name;
 use crate::event::{BadEvent, IncomingEvent};
 use crate::host::Host;
+use crate::plugin_text::PluginText;
 use crate::runtime::{Call, Event, Outcome, RunError};
-use crate::storage::Install;
+use crate::storage::{Generation, Install};
 
 /// A successful answer to Keruj.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,7 +41,7 @@ pub enum Response {
 /// Why an event got no successful answer; each maps to one HTTP status.
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
-    #[error("no app named {0:?}")]
+    #[error("{}", unknown_app(.0))]
     UnknownApp(String),
     #[error("the app is not available: {0}")]
     Unavailable(String),
@@ -50,8 +56,9 @@ pub enum DispatchError {
     Busy(u32),
     #[error(transparent)]
     Plugin(#[from] RunError),
-    #[error("the app's reply is not a valid form: {0}")]
-    InvalidReply(#[from] FormError),
+    /// The rule the reply broke (public), and what broke it (for the log).
+    #[error("the app's reply is not a valid form: {detail}")]
+    InvalidReply { rule: String, detail: PluginText },
     #[error("storage failed: {0:#}")]
     Storage(#[from] anyhow::Error),
 }
@@ -66,15 +73,18 @@ impl DispatchError {
             DispatchError::Unavailable(_) | DispatchError::Busy(_) => 503,
             DispatchError::Plugin(RunError::Timeout(_)) => 504,
             DispatchError::Plugin(_)
-            | DispatchError::InvalidReply(_)
+            | DispatchError::InvalidReply { .. }
             | DispatchError::Storage(_) => 500,
         }
     }
 
-    /// What Keruj may read: no plugin message (it could hold anything) and
-    /// no storage detail; those go to the log.
+    /// What Keruj may read: no plugin message or value (they could hold
+    /// anything) and no storage detail; those go to the log.
     pub fn public_message(&self) -> String {
         match self {
+            DispatchError::InvalidReply { rule, .. } => {
+                format!("the app's reply is not a valid form: {rule}")
+            }
             DispatchError::Plugin(RunError::Failed(_)) => {
                 "the app failed to handle the event".into()
             }
@@ -101,20 +111,41 @@ impl Host {
             .apps
             .get(app)
             .ok_or_else(|| DispatchError::UnknownApp(app.to_owned()))?;
-        let serving = entry.serving.ok_or_else(|| {
-            DispatchError::Unavailable(entry.problem.unwrap_or_else(|| "not loaded".into()))
-        })?;
+        let serving = entry.serving().map_err(DispatchError::Unavailable)?;
         self.dispatch_to(&serving, body, request_id).await
     }
 
-    /// [`Host::dispatch`] for an app already looked up.
+    /// [`Host::dispatch`] for an app already looked up. Logs why an event
+    /// failed, with the app, the company and the request id.
     pub(crate) async fn dispatch_to(
         &self,
         app: &Arc<App>,
         body: &[u8],
         request_id: &str,
     ) -> Result<Response, DispatchError> {
-        let event = IncomingEvent::parse(body)?;
+        let event = match IncomingEvent::parse(body) {
+            Ok(event) => event,
+            Err(bad) => {
+                let error = DispatchError::from(bad);
+                log_failure(app, "", request_id, &error);
+                return Err(error);
+            }
+        };
+        let company = event.company_id.clone();
+        let result = self.lifecycle(app, event, request_id).await;
+        if let Err(error) = &result {
+            log_failure(app, &company, request_id, error);
+        }
+        result
+    }
+
+    /// Install, uninstall, or an event for an installed company.
+    async fn lifecycle(
+        &self,
+        app: &Arc<App>,
+        event: IncomingEvent,
+        request_id: &str,
+    ) -> Result<Response, DispatchError> {
         // Held until the answer is ready; never waited for (see `App::gate`).
         let _permit = app
             .gate
@@ -133,17 +164,24 @@ impl Host {
                     account_id: event.account_id.clone(),
                     installed_at: unix_now(),
                 };
-                storage.install(name, company, &install, key)?;
+                let generation = storage.install(name, company, &install, key)?;
                 storage.flush().await?;
                 tracing::info!(app = name, company, request_id, "installed");
-                self.run(app, event, request_id).await
+                self.run(app, event, request_id, Some(generation)).await
             }
             UNINSTALL => {
-                if !storage.is_installed(name, company)? {
+                let Some(generation) = storage.generation(name, company)? else {
+                    // Nothing to run the plugin for; what an interrupted
+                    // uninstall left behind still goes.
+                    if storage.uninstall(name, company)? {
+                        storage.flush().await?;
+                    }
                     return Ok(Response::Done);
-                }
+                };
                 // The company's data goes whatever the plugin answers.
-                let answer = self.run(app, event.clone(), request_id).await;
+                let answer = self
+                    .run(app, event.clone(), request_id, Some(generation))
+                    .await;
                 storage.uninstall(name, company)?;
                 storage.flush().await?;
                 tracing::info!(
@@ -155,31 +193,39 @@ impl Host {
                 answer
             }
             _ => {
-                if !storage.is_installed(name, company)? {
-                    return Err(DispatchError::NotInstalled);
-                }
+                let generation = storage
+                    .generation(name, company)?
+                    .ok_or(DispatchError::NotInstalled)?;
                 if let Some(key) = &event.api_key {
-                    storage.set_api_key(name, company, key)?;
+                    storage
+                        .set_api_key(name, company, generation, key)?
+                        .map_err(|_| DispatchError::NotInstalled)?;
                     storage.flush().await?;
                 }
-                self.run(app, event, request_id).await
+                self.run(app, event, request_id, Some(generation)).await
             }
         }
     }
 
-    /// Runs the plugin and validates what it answers.
+    /// Runs the plugin for the install `generation` and validates what it
+    /// answers. The plugin's own words (its error, its broken reply) are
+    /// charged to the event's log budget before they can reach the log.
     async fn run(
         &self,
         app: &App,
         event: IncomingEvent,
         request_id: &str,
+        generation: Option<Generation>,
     ) -> Result<Response, DispatchError> {
-        let wrote = Arc::new(AtomicBool::new(false));
+        let scope = EventScope {
+            install: generation,
+            ..EventScope::default()
+        };
         let call = Call {
             app: &app.name,
             request_id,
             settings: &app.settings,
-            wrote: wrote.clone(),
+            scope: scope.clone(),
         };
         let wit_event = Event {
             name: event.name,
@@ -193,13 +239,73 @@ impl Host {
             .handle_event(&app.plugin, &call, wit_event)
             .await;
         // What the plugin stored is durable before Keruj hears back, whatever the outcome.
-        if wrote.load(Ordering::Acquire) {
+        if scope.wrote.load(Ordering::Acquire) {
             self.inner.storage.flush().await?;
         }
-        match outcome? {
-            Outcome::Done => Ok(Response::Done),
-            Outcome::Reply(json) => Ok(Response::Form(Form::from_json(&json)?)),
+        let budget = &scope.log_budget;
+        match outcome {
+            Ok(Outcome::Done) => Ok(Response::Done),
+            Ok(Outcome::Reply(json)) => match Form::from_json(&json) {
+                Ok(form) => Ok(Response::Form(form)),
+                Err(error) => Err(invalid_reply(&error, budget)),
+            },
+            Err(RunError::Failed(message)) => Err(RunError::Failed(budget.admit(message)).into()),
+            Err(other) => Err(other.into()),
         }
+    }
+}
+
+/// A broken reply: the rule for Keruj, the detail for the log (budgeted).
+fn invalid_reply(error: &FormError, budget: &crate::plugin_text::LogBudget) -> DispatchError {
+    DispatchError::InvalidReply {
+        rule: error.rule().to_owned(),
+        detail: budget.admit(PluginText::new(error.to_string())),
+    }
+}
+
+/// Names an unknown app only if the name could be an app id: anything else
+/// the client sent (kilobytes of it, say) is not echoed.
+fn unknown_app(name: &str) -> String {
+    match is_app_name(name) {
+        true => format!("no app named {name:?}"),
+        false => "no such app (an app id is 1 to 63 of a-z, 0-9, `_` and `-`, \
+                  starting with a letter or digit)"
+            .into(),
+    }
+}
+
+/// One line per failed event. Server errors are ERROR; refusals INFO; a busy
+/// app is the host working as designed: WARN, at most once a second per app.
+fn log_failure(app: &App, company: &str, request_id: &str, error: &DispatchError) {
+    let name = app.name.as_str();
+    let status = error.status();
+    if let DispatchError::Busy(_) = error {
+        if let Some(held_back) = app.busy_log.allow() {
+            tracing::warn!(
+                app = name,
+                company,
+                request_id,
+                status,
+                held_back,
+                "event refused: {error} (busy refusals of this app are logged once a second)"
+            );
+        }
+    } else if status >= 500 {
+        tracing::error!(
+            app = name,
+            company,
+            request_id,
+            status,
+            "event failed: {error}"
+        );
+    } else {
+        tracing::info!(
+            app = name,
+            company,
+            request_id,
+            status,
+            "event refused: {error}"
+        );
     }
 }
 

@@ -113,6 +113,13 @@ impl Host {
             });
         };
         let version = Some(serving.plugin.digest.clone());
+        if let Some(clash) = entry.token_clash {
+            return Some(AppHealth {
+                ok: false,
+                version,
+                problem: Some(clash),
+            });
+        }
         if serving.settings.token.is_none() {
             let problem = format!(
                 "no token configured ({} is not set)",
@@ -142,7 +149,7 @@ impl Host {
             app,
             request_id: &request_id,
             settings: &serving.settings,
-            wrote: Default::default(),
+            scope: Default::default(),
         };
         match self.inner.runtime.health(&serving.plugin, &call).await {
             Ok(()) => Some(AppHealth {

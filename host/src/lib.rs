@@ -12,7 +12,8 @@
 //! - [`storage`]: sled, with credentials encrypted by age;
 //! - [`apps`]: the plugins folder and the table of loaded apps;
 //! - [`reload`]: following the plugins folder live (hot reload);
-//! - [`config`]: the host's configuration and each app's sidecar.
+//! - [`config`]: the host's configuration and each app's sidecar;
+//! - [`plugin_text`]: what a plugin says, escaped, bounded and budgeted before it is logged.
 //!
 //! ## Embedding
 //!
@@ -40,9 +41,11 @@ pub mod dispatch;
 pub mod event;
 mod host;
 pub mod http;
+pub mod plugin_text;
 pub mod reload;
 pub mod runtime;
 pub mod storage;
+mod throttle;
 
 pub use config::{AppSettings, HostConfig, Limits, Token};
 pub use dispatch::{DispatchError, Response};

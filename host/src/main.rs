@@ -62,6 +62,10 @@ struct ServeArgs {
     /// Time a client may take to send its request body (slow clients get 408).
     #[arg(long, env = "KERUJ_BODY_TIMEOUT_MS", default_value_t = keruj_host::config::DEFAULT_BODY_TIMEOUT.as_millis() as u64)]
     body_timeout_ms: u64,
+    /// Connections kept open at once; at the bound a new connection takes
+    /// the place of the oldest idle one [default: half the descriptor limit].
+    #[arg(long, env = "KERUJ_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: Option<u64>,
     /// Do not follow the plugins folder: changes apply at the next start.
     #[arg(long)]
     no_watch: bool,
@@ -111,6 +115,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         company_header: args.keruj_api_company_header,
     };
     config.watch = !args.no_watch;
+    config.max_connections = args.max_connections.map(|n| n as usize);
+    match keruj_host::http::raise_descriptor_limit() {
+        Ok(limit) => tracing::debug!(limit, "descriptor limit raised to the hard limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the descriptor limit"),
+    }
     let shutdown = shutdown_signal()?;
     let host = Host::start(config).await?;
     let listener = tokio::net::TcpListener::bind(args.listen).await?;

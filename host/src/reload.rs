@@ -159,7 +159,7 @@ pub(crate) async fn reload(inner: &Arc<Inner>, app: &str) {
             );
             let entry = AppEntry {
                 serving: Some(new),
-                problem: None,
+                ..AppEntry::default()
             };
             inner.apps.insert(app.to_owned(), entry);
         }
@@ -176,6 +176,7 @@ pub(crate) async fn reload(inner: &Arc<Inner>, app: &str) {
             let entry = AppEntry {
                 serving,
                 problem: Some(problem),
+                ..AppEntry::default()
             };
             inner.apps.insert(app.to_owned(), entry);
         }

@@ -10,6 +10,7 @@ mod capabilities;
 mod crashes;
 mod errors;
 mod faults;
+mod hardening;
 mod hostile_plugins;
 mod hostile_requests;
 mod identity;

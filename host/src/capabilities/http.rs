@@ -13,6 +13,7 @@ use reqwest::{Method, StatusCode, Url};
 
 use super::{Bound, Services};
 use crate::config::AppSettings;
+use crate::plugin_text::PluginText;
 use crate::runtime::bindings_for_capabilities::http::{Host, Request, Response};
 
 /// Outbound calls one event may make.
@@ -50,7 +51,8 @@ impl Host for HttpState {
             request_id,
         } = self.bound.clone();
         let started = Instant::now();
-        let method = request.method.clone();
+        // The plugin chose the method and the URL the error may quote.
+        let method = PluginText::new(request.method.as_str());
         let result = self.send_checked(request).await;
         match &result {
             Ok((url, response)) => {
@@ -58,6 +60,7 @@ impl Host for HttpState {
                 status = response.status, ms = started.elapsed().as_millis() as u64, "outbound call")
             }
             Err(error) => {
+                let error = PluginText::new(error.as_str());
                 tracing::warn!(%app, %company, %request_id, %method, "outbound call refused or failed: {error}")
             }
         }

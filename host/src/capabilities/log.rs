@@ -1,59 +1,50 @@
 //! `keruj:plugin/log`: plugins write to the host's log, tagged with the app,
-//! the company and the request id, within a budget per event so a chatty
-//! plugin cannot flood the host.
+//! the company and the request id. Every message is escaped, bounded and
+//! charged to the event's [`LogBudget`] (see [`crate::plugin_text`]), so a
+//! plugin can neither flood the log nor forge a line of it.
+
+use std::sync::Arc;
 
 use super::Bound;
+use crate::plugin_text::{Charge, LogBudget, PluginText};
 use crate::runtime::bindings_for_capabilities::log::{Host, Level};
-
-/// How many bytes of messages one event may log.
-pub const LOG_BUDGET_BYTES: usize = 16 * 1024;
-/// The longest single message; longer ones are cut.
-pub const MAX_MESSAGE_BYTES: usize = 2 * 1024;
 
 /// The log's per-instance state: whom lines are tagged with, what is left.
 pub struct LogState {
     bound: Bound,
-    budget_left: usize,
-    dropped: usize,
+    budget: Arc<LogBudget>,
 }
 
 impl LogState {
-    pub fn new(bound: Bound) -> Self {
-        LogState {
-            bound,
-            budget_left: LOG_BUDGET_BYTES,
-            dropped: 0,
-        }
-    }
-
-    /// Messages dropped because the budget ran out.
-    pub fn dropped(&self) -> usize {
-        self.dropped
+    pub fn new(bound: Bound, budget: Arc<LogBudget>) -> Self {
+        LogState { bound, budget }
     }
 }
 
 impl Host for LogState {
     fn write(&mut self, level: Level, message: String) {
-        let message = truncate(&message, MAX_MESSAGE_BYTES);
+        let message = PluginText::new(message);
         let Bound {
             app,
             company,
             request_id,
         } = &self.bound;
         let (app, company, request_id) = (&**app, &**company, &**request_id);
-        if message.len() > self.budget_left {
-            if self.dropped == 0 {
+        match self.budget.charge(&message) {
+            Charge::Granted => {}
+            Charge::FirstDropped => {
                 tracing::warn!(
                     app,
                     company,
                     request_id,
-                    "plugin log budget of {LOG_BUDGET_BYTES} bytes used up; dropping its further messages"
+                    "plugin log budget of this event used up ({} bytes or {} lines); dropping its further messages",
+                    crate::plugin_text::LOG_BUDGET_BYTES,
+                    crate::plugin_text::MAX_LINES,
                 );
+                return;
             }
-            self.dropped += 1;
-            return;
+            Charge::Dropped => return,
         }
-        self.budget_left -= message.len();
         match level {
             Level::Trace => {
                 tracing::trace!(target: "plugin", app, company, request_id, "{message}")
@@ -70,42 +61,40 @@ impl Host for LogState {
     }
 }
 
-/// `message` cut to at most `max` bytes on a character boundary.
-fn truncate(message: &str, max: usize) -> &str {
-    if message.len() <= max {
-        return message;
-    }
-    let mut end = max;
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    &message[..end]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plugin_text::{LINE_COST_BYTES, LOG_BUDGET_BYTES, MAX_LINES, MAX_TEXT_BYTES};
 
-    #[test]
-    fn truncates_on_char_boundary() {
-        assert_eq!(truncate("привіт", 3), "п");
-        assert_eq!(truncate("abc", 10), "abc");
+    fn state() -> LogState {
+        let bound = Bound {
+            app: "app".into(),
+            company: "co".into(),
+            request_id: "req".into(),
+        };
+        LogState::new(bound, Arc::default())
     }
 
     #[test]
     fn budget_drops_excess_messages() {
-        let mut log = LogState::new(Bound {
-            app: "app".into(),
-            company: "co".into(),
-            request_id: "req".into(),
-        });
-        let line = "x".repeat(MAX_MESSAGE_BYTES);
-        for _ in 0..(LOG_BUDGET_BYTES / MAX_MESSAGE_BYTES) {
+        let mut log = state();
+        let line = "x".repeat(MAX_TEXT_BYTES);
+        let fits = LOG_BUDGET_BYTES / (MAX_TEXT_BYTES + LINE_COST_BYTES);
+        for _ in 0..fits {
             log.write(Level::Info, line.clone());
         }
-        assert_eq!(log.dropped(), 0);
+        assert_eq!(log.budget.dropped(), 0);
         log.write(Level::Info, line.clone());
-        log.write(Level::Info, "short".into());
-        assert_eq!(log.dropped(), 2);
+        log.write(Level::Info, line.clone());
+        assert_eq!(log.budget.dropped(), 2);
+    }
+
+    #[test]
+    fn empty_messages_use_the_budget_too() {
+        let mut log = state();
+        for _ in 0..100_000 {
+            log.write(Level::Info, String::new());
+        }
+        assert_eq!(log.budget.dropped(), 100_000 - MAX_LINES);
     }
 }

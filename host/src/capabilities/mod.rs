@@ -26,8 +26,9 @@ use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::config::{AppSettings, KerujApiConfig};
+use crate::plugin_text::LogBudget;
 use crate::runtime::bindings_for_capabilities as bindings;
-use crate::storage::Storage;
+use crate::storage::{Generation, Storage};
 pub use scope::Scope;
 
 /// What capabilities share across the host: built once at start.
@@ -79,16 +80,32 @@ pub struct InstanceState {
     keruj_api: keruj_api::KerujApiState,
 }
 
+/// What one event brings to its instance besides whom it acts for.
+#[derive(Clone, Default)]
+pub struct EventScope {
+    /// The install the event acts for (`None`: no company, or not installed):
+    /// every write checks it is still there.
+    pub install: Option<Generation>,
+    /// Raised when the plugin changes stored data, so the caller knows to
+    /// flush before it answers.
+    pub wrote: Arc<AtomicBool>,
+    /// What the event may still log of its plugin's text.
+    pub log_budget: Arc<LogBudget>,
+}
+
 impl InstanceState {
-    /// `wrote` is raised when the plugin changes stored data, so the caller
-    /// knows to flush before it answers.
     pub fn new(
         services: &Services,
         settings: &AppSettings,
         bound: Bound,
-        wrote: Arc<AtomicBool>,
+        event: &EventScope,
     ) -> Self {
-        let scope = Scope::new(services.storage.clone(), bound.clone(), wrote);
+        let scope = Scope::new(
+            services.storage.clone(),
+            bound.clone(),
+            event.install,
+            event.wrote.clone(),
+        );
         InstanceState {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
@@ -96,7 +113,7 @@ impl InstanceState {
                 .memory_size(settings.limits.memory_bytes)
                 .instances(100)
                 .build(),
-            log: log::LogState::new(bound.clone()),
+            log: log::LogState::new(bound.clone(), event.log_budget.clone()),
             kv: kv::KvState(scope.clone()),
             secrets: secrets::SecretsState(scope.clone()),
             config: config::ConfigState::new(settings),

@@ -5,20 +5,28 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::Bound;
-use crate::storage::{PluginDataError, Space, Storage};
+use crate::storage::{Generation, PluginDataError, Space, Storage};
 
 #[derive(Clone)]
 pub struct Scope {
     storage: Arc<Storage>,
     bound: Bound,
+    /// The install the event acts for; every write checks it is still there.
+    install: Option<Generation>,
     wrote: Arc<AtomicBool>,
 }
 
 impl Scope {
-    pub fn new(storage: Arc<Storage>, bound: Bound, wrote: Arc<AtomicBool>) -> Self {
+    pub fn new(
+        storage: Arc<Storage>,
+        bound: Bound,
+        install: Option<Generation>,
+        wrote: Arc<AtomicBool>,
+    ) -> Self {
         Scope {
             storage,
             bound,
+            install,
             wrote,
         }
     }
@@ -47,19 +55,28 @@ impl Scope {
     }
 
     pub fn set(&self, space: Space, key: &str, value: &[u8]) -> Result<(), String> {
-        let company = self.company()?;
+        let (company, install) = self.install()?;
         self.wrote.store(true, Ordering::Release);
         self.storage
-            .plugin_set(space, &self.bound.app, company, key, value)
+            .plugin_set(space, &self.bound.app, company, install, key, value)
             .map_err(|e| self.failed(e))
     }
 
     pub fn delete(&self, space: Space, key: &str) -> Result<(), String> {
-        let company = self.company()?;
+        let (company, install) = self.install()?;
         self.wrote.store(true, Ordering::Release);
         self.storage
-            .plugin_delete(space, &self.bound.app, company, key)
+            .plugin_delete(space, &self.bound.app, company, install, key)
             .map_err(|e| self.failed(e))
+    }
+
+    /// The company and the install a write is for.
+    fn install(&self) -> Result<(&str, Generation), String> {
+        let company = self.company()?;
+        let install = self
+            .install
+            .ok_or("this event is not for an installed company: nothing can be stored")?;
+        Ok((company, install))
     }
 
     pub fn list(&self, space: Space, prefix: &str) -> Result<Vec<String>, String> {
@@ -69,15 +86,22 @@ impl Scope {
             .map_err(|e| self.failed(e))
     }
 
-    /// The plugin sees the limit's text or "storage failed"; the log gets the detail.
+    /// The plugin sees the limit's text, that the install is gone, or
+    /// "storage failed"; the log gets the detail.
     fn failed(&self, error: PluginDataError) -> String {
-        if let PluginDataError::Storage(detail) = &error {
-            let Bound {
-                app,
-                company,
-                request_id,
-            } = &self.bound;
-            tracing::error!(%app, %company, %request_id, "plugin storage call failed: {detail:#}");
+        let Bound {
+            app,
+            company,
+            request_id,
+        } = &self.bound;
+        match &error {
+            PluginDataError::Storage(detail) => {
+                tracing::error!(%app, %company, %request_id, "plugin storage call failed: {detail:#}")
+            }
+            PluginDataError::Uninstalled(_) => {
+                tracing::warn!(%app, %company, %request_id, "plugin write refused: the company uninstalled the app while the event ran")
+            }
+            PluginDataError::Limit(_) => {}
         }
         error.to_string()
     }

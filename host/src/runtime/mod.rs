@@ -12,7 +12,6 @@ mod engine;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
@@ -26,8 +25,9 @@ pub use bindings::{Event, Outcome};
 pub use cache::{CompileCache, Origin};
 pub use engine::AllocationStrategy;
 
-use crate::capabilities::{self, Bound, InstanceState, Services};
+use crate::capabilities::{self, Bound, EventScope, InstanceState, Services};
 use crate::config::AppSettings;
+use crate::plugin_text::PluginText;
 
 /// The shared engine and linker; cheap to clone.
 #[derive(Clone)]
@@ -52,9 +52,9 @@ pub struct Plugin {
 /// Why running a plugin gave no outcome.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// The plugin returned `err`: its own message.
+    /// The plugin returned `err`: its own message (escaped and bounded when shown).
     #[error("the plugin reported an error: {0}")]
-    Failed(String),
+    Failed(PluginText),
     /// The plugin ran past its time limit.
     #[error("the plugin ran past its time limit of {0:?}")]
     Timeout(std::time::Duration),
@@ -63,14 +63,20 @@ pub enum RunError {
     Crashed(String),
 }
 
+impl RunError {
+    fn failed(message: String) -> RunError {
+        RunError::Failed(PluginText::new(message))
+    }
+}
+
 /// One run of a plugin: whom it acts for and within which grant. Every
 /// capability of the instance is bound to it.
 pub struct Call<'a> {
     pub app: &'a str,
     pub request_id: &'a str,
     pub settings: &'a AppSettings,
-    /// Raised when the plugin changes stored data, so the caller flushes.
-    pub wrote: Arc<AtomicBool>,
+    /// The install it acts for, whether it wrote, what it may still log.
+    pub scope: EventScope,
 }
 
 impl Runtime {
@@ -166,7 +172,7 @@ impl Runtime {
                 app.call_handle_event(&mut store, &event).await
             })
             .await?;
-        result.map_err(RunError::Failed)
+        result.map_err(RunError::failed)
         // The store (instance, memory, table) is dropped here, after the call.
     }
 
@@ -179,7 +185,7 @@ impl Runtime {
                 app.call_health(&mut store).await
             })
             .await?;
-        result.map_err(RunError::Failed)
+        result.map_err(RunError::failed)
     }
 
     /// Instantiates the plugin in a new store bound to the call and
@@ -205,7 +211,7 @@ impl Runtime {
             company: company.into(),
             request_id: call.request_id.into(),
         };
-        let state = InstanceState::new(&self.services, call.settings, bound, call.wrote.clone());
+        let state = InstanceState::new(&self.services, call.settings, bound, &call.scope);
         let timeout = call.settings.limits.timeout;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
@@ -243,7 +249,7 @@ impl Instance {
     pub async fn handle_event(&mut self, event: &Event) -> Result<Outcome, RunError> {
         let Instance { store, app, limits } = self;
         let result = limits.run(app.call_handle_event(store, event)).await?;
-        result.map_err(RunError::Failed)
+        result.map_err(RunError::failed)
     }
 }
 
@@ -270,9 +276,17 @@ impl Deadline {
 }
 
 /// A one-line description of a trap or host error, without the wasm backtrace.
+/// wasmtime's own text of a trap already starts with "wasm trap: ".
 fn describe(error: &wasmtime::Error) -> String {
     match error.downcast_ref::<Trap>() {
-        Some(trap) => format!("wasm trap: {trap}"),
+        // Rust keeps its stack in linear memory, below the data: a plugin
+        // that overflows it reads or writes out of bounds before wasmtime's
+        // own (call) stack is exhausted, so wasmtime cannot tell it is one.
+        Some(trap @ Trap::MemoryOutOfBounds) => format!(
+            "{trap} (a plugin that overflows its own stack, in linear memory, fails this way too)"
+        ),
+        Some(Trap::StackOverflow) => "wasm trap: stack overflow (call stack exhausted)".into(),
+        Some(trap) => trap.to_string(),
         None => format!("{error}"),
     }
 }

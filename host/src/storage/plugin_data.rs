@@ -1,7 +1,10 @@
 //! What plugins store through the `kv` and `secrets` capabilities, each entry
 //! under its install's prefix, with limits on keys, values and entries.
 
-use super::{Storage, key, scope};
+use sled::Transactional;
+use sled::transaction::TransactionError;
+
+use super::{Generation, Storage, Uninstalled, check_generation, key, scope};
 
 /// Which store a plugin's entry lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,8 +53,20 @@ impl Space {
 pub enum PluginDataError {
     #[error("{0}")]
     Limit(String),
+    /// The install the event was for is gone (see [`Generation`]).
+    #[error(transparent)]
+    Uninstalled(#[from] Uninstalled),
     #[error("storage failed")]
     Storage(#[from] anyhow::Error),
+}
+
+impl From<TransactionError<Uninstalled>> for PluginDataError {
+    fn from(error: TransactionError<Uninstalled>) -> Self {
+        match error {
+            TransactionError::Abort(uninstalled) => uninstalled.into(),
+            TransactionError::Storage(error) => PluginDataError::Storage(error.into()),
+        }
+    }
 }
 
 impl From<sled::Error> for PluginDataError {
@@ -90,11 +105,14 @@ impl Storage {
         }
     }
 
+    /// Stores `name` for the install `generation`, in one transaction with
+    /// the check that this install is still there.
     pub fn plugin_set(
         &self,
         space: Space,
         app: &str,
         company: &str,
+        generation: Generation,
         name: &str,
         value: &[u8],
     ) -> Result<(), PluginDataError> {
@@ -125,21 +143,31 @@ impl Storage {
             Space::Data => value.to_vec(),
             Space::Secrets => self.vault.seal(value)?,
         };
-        tree.insert(entry, stored)?;
+        let install = scope(app, company);
+        (&self.installs, tree).transaction(|(installs, tree)| {
+            check_generation(installs, &install, generation)?;
+            tree.insert(entry.as_slice(), stored.as_slice())?;
+            Ok(())
+        })?;
         Ok(())
     }
 
+    /// Removes `name` for the install `generation`, checked like [`Storage::plugin_set`].
     pub fn plugin_delete(
         &self,
         space: Space,
         app: &str,
         company: &str,
+        generation: Generation,
         name: &str,
     ) -> Result<(), PluginDataError> {
-        self.space_tree(space).remove(key(
-            &Self::entry_prefix(space, app, company),
-            name.as_bytes(),
-        ))?;
+        let entry = key(&Self::entry_prefix(space, app, company), name.as_bytes());
+        let install = scope(app, company);
+        (&self.installs, self.space_tree(space)).transaction(|(installs, tree)| {
+            check_generation(installs, &install, generation)?;
+            tree.remove(entry.as_slice())?;
+            Ok(())
+        })?;
         Ok(())
     }
 
@@ -172,14 +200,33 @@ mod tests {
         Storage::open(&dir.join("data"), &dir.join("data/identity.txt")).unwrap()
     }
 
+    fn installed(storage: &Storage, app: &str, company: &str) -> Generation {
+        let install = super::super::Install {
+            account_id: "acc".into(),
+            installed_at: 1,
+        };
+        storage.install(app, company, &install, "key").unwrap()
+    }
+
     #[test]
     fn data_and_secrets_are_scoped_to_app_and_company() {
         let dir = tempfile::tempdir().unwrap();
         let storage = open(dir.path());
+        let (a1, a2, b1) = (
+            installed(&storage, "a", "c1"),
+            installed(&storage, "a", "c2"),
+            installed(&storage, "b", "c1"),
+        );
         for space in [Space::Data, Space::Secrets] {
-            storage.plugin_set(space, "a", "c1", "k", b"v1").unwrap();
-            storage.plugin_set(space, "a", "c2", "k", b"v2").unwrap();
-            storage.plugin_set(space, "b", "c1", "k", b"v3").unwrap();
+            storage
+                .plugin_set(space, "a", "c1", a1, "k", b"v1")
+                .unwrap();
+            storage
+                .plugin_set(space, "a", "c2", a2, "k", b"v2")
+                .unwrap();
+            storage
+                .plugin_set(space, "b", "c1", b1, "k", b"v3")
+                .unwrap();
             assert_eq!(
                 storage.plugin_get(space, "a", "c1", "k").unwrap().unwrap(),
                 b"v1"
@@ -193,7 +240,7 @@ mod tests {
                 b"v3"
             );
             assert_eq!(storage.plugin_list(space, "a", "c1", "").unwrap(), ["k"]);
-            storage.plugin_delete(space, "a", "c1", "k").unwrap();
+            storage.plugin_delete(space, "a", "c1", a1, "k").unwrap();
             assert!(storage.plugin_get(space, "a", "c1", "k").unwrap().is_none());
         }
     }
@@ -202,41 +249,51 @@ mod tests {
     fn secrets_are_encrypted_and_apart_from_the_api_key() {
         let dir = tempfile::tempdir().unwrap();
         let storage = open(dir.path());
+        let generation = installed(&storage, "a", "c");
         storage
-            .plugin_set(Space::Secrets, "a", "c", "account_api_key", b"np_plain")
+            .plugin_set(
+                Space::Secrets,
+                "a",
+                "c",
+                generation,
+                "account_api_key",
+                b"np_plain",
+            )
             .unwrap();
         let raw: Vec<_> = storage.credentials.iter().map(|e| e.unwrap().1).collect();
+        assert_eq!(raw.len(), 2);
         assert!(raw.iter().all(|v| v.starts_with(b"age-encryption.org/v1")));
-        assert!(storage.api_key("a", "c").unwrap().is_none());
+        assert_eq!(storage.api_key("a", "c").unwrap().unwrap(), "key");
     }
 
     #[test]
     fn limits_are_enforced_with_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
         let storage = open(dir.path());
+        let g = installed(&storage, "a", "c");
         let quota = Space::Secrets.quota();
         let long_key = "k".repeat(quota.max_key_bytes + 1);
         let err = storage
-            .plugin_set(Space::Secrets, "a", "c", &long_key, b"v")
+            .plugin_set(Space::Secrets, "a", "c", g, &long_key, b"v")
             .unwrap_err();
         assert!(err.to_string().contains("1 to 256 bytes"), "{err}");
         let big = vec![0; quota.max_value_bytes + 1];
         let err = storage
-            .plugin_set(Space::Secrets, "a", "c", "k", &big)
+            .plugin_set(Space::Secrets, "a", "c", g, "k", &big)
             .unwrap_err();
         assert!(err.to_string().contains("over the limit"), "{err}");
         for i in 0..quota.max_entries {
             storage
-                .plugin_set(Space::Secrets, "a", "c", &format!("k{i}"), b"v")
+                .plugin_set(Space::Secrets, "a", "c", g, &format!("k{i}"), b"v")
                 .unwrap();
         }
         let err = storage
-            .plugin_set(Space::Secrets, "a", "c", "one-more", b"v")
+            .plugin_set(Space::Secrets, "a", "c", g, "one-more", b"v")
             .unwrap_err();
         assert!(err.to_string().contains("most entries"), "{err}");
         // Replacing an existing entry is still allowed at the limit.
         storage
-            .plugin_set(Space::Secrets, "a", "c", "k0", b"new")
+            .plugin_set(Space::Secrets, "a", "c", g, "k0", b"new")
             .unwrap();
     }
 
@@ -244,11 +301,12 @@ mod tests {
     fn uninstall_deletes_plugin_entries() {
         let dir = tempfile::tempdir().unwrap();
         let storage = open(dir.path());
+        let g = installed(&storage, "a", "c");
         storage
-            .plugin_set(Space::Data, "a", "c", "k", b"v")
+            .plugin_set(Space::Data, "a", "c", g, "k", b"v")
             .unwrap();
         storage
-            .plugin_set(Space::Secrets, "a", "c", "s", b"v")
+            .plugin_set(Space::Secrets, "a", "c", g, "s", b"v")
             .unwrap();
         storage.uninstall("a", "c").unwrap();
         assert!(
@@ -256,6 +314,45 @@ mod tests {
                 .plugin_list(Space::Data, "a", "c", "")
                 .unwrap()
                 .is_empty()
+        );
+        assert!(
+            storage
+                .plugin_list(Space::Secrets, "a", "c", "")
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn writes_for_an_install_that_is_gone_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = open(dir.path());
+        let old = installed(&storage, "a", "c");
+        storage.uninstall("a", "c").unwrap();
+        for space in [Space::Data, Space::Secrets] {
+            let err = storage
+                .plugin_set(space, "a", "c", old, "late", b"v")
+                .unwrap_err();
+            assert!(matches!(err, PluginDataError::Uninstalled(_)), "{err}");
+            assert!(err.to_string().contains("uninstalled"), "{err}");
+        }
+        let new = installed(&storage, "a", "c");
+        assert!(
+            storage
+                .plugin_set(Space::Data, "a", "c", old, "late", b"v")
+                .is_err()
+        );
+        assert!(
+            storage
+                .plugin_delete(Space::Data, "a", "c", old, "late")
+                .is_err()
+        );
+        storage
+            .plugin_set(Space::Data, "a", "c", new, "k", b"v")
+            .unwrap();
+        assert_eq!(
+            storage.plugin_list(Space::Data, "a", "c", "").unwrap(),
+            ["k"]
         );
         assert!(
             storage

@@ -157,14 +157,14 @@ mod tests {
             account_id: "acc".into(),
             installed_at: 1,
         };
-        storage
+        let co1 = storage
             .install("hello", "co1", &install, "kj_key_1")
             .unwrap();
         storage
             .install("hello", "co2", &install, "kj_key_2")
             .unwrap();
         storage
-            .plugin_set(Space::Secrets, "hello", "co1", "np", b"np_secret")
+            .plugin_set(Space::Secrets, "hello", "co1", co1, "np", b"np_secret")
             .unwrap();
         storage.db.flush().unwrap();
     }

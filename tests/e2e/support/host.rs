@@ -21,6 +21,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Setup {
     apps: Vec<App>,
     env: Vec<(String, String)>,
+    descriptor_limit: Option<u64>,
 }
 
 struct App {
@@ -55,6 +56,13 @@ impl Setup {
     /// Sets no `KERUJ_APP_TOKEN_<NAME>` for the last app.
     pub fn without_token(mut self) -> Self {
         self.last_app().token = false;
+        self
+    }
+
+    /// Starts the host with this many file descriptors at most (soft and
+    /// hard limit), so it cannot raise them.
+    pub fn descriptor_limit(mut self, limit: u64) -> Self {
+        self.descriptor_limit = Some(limit);
         self
     }
 
@@ -109,6 +117,7 @@ impl Answer {
 pub struct Host {
     dir: TempDir,
     env: Vec<(String, String)>,
+    descriptor_limit: Option<u64>,
     child: Option<Child>,
     base: String,
     http: reqwest::blocking::Client,
@@ -143,6 +152,7 @@ impl Host {
         let mut host = Host {
             dir,
             env,
+            descriptor_limit: setup.descriptor_limit,
             child: None,
             base: String::new(),
             http,
@@ -180,6 +190,20 @@ impl Host {
         command
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
+        if let Some(limit) = self.descriptor_limit {
+            use std::os::unix::process::CommandExt;
+            let limit = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs here.
+            unsafe {
+                command.pre_exec(move || match libc::setrlimit(libc::RLIMIT_NOFILE, &limit) {
+                    0 => Ok(()),
+                    _ => Err(std::io::Error::last_os_error()),
+                });
+            }
+        }
         command
     }
 

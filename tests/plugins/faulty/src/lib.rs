@@ -13,6 +13,10 @@
 //! | `recurse`   | recurses without end (a stack overflow)                          | 500          |
 //! | `huge_reply`| a valid form of 4 MiB, 16 times the reply size limit             | 500          |
 //! | `bad_reply` | a form the typed builder accepts but that breaks the reply format (an invalid `reply` name, a blank title, an error for a field that does not exist) | 500 |
+//! | `raw_reply` | answers `data.json`, as it is, as its reply (any text, valid or not) | 200 or 500 |
+//! | `log_flood` | logs an empty message 100,000 times                              | 200          |
+//! | `log_lines` | logs each of `data.lines` (forged lines, control characters)      | 200          |
+//! | `fail_with` | returns `Err(data.message)`, or 8 MiB of text when there is none  | 500          |
 //!
 //! Every other event, the system events included (install, configure,
 //! uninstall): done.
@@ -42,8 +46,33 @@ impl App for Faulty {
             "bad_reply" => Ok(Form::new("not an event name!", " ")
                 .error("ghost", "no such field")
                 .into()),
+            "log_flood" => {
+                for _ in 0..100_000 {
+                    keruj_guest::log::info("");
+                }
+                Ok(Reply::Done)
+            }
+            "log_lines" => {
+                let lines = answer_of(&event, "lines");
+                for line in lines.as_array().into_iter().flatten() {
+                    keruj_guest::log::warn(line.as_str().unwrap_or_default());
+                }
+                Ok(Reply::Done)
+            }
+            "fail_with" => match answer_of(&event, "message").as_str() {
+                Some(message) => Err(Error::msg(message)),
+                None => Err(Error::msg("x".repeat(8 << 20))),
+            },
             _ => Ok(Reply::Done),
         }
+    }
+}
+
+/// `data.<field>` of a submission; null when absent.
+fn answer_of(event: &Event, field: &str) -> serde_json::Value {
+    match event {
+        Event::Submit(answer) => answer.get(field).cloned().unwrap_or_default(),
+        _ => serde_json::Value::Null,
     }
 }
 
@@ -85,4 +114,30 @@ fn hog() -> ! {
     }
 }
 
-keruj_guest::export_app!(Faulty);
+/// The SDK's export, except for `raw_reply`, which hands the host a reply no
+/// typed builder would make: the SDK never lets an app write reply JSON by
+/// hand, so this goes under it, to the WIT bindings.
+mod raw {
+    use keruj_guest::__private::bindings::Guest;
+    use keruj_guest::__private::bindings::keruj::plugin::types::{Event, Outcome};
+
+    struct Export;
+
+    impl Guest for Export {
+        fn handle_event(event: Event) -> Result<Outcome, String> {
+            if event.name == "raw_reply" {
+                let body: serde_json::Value =
+                    serde_json::from_str(&event.body).map_err(|e| e.to_string())?;
+                let json = body["data"]["json"].as_str().unwrap_or_default();
+                return Ok(Outcome::Reply(json.to_owned()));
+            }
+            keruj_guest::__private::handle_event::<super::Faulty>(event)
+        }
+
+        fn health() -> Result<(), String> {
+            keruj_guest::__private::health::<super::Faulty>()
+        }
+    }
+
+    keruj_guest::__private::bindings::export_bindings!(Export);
+}

@@ -4,7 +4,10 @@
 //!
 //! Events (parameters in `data`): `kv_set {key, value}`, `kv_get {key}`,
 //! `kv_keys {prefix}`, `secret_set {name, value}`, `secret_get {name}`,
-//! `fetch {url}`, `config {}`, `graphql {query}`.
+//! `fetch {url}`, `config {}`, `graphql {query}`, and `slow_write {url, key,
+//! value}`: fetch `url` (a server that answers when the test says), then
+//! store `value` under `key` in both `kv` and `secrets`, and show how each
+//! write went.
 
 use keruj_guest::form::{Element, Form};
 use keruj_guest::{
@@ -28,6 +31,12 @@ impl App for Probe {
             "secret_set" => secrets::set(&arg("name"), &arg("value")).map(|()| "stored".into()),
             "secret_get" => secrets::get(&arg("name")).map(describe),
             "fetch" => fetch(&call),
+            "slow_write" => {
+                fetch(&call)?;
+                let kv = kv::set(&arg("key"), arg("value"));
+                let secret = secrets::set(&arg("key"), &arg("value"));
+                Ok(format!("kv: {}; secret: {}", outcome(kv), outcome(secret)))
+            }
             "config" => Ok(json!(config::all()).to_string()),
             "graphql" => keruj::graphql::<Value>(&arg("query"), &json!({"n": 1}))
                 .map(|data| data.to_string()),
@@ -41,6 +50,13 @@ impl App for Probe {
         Ok(Form::new("probed", "Probe")
             .element(Element::info("seen", label))
             .into())
+    }
+}
+
+fn outcome(result: Result<(), Error>) -> String {
+    match result {
+        Ok(()) => "stored".into(),
+        Err(error) => format!("refused: {error}"),
     }
 }
 

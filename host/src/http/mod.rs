@@ -13,14 +13,15 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::json;
-use tokio::net::TcpListener;
 
+mod accept;
+
+pub use accept::{default_max_connections, raise_descriptor_limit, serve};
+
+use crate::config::is_app_name;
 use crate::dispatch::{self, DispatchError};
 use crate::host::Host;
 
@@ -32,59 +33,12 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub const RETRY_AFTER_SECS: u32 = 1;
 /// How far past the limit a refused body is still read (see [`read_body`]).
 const DRAIN_FACTOR: u64 = 8;
-/// How long shutdown waits for requests in flight.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 type Body = Full<Bytes>;
 
 /// A fresh id to tie a response to its log lines.
 pub fn new_request_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
-}
-
-/// Serves `host` on `listener` until `shutdown` completes; then stops
-/// accepting, lets requests in flight finish, and flushes the database.
-pub async fn serve(
-    host: Host,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let graceful = GracefulShutdown::new();
-    let service = host.service();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(%error, "accept failed");
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(host.config().header_timeout)
-            .serve_connection(TokioIo::new(stream), service.clone());
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%peer, %error, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    tracing::info!("shutting down: no new connections, finishing requests in flight");
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("requests still running after {DRAIN_TIMEOUT:?}; stopping anyway");
-    }
-    host.flush().await?;
-    tracing::info!("database flushed; stopped");
-    Ok(())
 }
 
 impl Host {
@@ -112,7 +66,8 @@ impl Host {
 pub async fn handle(host: &Host, request: Request<Incoming>) -> Response<Body> {
     let request_id = new_request_id();
     let path = request.uri().path().to_owned();
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    // Every segment counts: `//apps/x/events` is no route, like `/apps/x/events/`.
+    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(&path).split('/').collect();
     let mut response = match (request.method(), segments.as_slice()) {
         (&Method::GET, ["healthz"]) => json_response(StatusCode::OK, &json!({"status": "ok"})),
         (&Method::GET, ["apps", app, "health"]) => app_health(host, app).await,
@@ -121,7 +76,7 @@ pub async fn handle(host: &Host, request: Request<Incoming>) -> Response<Body> {
             match event(host, &app, request, &request_id).await {
                 Ok(dispatch::Response::Done) => Response::new(Body::default()),
                 Ok(dispatch::Response::Form(form)) => json_response(StatusCode::OK, &form),
-                Err(failure) => failure.into_response(&app, &request_id),
+                Err(failure) => failure.into_response(&request_id),
             }
         }
         (_, ["healthz"] | ["apps", _, "health"]) => method_not_allowed("GET", &request_id),
@@ -144,7 +99,7 @@ enum Failure {
 }
 
 impl Failure {
-    fn into_response(self, app: &str, request_id: &str) -> Response<Body> {
+    fn into_response(self, request_id: &str) -> Response<Body> {
         let busy = matches!(self, Failure::Dispatch(DispatchError::Busy(_)));
         let (status, message) = match self {
             Failure::Unauthorized => (
@@ -162,24 +117,10 @@ impl Failure {
             Failure::BodyUnreadable => {
                 (StatusCode::BAD_REQUEST, "the body could not be read".into())
             }
+            // Logged where it arose, with the company when there is one.
             Failure::Dispatch(error) => {
                 let status = StatusCode::from_u16(error.status())
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                if status.is_server_error() {
-                    tracing::error!(
-                        app,
-                        request_id,
-                        status = status.as_u16(),
-                        "event failed: {error}"
-                    );
-                } else {
-                    tracing::info!(
-                        app,
-                        request_id,
-                        status = status.as_u16(),
-                        "event refused: {error}"
-                    );
-                }
                 (status, error.public_message())
             }
         };
@@ -200,14 +141,21 @@ async fn event(
     request: Request<Incoming>,
     request_id: &str,
 ) -> Result<dispatch::Response, Failure> {
-    let entry = host
-        .inner
-        .apps
-        .get(app)
-        .ok_or_else(|| Failure::Dispatch(DispatchError::UnknownApp(app.to_owned())))?;
-    let Some(serving) = entry.serving else {
-        let problem = entry.problem.unwrap_or_else(|| "not loaded".into());
-        return Err(Failure::Dispatch(DispatchError::Unavailable(problem)));
+    let Some(entry) = host.inner.apps.get(app) else {
+        let error = DispatchError::UnknownApp(app.to_owned());
+        tracing::info!(request_id, "event refused: {}", error.public_message());
+        return Err(Failure::Dispatch(error));
+    };
+    let serving = match entry.serving() {
+        Ok(serving) => serving,
+        Err(problem) => {
+            tracing::warn!(
+                app,
+                request_id,
+                "event refused: the app is not available: {problem}"
+            );
+            return Err(Failure::Dispatch(DispatchError::Unavailable(problem)));
+        }
     };
     let mut presented = request.headers().get_all(TOKEN_HEADER).iter();
     let authorized = match (&serving.settings.token, presented.next(), presented.next()) {
@@ -271,6 +219,8 @@ async fn read_body(
 /// `GET /apps/<app>/health`.
 async fn app_health(host: &Host, app: &str) -> Response<Body> {
     let Some(health) = host.health(app).await else {
+        // What the client sent is echoed only if it could be an app id.
+        let app = is_app_name(app).then_some(app);
         return json_response(
             StatusCode::NOT_FOUND,
             &json!({"status": "unknown", "app": app}),
