@@ -19,7 +19,10 @@ impl App for Hello {
             Event::Submit(answer) if answer.name == NAME_SUBMITTED => match answer.text("name") {
                 // hello logs here; the baseline has no log to write to.
                 Some(_name) => Ok(Reply::Done),
-                None => Ok(name_form().error("name", "Please type your name").into()),
+                None => Ok(name_form()
+                    .refill(&answer)
+                    .error("name", "Please type your name")
+                    .into()),
             },
             Event::Submit(answer) => Ok(echo(&answer.name, &answer.data)?.into()),
             Event::Other { name, body } => Ok(echo(&name, &body)?.into()),

@@ -5,6 +5,10 @@
 
 use serde_json::{Map, Value};
 
+mod submission;
+
+pub use submission::Submission;
+
 /// Keruj installed the app for a company (name from Keruj's docs).
 pub const INSTALL: &str = "application_install";
 /// The user opened the app's settings (this project's assumption until Keruj documents it).
@@ -20,42 +24,29 @@ pub const UNINSTALL: &str = "application_uninstall";
 pub enum Event {
     /// `application_install`: the company added the app. The host already
     /// stored the install and its API key; the plugin never sees that key.
-    Install { data: Map<String, Value> },
+    Install {
+        /// The `data` object Keruj sent with the install, if any.
+        data: Map<String, Value>,
+    },
     /// `application_configure`: the user opened the settings; answer with a form.
     Configure,
     /// `application_update`: Keruj updated the installation.
-    Update { data: Map<String, Value> },
+    Update {
+        /// The `data` object Keruj sent with the update, if any.
+        data: Map<String, Value>,
+    },
     /// `application_uninstall`: the company removed the app. Afterwards the
     /// host deletes everything stored for it.
     Uninstall,
     /// The user submitted a form: `name` is the form's `reply`.
     Submit(Submission),
     /// Any other event, by name, with the whole JSON body.
-    Other { name: String, body: Value },
-}
-
-/// The answers of a submitted form.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Submission {
-    /// The event the form named in its `reply`.
-    pub name: String,
-    /// The user's answers by element name.
-    pub data: Map<String, Value>,
-}
-
-impl Submission {
-    /// The answer `field` as trimmed text; `None` when absent, empty or not text.
-    pub fn text(&self, field: &str) -> Option<&str> {
-        match self.data.get(field) {
-            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim()),
-            _ => None,
-        }
-    }
-
-    /// The raw answer `field`.
-    pub fn get(&self, field: &str) -> Option<&Value> {
-        self.data.get(field)
-    }
+    Other {
+        /// The event's name.
+        name: String,
+        /// The whole JSON body Keruj sent (without `account_api_key`).
+        body: Value,
+    },
 }
 
 impl Event {

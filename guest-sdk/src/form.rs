@@ -23,6 +23,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod refill;
+
 /// The largest reply the host accepts, in bytes of JSON.
 pub const MAX_REPLY_BYTES: usize = 256 * 1024;
 /// The most elements one form may hold.
@@ -75,11 +77,17 @@ pub struct Element {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ElementKind {
+    /// One line of text.
     Text,
+    /// One line of text, masked as the user types; never refilled.
     Password,
+    /// Several lines of text.
     Textarea,
+    /// A number.
     Number,
+    /// A box to tick: the answer is a yes or a no.
     Checkbox,
+    /// One choice among the element's options.
     Select,
     /// Text for the user to read; it brings no answer back.
     Info,
@@ -89,7 +97,9 @@ pub enum ElementKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SelectOption {
+    /// What comes back in the answers when the user picks it.
     pub value: String,
+    /// What the user sees.
     pub label: String,
 }
 
@@ -239,22 +249,28 @@ impl Element {
         }
     }
 
+    /// One line of text.
     pub fn text(name: impl Into<String>, label: impl Into<String>) -> Self {
         Self::new(ElementKind::Text, name, label)
     }
+    /// A masked line of text, such as a password; [`Form::refill`] never fills it in.
     pub fn password(name: impl Into<String>, label: impl Into<String>) -> Self {
         Self::new(ElementKind::Password, name, label)
     }
+    /// Several lines of text.
     pub fn textarea(name: impl Into<String>, label: impl Into<String>) -> Self {
         Self::new(ElementKind::Textarea, name, label)
     }
+    /// A number; read the answer with [`Submission::number`](crate::Submission::number) or [`integer`](crate::Submission::integer).
     pub fn number(name: impl Into<String>, label: impl Into<String>) -> Self {
         Self::new(ElementKind::Number, name, label)
     }
+    /// A box to tick; read the answer with [`Submission::checked`](crate::Submission::checked).
     pub fn checkbox(name: impl Into<String>, label: impl Into<String>) -> Self {
         Self::new(ElementKind::Checkbox, name, label)
     }
-    /// A choice among options; add them with [`Element::option`].
+    /// A choice among options; add them with [`Element::option`] and read
+    /// the answer with [`Submission::choice_in`](crate::Submission::choice_in).
     pub fn select(name: impl Into<String>, label: impl Into<String>) -> Self {
         Self::new(ElementKind::Select, name, label)
     }
@@ -269,7 +285,7 @@ impl Element {
         self
     }
 
-    /// Keruj should mask what the user types.
+    /// Keruj should mask what the user types; [`Form::refill`] never fills it in.
     pub fn secret(mut self) -> Self {
         self.secret = true;
         self
@@ -284,7 +300,9 @@ impl Element {
         self
     }
 
-    /// The value the field starts with.
+    /// The value the field starts with: a boolean for a checkbox, a number
+    /// for a number, one of the options for a select, text otherwise
+    /// ([`Form::validate`] refuses anything else).
     pub fn value(mut self, value: impl Into<Value>) -> Self {
         self.value = Some(value.into());
         self
@@ -586,7 +604,74 @@ mod props {
             })
     }
 
+    /// Any JSON a submission may carry for a field.
+    fn answer() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "[a-z0-9 .,+-]{0,12}".prop_map(Value::from),
+            "-?[0-9]{1,20}(\\.[0-9]{1,4})?(e-?[0-9]{1,3})?".prop_map(Value::from),
+            Just(Value::from("on")),
+        ];
+        leaf.prop_recursive(2, 8, 3, |inner| {
+            prop::collection::vec(inner, 0..3).prop_map(Value::Array)
+        })
+    }
+
+    /// A form and answers for its fields (and for a few it lacks); a select
+    /// answer picks one of its options half of the time.
+    fn form_and_answers() -> impl Strategy<Value = (Form, crate::Submission)> {
+        form().prop_flat_map(|form| {
+            let names: Vec<String> = form.elements.iter().map(|e| e.name.clone()).collect();
+            let options: Vec<Vec<String>> = form
+                .elements
+                .iter()
+                .map(|e| e.options.iter().map(|o| o.value.clone()).collect())
+                .collect();
+            let answers = prop::collection::vec(
+                (answer(), any::<bool>(), any::<prop::sample::Index>()),
+                names.len(),
+            );
+            let strays = prop::collection::btree_map("[a-z]{1,6}", answer(), 0..3);
+            (Just(form), answers, strays).prop_map(move |(form, answers, strays)| {
+                let mut data: serde_json::Map<String, Value> = strays.into_iter().collect();
+                for ((name, options), (answer, pick, index)) in
+                    names.iter().zip(&options).zip(answers)
+                {
+                    let answer = match (pick, options.is_empty()) {
+                        (true, false) => Value::from(options[index.index(options.len())].clone()),
+                        _ => answer,
+                    };
+                    data.insert(name.clone(), answer);
+                }
+                (
+                    form,
+                    crate::Submission {
+                        name: "answers".into(),
+                        data,
+                    },
+                )
+            })
+        })
+    }
+
     proptest! {
+        #[test]
+        fn refilled_forms_pass_the_hosts_validation((form, answers) in form_and_answers()) {
+            let refilled = form.clone().refill(&answers);
+            // Validity is the property; floats may differ in the last digit
+            // after a trip through JSON text, so the parsed form is not compared.
+            Form::from_json(&refilled.to_json())
+                .map_err(|e| TestCaseError::fail(format!("{e}: {}", refilled.to_json())))?;
+            for (before, after) in form.elements.iter().zip(&refilled.elements) {
+                if before.secret || before.kind == ElementKind::Password {
+                    prop_assert_eq!(&before.value, &after.value);
+                }
+            }
+        }
+
         #[test]
         fn from_json_never_panics(json in ".{0,300}") {
             let _ = Form::from_json(&json);

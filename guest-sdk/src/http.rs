@@ -4,11 +4,18 @@
 //!
 //! ```no_run
 //! # fn demo() -> Result<(), keruj_guest::Error> {
-//! use serde_json::{Value, json};
+//! use keruj_guest::http::Request;
+//! use keruj_guest::serde_json::{Value, json};
 //! let answer: Value = keruj_guest::http::post_json(
 //!     "https://api.novaposhta.ua/v2.0/json/",
 //!     &json!({"modelName": "Common", "calledMethod": "getCargoTypes"}),
 //! )?;
+//!
+//! let page = Request::get("https://example.com/status")
+//!     .header("authorization", "Bearer …")
+//!     .send()?
+//!     .error_for_status()?
+//!     .text();
 //! # Ok(()) }
 //! ```
 
@@ -21,21 +28,29 @@ use crate::Error;
 /// An outbound request; build it with [`Request::get`] or [`Request::post`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
+    /// `GET`, `POST`, `PUT`, `PATCH`, `DELETE` or `HEAD`.
     pub method: String,
+    /// An absolute `http://` or `https://` URL on an allowed host.
     pub url: String,
+    /// Header names and values, in order.
     pub headers: Vec<(String, String)>,
+    /// The body; empty for none.
     pub body: Vec<u8>,
 }
 
 /// What came back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Response {
+    /// The HTTP status code.
     pub status: u16,
+    /// Header names and values, in order.
     pub headers: Vec<(String, String)>,
+    /// The body, at most 4 MiB.
     pub body: Vec<u8>,
 }
 
 impl Request {
+    /// A request with `method` to `url`, without headers or body.
     pub fn new(method: &str, url: impl Into<String>) -> Self {
         Request {
             method: method.into(),
@@ -45,14 +60,17 @@ impl Request {
         }
     }
 
+    /// A `GET` of `url`.
     pub fn get(url: impl Into<String>) -> Self {
         Self::new("GET", url)
     }
 
+    /// A `POST` to `url`; add a body with [`json`](Self::json) or by setting [`body`](Self::body).
     pub fn post(url: impl Into<String>) -> Self {
         Self::new("POST", url)
     }
 
+    /// Adds a header.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self

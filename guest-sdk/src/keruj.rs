@@ -3,7 +3,7 @@
 //!
 //! ```no_run
 //! # fn demo() -> Result<(), keruj_guest::Error> {
-//! use serde_json::{Value, json};
+//! use keruj_guest::serde_json::{Value, json};
 //! let data: Value = keruj_guest::keruj::graphql(
 //!     "mutation($text: String!) { createNote(text: $text) { id } }",
 //!     &json!({"text": "Parcel delivered"}),

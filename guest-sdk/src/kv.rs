@@ -7,8 +7,8 @@
 //!
 //! ```no_run
 //! # fn demo() -> Result<(), keruj_guest::Error> {
-//! keruj_guest::kv::set_json("settings", &serde_json::json!({"city": "kyiv"}))?;
-//! let settings: Option<serde_json::Value> = keruj_guest::kv::get_json("settings")?;
+//! keruj_guest::kv::set_json("settings", &keruj_guest::json!({"city": "kyiv"}))?;
+//! let settings: Option<keruj_guest::serde_json::Value> = keruj_guest::kv::get_json("settings")?;
 //! # Ok(()) }
 //! ```
 

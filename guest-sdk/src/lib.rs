@@ -4,27 +4,29 @@
 //! and built for `wasm32-wasip2`. The host verifies every Keruj request,
 //! keeps the install and its API key, and hands the app typed [`Event`]s in a
 //! fresh sandboxed instance; the app answers [`Reply::Done`] or a
-//! [`Form`](form::Form) for Keruj to show the user.
+//! [`Form`] for Keruj to show the user.
 //!
 //! ```
-//! use keruj_guest::form::{Element, Form};
-//! use keruj_guest::{App, Context, Error, Event, Reply};
+//! use keruj_guest::prelude::*;
 //!
 //! struct Greeter;
 //!
 //! impl App for Greeter {
 //!     fn handle(ctx: &Context, event: Event) -> Result<Reply, Error> {
 //!         let ask = || Form::new("name_submitted", "Who are you?")
-//!             .element(Element::text("name", "Your name").required());
+//!             .element(Element::text("name", "Your name").required())
+//!             .element(Element::number("age", "Your age"));
 //!         match event {
 //!             Event::Configure => Ok(ask().into()),
 //!             Event::Submit(answer) if answer.name == "name_submitted" => {
 //!                 match answer.text("name") {
 //!                     Some(name) => {
-//!                         keruj_guest::log::info(&format!("{name} joined {}", ctx.company_id));
+//!                         log::info(&format!("{name} joined {}", ctx.company_id));
+//!                         kv::set_json("age", &answer.integer("age"))?;
 //!                         Ok(Reply::Done)
 //!                     }
-//!                     None => Ok(ask().error("name", "Please type your name").into()),
+//!                     // The same form again, with what the user typed and why it is refused.
+//!                     None => Ok(ask().refill(&answer).error("name", "Please type your name").into()),
 //!                 }
 //!             }
 //!             _ => Ok(Reply::Done),
@@ -45,9 +47,50 @@
 //! - [`keruj`]: Keruj's GraphQL API with the company's key, which the app never sees;
 //! - [`log`]: the host's log.
 //!
+//! The answers to a form come as a [`Submission`], with typed getters
+//! ([`text`](Submission::text), [`number`](Submission::number),
+//! [`integer`](Submission::integer), [`checked`](Submission::checked),
+//! [`choice`](Submission::choice), [`choice_in`](Submission::choice_in)); a
+//! refused answer goes back to the user with [`Form::refill`] and
+//! [`Form::error`].
+//!
+//! ## One dependency
+//!
+//! An app needs no other crate: [`serde`], [`serde_json`] and [`json!`] are
+//! re-exported, at the versions this crate is built with. serde's derive
+//! macros look for a crate named `serde`, so an app that derives without
+//! depending on serde itself names the path once per type:
+//!
+//! ```
+//! use keruj_guest::serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! #[serde(crate = "keruj_guest::serde")]
+//! struct Settings {
+//!     city: String,
+//! }
+//!
+//! let settings: Settings = keruj_guest::serde_json::from_value(keruj_guest::json!({"city": "Kyiv"}))?;
+//! assert_eq!(settings.city, "Kyiv");
+//! # Ok::<(), keruj_guest::serde_json::Error>(())
+//! ```
+//!
+//! (An app that lists `serde = { version = "1", features = ["derive"] }` in
+//! its own `Cargo.toml` can leave the attribute out.)
+//!
 //! Build it with `cargo build --target wasm32-wasip2 --release` (the crate is a
 //! `cdylib`) and drop `target/wasm32-wasip2/release/<app>.wasm` into the
 //! host's plugins folder.
+//!
+//! ## Features
+//!
+//! `guest` (on by default): the WIT bindings, [`export_app!`] and the
+//! capability modules. Without it the crate holds only the shared types (the
+//! events and the form format), which is how keruj-host itself uses it.
+
+#![deny(missing_docs)]
+// Without `guest` the capability modules the crate docs link to are absent.
+#![cfg_attr(not(feature = "guest"), allow(rustdoc::broken_intra_doc_links))]
 
 pub mod event;
 pub mod form;
@@ -69,6 +112,34 @@ use std::fmt;
 
 pub use event::{Event, Submission};
 pub use form::Form;
+
+/// serde, which the app's types implement to be stored, sent or read as JSON.
+/// Derive with `#[serde(crate = "keruj_guest::serde")]` (see the crate docs).
+pub use serde;
+/// serde_json: [`Value`](serde_json::Value), [`from_value`](serde_json::from_value) and the rest.
+pub use serde_json;
+pub use serde_json::json;
+
+pub mod prelude {
+    //! What most apps use: `use keruj_guest::prelude::*;`.
+    //!
+    //! The app's trait and its types, the form builder, the capability
+    //! modules, serde's two traits (and their derives) and [`json!`].
+
+    pub use crate::form::{Element, Form};
+    pub use crate::{App, Context, Error, Event, Reply, Submission};
+    pub use serde::{Deserialize, Serialize};
+    pub use serde_json::{Value, json};
+
+    #[cfg(feature = "guest")]
+    pub use crate::{config, export_app, http, keruj, kv, log, secrets};
+}
+
+/// The crate README's examples, compiled and run as doctests so that what
+/// crates.io shows keeps working.
+#[cfg(all(doctest, feature = "guest"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 /// A Keruj integration app. The host creates a fresh instance for every
 /// event, so an app keeps nothing in memory between events.
@@ -110,6 +181,20 @@ impl From<Form> for Reply {
 
 /// A failure to handle an event: Keruj gets 500 and the message goes to the
 /// host's log (never to Keruj). Any `std::error::Error` converts with `?`.
+///
+/// ```
+/// use keruj_guest::Error;
+///
+/// fn parse(text: &str) -> Result<u32, Error> {
+///     let n: u32 = text.parse()?; // a ParseIntError becomes an Error
+///     if n == 0 {
+///         return Err(Error::msg("zero parcels"));
+///     }
+///     Ok(n)
+/// }
+/// assert_eq!(parse("0").unwrap_err().to_string(), "zero parcels");
+/// assert!(parse("x").is_err());
+/// ```
 pub struct Error(String);
 
 impl Error {
@@ -139,6 +224,7 @@ impl fmt::Debug for Error {
 
 #[cfg(feature = "guest")]
 #[doc(hidden)]
+#[allow(missing_docs)]
 pub mod __private {
     //! What [`export_app!`](crate::export_app) expands to. Not a public API.
 
@@ -192,6 +278,22 @@ pub mod __private {
 
 /// Exports an [`App`] as the plugin's entry points. Use it once, at the
 /// crate root of a `cdylib` built for `wasm32-wasip2`.
+///
+/// ```
+/// struct Quiet;
+///
+/// impl keruj_guest::App for Quiet {
+///     fn handle(
+///         _ctx: &keruj_guest::Context,
+///         _event: keruj_guest::Event,
+///     ) -> Result<keruj_guest::Reply, keruj_guest::Error> {
+///         Ok(keruj_guest::Reply::Done)
+///     }
+/// }
+///
+/// keruj_guest::export_app!(Quiet);
+/// # fn main() {}
+/// ```
 #[cfg(feature = "guest")]
 #[macro_export]
 macro_rules! export_app {

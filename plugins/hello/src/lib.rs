@@ -1,11 +1,12 @@
 //! `hello`: the smallest complete Keruj app.
 //!
 //! Install: done. Configure: a form asking for a name. The submitted form:
-//! done, or the same form again with an error when the name is empty. Any
-//! other event: a form that echoes what the app received.
+//! done, or the same form again, refilled, with an error when the name is
+//! empty. Any other event: a form that echoes what the app received.
+//!
+//! It depends on `keruj-guest` alone: serde and serde_json come re-exported.
 
-use keruj_guest::form::{Element, Form};
-use keruj_guest::{App, Context, Error, Event, Reply};
+use keruj_guest::prelude::*;
 
 /// The event the name form comes back as.
 const NAME_SUBMITTED: &str = "name_submitted";
@@ -19,10 +20,13 @@ impl App for Hello {
             Event::Configure => Ok(name_form().into()),
             Event::Submit(answer) if answer.name == NAME_SUBMITTED => match answer.text("name") {
                 Some(name) => {
-                    keruj_guest::log::info(&format!("{name} said hello for {}", ctx.company_id));
+                    log::info(&format!("{name} said hello for {}", ctx.company_id));
                     Ok(Reply::Done)
                 }
-                None => Ok(name_form().error("name", "Please type your name").into()),
+                None => Ok(name_form()
+                    .refill(&answer)
+                    .error("name", "Please type your name")
+                    .into()),
             },
             Event::Submit(answer) => Ok(echo(&answer.name, &answer.data)?.into()),
             Event::Other { name, body } => Ok(echo(&name, &body)?.into()),
@@ -37,9 +41,12 @@ fn name_form() -> Form {
 }
 
 /// A read-only form showing the event's name and what came with it.
-fn echo(name: &str, received: &impl serde::Serialize) -> Result<Form, Error> {
-    Ok(Form::new("echo_seen", format!("Echo: {name}"))
-        .element(Element::info("received", serde_json::to_string(received)?)))
+fn echo(name: &str, received: &impl Serialize) -> Result<Form, Error> {
+    let received = keruj_guest::serde_json::to_string(received)?;
+    Ok(
+        Form::new("echo_seen", format!("Echo: {name}"))
+            .element(Element::info("received", received)),
+    )
 }
 
 keruj_guest::export_app!(Hello);

@@ -18,10 +18,7 @@
 
 mod novaposhta;
 
-use keruj_guest::form::{Element, Form};
-use keruj_guest::{App, Context, Error, Event, Reply, Submission, keruj, kv, secrets};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use keruj_guest::prelude::*;
 
 use novaposhta::{Failure, NovaPoshta};
 
@@ -40,6 +37,7 @@ const REPORT_PARCEL_STATUS: &str = "mutation ReportParcelStatus($ttn: String!, $
 
 /// A sender profile of the Nova Poshta account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(crate = "keruj_guest::serde")]
 struct Sender {
     #[serde(rename = "Ref")]
     reference: String,
@@ -96,34 +94,33 @@ fn check_key(answer: &Submission) -> Result<Reply, Error> {
     }
     secrets::set(API_KEY_SECRET, key)?;
     kv::set_json(SENDERS_KEY, &senders)?;
+    Ok(sender_form(&senders).into())
+}
+
+/// The choice among the account's sender profiles.
+fn sender_form(senders: &[Sender]) -> Form {
     let choice = senders.iter().fold(
         Element::select("sender", "Send parcels as").required(),
         |select, sender| select.option(&sender.reference, &sender.name),
     );
-    Ok(Form::new(SENDER_CHOSEN, "Choose the sender")
-        .element(choice)
-        .into())
+    Form::new(SENDER_CHOSEN, "Choose the sender").element(choice)
 }
 
 /// Step 3: keep the chosen sender, if it is one Nova Poshta offered.
 fn choose_sender(answer: &Submission) -> Result<Reply, Error> {
     let senders: Vec<Sender> =
         kv::get_json(SENDERS_KEY)?.ok_or_else(|| Error::msg("no key was checked yet"))?;
+    let form = sender_form(&senders);
     let chosen = answer
-        .text("sender")
+        .choice_in(&form, "sender")
         .and_then(|r| senders.iter().find(|s| s.reference == r));
     let Some(sender) = chosen else {
-        let retry = senders.iter().fold(
-            Element::select("sender", "Send parcels as").required(),
-            |select, s| select.option(&s.reference, &s.name),
-        );
-        let form = Form::new(SENDER_CHOSEN, "Choose the sender").element(retry);
         return Ok(form
             .error("sender", "Please choose one of your sender profiles")
             .into());
     };
     kv::set_json(SENDER_KEY, sender)?;
-    keruj_guest::log::info(&format!("sender set to {}", sender.name));
+    log::info(&format!("sender set to {}", sender.name));
     Ok(Reply::Done)
 }
 

@@ -2,10 +2,10 @@
 //! a POST of `{apiKey, modelName, calledMethod, methodProperties}` answered
 //! with `{success, data, errors}`.
 
+use keruj_guest::serde::Deserialize;
+use keruj_guest::serde::de::DeserializeOwned;
+use keruj_guest::serde_json::{Value, json};
 use keruj_guest::{Error, config, http};
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
 
 const DEFAULT_API_URL: &str = "https://api.novaposhta.ua/v2.0/json/";
 
@@ -34,6 +34,7 @@ impl Failure {
 }
 
 #[derive(Deserialize)]
+#[serde(crate = "keruj_guest::serde")]
 struct Answer<T> {
     success: bool,
     #[serde(default = "Vec::new")]
