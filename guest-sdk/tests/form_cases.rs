@@ -13,7 +13,9 @@ fn reply_text(case: &Value) -> String {
     let mut reply = case["reply"].clone();
     let grow = &case["grow"];
     if let Some(count) = grow["text_elements"].as_u64() {
-        let elements = reply["elements"].as_array_mut().expect("grow needs elements");
+        let elements = reply["elements"]
+            .as_array_mut()
+            .expect("grow needs elements");
         for i in 0..count {
             elements.push(json!({"type": "text", "name": format!("f{i}"), "label": "F"}));
         }
@@ -53,9 +55,20 @@ fn every_shared_case_answers_as_the_file_says() {
             }
         }
     }
-    assert!(wrong.is_empty(), "{} cases differ:\n{}", wrong.len(), wrong.join("\n"));
-    let untested: Vec<_> = rules.keys().filter(|r| !rules_seen.contains(r.as_str())).collect();
-    assert!(untested.is_empty(), "rules without a failing case: {untested:?}");
+    assert!(
+        wrong.is_empty(),
+        "{} cases differ:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    let untested: Vec<_> = rules
+        .keys()
+        .filter(|r| !rules_seen.contains(r.as_str()))
+        .collect();
+    assert!(
+        untested.is_empty(),
+        "rules without a failing case: {untested:?}"
+    );
 }
 
 #[test]
@@ -65,7 +78,12 @@ fn valid_cases_survive_a_round_trip() {
     for case in file["cases"].as_array().unwrap() {
         if case["valid"] == true {
             let form = Form::from_json(&reply_text(case)).unwrap();
-            assert_eq!(Form::from_json(&form.to_json()).unwrap(), form, "{}", case["name"]);
+            assert_eq!(
+                Form::from_json(&form.to_json()).unwrap(),
+                form,
+                "{}",
+                case["name"]
+            );
         }
     }
 }

@@ -44,10 +44,9 @@ def build(module_path: Path, out: Path, wit: Optional[Path] = None, extra_paths:
     if not module_path.is_file() or module_path.suffix != ".py":
         raise SystemExit(f"keruj_guest build: {module_path} is not a Python file")
     module = module_path.stem
-    if module in ("app", "wit_world", "keruj_guest", ENTRY):
-        # componentize-py generates a module named after the world (`app`).
-        raise SystemExit(f"keruj_guest build: name the module something other than {module}.py "
-                         "(say hello_app.py): that name is taken inside the component")
+    if module in ("wit_world", "keruj_guest", "componentize_py_types", ENTRY):
+        raise SystemExit(f"keruj_guest build: name the module something other than {module}.py: "
+                         "that name is taken inside the component")
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="keruj-guest-build-") as work:
