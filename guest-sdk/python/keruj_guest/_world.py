@@ -9,6 +9,11 @@ from types import ModuleType
 from . import app as _app
 from .capabilities import log
 
+# Loaded now, while componentize-py pre-initialises the app: a module first
+# imported later, inside an event, is not found in the component.
+from wit_world.imports import config, http, keruj_api, kv, secrets  # noqa: F401
+from wit_world.imports import log as _wit_log  # noqa: F401
+
 
 def _log_error(text: str) -> None:
     # A plugin's stderr goes nowhere: an unexpected error's traceback goes to the host's log.
