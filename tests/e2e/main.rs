@@ -16,6 +16,7 @@ mod hostile_requests;
 mod identity;
 mod lifecycle;
 mod nova_poshta;
+mod other_languages;
 mod reload;
 mod storage;
 mod support;

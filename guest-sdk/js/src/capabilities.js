@@ -1,0 +1,178 @@
+// Helpers over the WIT imports of the world `app`. Each capability is bound
+// by the host to the event's app and company. A failed call throws a
+// KerujError with the host's message: let it propagate and Keruj gets 500
+// with the message in the host's log, or catch it to answer otherwise.
+
+import * as wasiLog from 'keruj:plugin/log@0.1.0';
+import * as wasiKv from 'keruj:plugin/kv@0.1.0';
+import * as wasiSecrets from 'keruj:plugin/secrets@0.1.0';
+import * as wasiConfig from 'keruj:plugin/config@0.1.0';
+import * as wasiHttp from 'keruj:plugin/http@0.1.0';
+import * as wasiKeruj from 'keruj:plugin/keruj-api@0.1.0';
+
+import { KerujError } from './app.js';
+import { utf8Decode, utf8Encode } from './bytes.js';
+
+/** Runs an import; its `err` (a ComponentError) becomes a KerujError. */
+function call(fn, ...args) {
+  try {
+    return fn(...args);
+  } catch (error) {
+    throw new KerujError(error && error.payload !== undefined ? String(error.payload) : String(error?.message ?? error));
+  }
+}
+
+const toBytes = (value) => (value instanceof Uint8Array ? value : utf8Encode(String(value)));
+
+/** The host's log, tagged with the app, the company and the request id. */
+export const log = Object.freeze({
+  trace: (message) => wasiLog.write('trace', String(message)),
+  debug: (message) => wasiLog.write('debug', String(message)),
+  info: (message) => wasiLog.write('info', String(message)),
+  warn: (message) => wasiLog.write('warn', String(message)),
+  error: (message) => wasiLog.write('error', String(message)),
+});
+
+/** Data the app keeps for the event's company (keys ≤ 256 bytes, values ≤ 64 KiB). */
+export const kv = Object.freeze({
+  /** The bytes under `key`, or undefined. */
+  get: (key) => call(wasiKv.get, key) ?? undefined,
+  /** The value under `key` read as UTF-8 text, or undefined. */
+  getText(key) {
+    const bytes = kv.get(key);
+    return bytes === undefined ? undefined : utf8Decode(bytes);
+  },
+  /** The value under `key` read as JSON, or undefined. */
+  getJson(key) {
+    const text = kv.getText(key);
+    if (text === undefined) return undefined;
+    try {
+      return JSON.parse(text);
+    } catch (error) {
+      throw new KerujError(`kv ${JSON.stringify(key)} is not JSON: ${error.message}`);
+    }
+  },
+  /** Stores `value` (a Uint8Array, or text stored as UTF-8) under `key`. */
+  set: (key, value) => call(wasiKv.set, key, toBytes(value)),
+  /** Stores `value` as JSON under `key`. */
+  setJson: (key, value) => call(wasiKv.set, key, utf8Encode(JSON.stringify(value))),
+  /** Removes `key` (a missing key is fine). */
+  delete: (key) => call(wasiKv.delete, key),
+  /** The keys that start with `prefix`, in order. */
+  keys: (prefix = '') => call(wasiKv.keys, prefix),
+});
+
+/** Secrets the app keeps for the event's company, stored encrypted. */
+export const secrets = Object.freeze({
+  get: (name) => call(wasiSecrets.get, name) ?? undefined,
+  set: (name, value) => call(wasiSecrets.set, name, String(value)),
+  delete: (name) => call(wasiSecrets.delete, name),
+  keys: (prefix = '') => call(wasiSecrets.keys, prefix),
+});
+
+/** The non-secret settings of the app's sidecar (`[config]`). */
+export const config = Object.freeze({
+  /** The setting `key`, or undefined. */
+  get: (key) => wasiConfig.get(key) ?? undefined,
+  /** Every setting, as an object (the host lists them sorted by key). */
+  all: () => Object.fromEntries(wasiConfig.all()),
+});
+
+/** What came back from an outbound request. */
+export class Response {
+  constructor({ status, headers, body }) {
+    /** The HTTP status. */
+    this.status = status;
+    /** `[name, value]` pairs, as the server sent them. */
+    this.headers = headers;
+    /** The body's bytes. */
+    this.body = body;
+  }
+
+  /** Whether the status is 2xx. */
+  get ok() {
+    return this.status >= 200 && this.status < 300;
+  }
+
+  /** The first header `name` (any case), or undefined. */
+  header(name) {
+    const lower = name.toLowerCase();
+    return this.headers.find(([key]) => key.toLowerCase() === lower)?.[1];
+  }
+
+  /** The body as text (invalid UTF-8 replaced). */
+  text() {
+    return utf8Decode(this.body);
+  }
+
+  /** The body read as JSON. */
+  json() {
+    try {
+      return JSON.parse(this.text());
+    } catch (error) {
+      throw new KerujError(`the answer is not JSON: ${error.message}`);
+    }
+  }
+
+  /** This response if 2xx, else a KerujError naming the status. */
+  errorForStatus() {
+    if (!this.ok) throw new KerujError(`the server answered ${this.status}`);
+    return this;
+  }
+}
+
+function headerPairs(headers = {}) {
+  return Array.isArray(headers) ? headers.map(([k, v]) => [String(k), String(v)])
+    : Object.entries(headers).map(([k, v]) => [k, String(v)]);
+}
+
+/**
+ * Outbound HTTP through the host (the `keruj:plugin/http` import), only to
+ * the sidecar's `allowed_hosts`; a refused host, a limit or a timeout throws.
+ */
+export const http = Object.freeze({
+  /** Sends `{ method, url, headers, body }`; `body` is text, bytes or absent. */
+  send({ method = 'GET', url, headers = {}, body } = {}) {
+    const response = call(wasiHttp.send, {
+      method: String(method).toUpperCase(),
+      url: String(url),
+      headers: headerPairs(headers),
+      body: body === undefined ? new Uint8Array(0) : toBytes(body),
+    });
+    return new Response(response);
+  },
+  /** GETs `url`. */
+  get: (url, headers) => http.send({ method: 'GET', url, headers }),
+  /** POSTs `body` (text or bytes) to `url`. */
+  post: (url, body, headers) => http.send({ method: 'POST', url, headers, body }),
+  /** GETs `url` and reads a 2xx answer as JSON. */
+  getJson: (url, headers = {}) =>
+    http.send({ url, headers: { accept: 'application/json', ...headers } }).errorForStatus().json(),
+  /** POSTs `value` as JSON and reads a 2xx answer as JSON. */
+  postJson: (url, value, headers = {}) => http.send({
+    method: 'POST',
+    url,
+    headers: { accept: 'application/json', 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(value),
+  }).errorForStatus().json(),
+});
+
+/** Keruj's GraphQL API on behalf of the event's company (the host adds its key). */
+export const keruj = Object.freeze({
+  /** Sends `query` with `variables`; returns the answer's `data`, throws on `errors`. */
+  graphql(query, variables = {}) {
+    const text = call(wasiKeruj.graphql, query, JSON.stringify(variables));
+    let answer;
+    try {
+      answer = JSON.parse(text);
+    } catch (error) {
+      throw new KerujError(`Keruj's API answered something that is not JSON: ${error.message}`);
+    }
+    const errors = Array.isArray(answer?.errors) ? answer.errors : [];
+    if (errors.length > 0) {
+      const messages = errors.map((e) => e?.message).filter((m) => typeof m === 'string');
+      throw new KerujError(`Keruj's API refused the request: ${messages.join('; ')}`);
+    }
+    return answer?.data ?? null;
+  },
+});

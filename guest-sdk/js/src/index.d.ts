@@ -1,0 +1,130 @@
+// Types of @keruj/guest, written by hand (see README.md).
+
+import { Form } from './form.js';
+
+export * from './form.js';
+
+export const INSTALL: 'application_install';
+export const CONFIGURE: 'application_configure';
+export const UPDATE: 'application_update';
+export const UNINSTALL: 'application_uninstall';
+
+/** JSON as Keruj sends it. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** The answers of a submitted form, with typed getters. */
+export class Submission {
+  readonly kind: 'submit';
+  /** The event the form named in its `reply`. */
+  readonly name: string;
+  /** The user's answers by element name. */
+  readonly data: { [field: string]: Json };
+  /** The raw answer. */
+  get(field: string): Json | undefined;
+  /** The answer as trimmed text; undefined when absent, blank or not text. */
+  text(field: string): string | undefined;
+  /** The answer as a finite number (a JSON number or numeric text). */
+  number(field: string): number | undefined;
+  /** Whether a checkbox was ticked (`true`, `"true"`, `"on"`, `"1"`, `1`). */
+  checked(field: string): boolean;
+  /** The answer if it is one of `options`. */
+  choice<T extends string>(field: string, options: readonly T[]): T | undefined;
+}
+
+/** A Keruj event, by `kind`. */
+export type Event =
+  | { kind: 'install'; data: { [key: string]: Json } }
+  | { kind: 'configure' }
+  | { kind: 'update'; data: { [key: string]: Json } }
+  | { kind: 'uninstall' }
+  | Submission
+  | { kind: 'other'; name: string; body: Json };
+
+/** Who the event is about. */
+export interface Context {
+  readonly companyId: string;
+  /** Empty when Keruj sent none. */
+  readonly accountId: string;
+  readonly eventName: string;
+}
+
+/** Handled: Keruj gets 200 with an empty body. */
+export const done: { readonly done: true };
+export type Reply = typeof done | Form;
+
+/** A failure whose message goes to the host's log (Keruj gets 500), without a stack trace. */
+export class KerujError extends Error {}
+
+export interface AppDefinition {
+  /** Answers one event: `done` or a Form; throw to fail. May be async. */
+  handle(ctx: Context, event: Event): Reply | Promise<Reply>;
+  /** Whether the app can serve now; throw to say why not. */
+  health?(): void | Promise<void>;
+}
+
+export interface KerujApp {
+  readonly __kerujApp: true;
+}
+
+/** Declares the app: `export default app({ handle(ctx, event) { ... } })`. */
+export function app(definition: AppDefinition): KerujApp;
+
+export const log: {
+  trace(message: string): void;
+  debug(message: string): void;
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+};
+
+export const kv: {
+  get(key: string): Uint8Array | undefined;
+  getText(key: string): string | undefined;
+  getJson<T = Json>(key: string): T | undefined;
+  /** Text is stored as UTF-8. */
+  set(key: string, value: Uint8Array | string): void;
+  setJson(key: string, value: unknown): void;
+  delete(key: string): void;
+  keys(prefix?: string): string[];
+};
+
+export const secrets: {
+  get(name: string): string | undefined;
+  set(name: string, value: string): void;
+  delete(name: string): void;
+  keys(prefix?: string): string[];
+};
+
+export const config: {
+  get(key: string): string | undefined;
+  all(): Record<string, string>;
+};
+
+export type Headers = Record<string, string> | [string, string][];
+
+export class Response {
+  readonly status: number;
+  readonly headers: [string, string][];
+  readonly body: Uint8Array;
+  readonly ok: boolean;
+  header(name: string): string | undefined;
+  text(): string;
+  json<T = Json>(): T;
+  errorForStatus(): this;
+}
+
+export const http: {
+  send(request: { method?: string; url: string; headers?: Headers; body?: Uint8Array | string }): Response;
+  get(url: string, headers?: Headers): Response;
+  post(url: string, body: Uint8Array | string, headers?: Headers): Response;
+  getJson<T = Json>(url: string, headers?: Headers): T;
+  postJson<T = Json>(url: string, value: unknown, headers?: Headers): T;
+};
+
+export const keruj: {
+  /** Returns the answer's `data`; throws a KerujError on GraphQL `errors`. */
+  graphql<T = Json>(query: string, variables?: Record<string, unknown>): T;
+};
+
+export function utf8Encode(text: string): Uint8Array;
+export function utf8Decode(bytes: Uint8Array): string;

@@ -1,0 +1,259 @@
+"""Helpers over the WIT imports of the world ``app``, each bound by the host to
+the event's app and company. A failed call raises :class:`KerujError` with the
+host's message: let it propagate (Keruj gets 500, the host logs the message)
+or catch it to answer otherwise.
+
+The bindings (``wit_world``) exist only inside a component; they are imported
+when a helper is called, so the rest of the SDK runs in plain CPython too.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
+
+from .app import KerujError
+
+T = TypeVar("T")
+Headers = Union[Mapping[str, str], Sequence[Tuple[str, str]]]
+
+
+def _call(fn: Callable[..., T], *args: Any) -> T:
+    """Runs an import; its ``Err`` becomes a KerujError."""
+    from componentize_py_types import Err
+
+    try:
+        return fn(*args)
+    except Err as error:
+        raise KerujError(str(error.value)) from None
+
+
+def _bytes(value: Union[bytes, bytearray, str]) -> bytes:
+    return bytes(value) if isinstance(value, (bytes, bytearray)) else str(value).encode("utf-8")
+
+
+class log:
+    """The host's log, tagged with the app, the company and the request id."""
+
+    @staticmethod
+    def _write(level: str, message: object) -> None:
+        from wit_world.imports import log as wit
+
+        wit.write(getattr(wit.Level, level), str(message))
+
+    @staticmethod
+    def trace(message: object) -> None:
+        log._write("TRACE", message)
+
+    @staticmethod
+    def debug(message: object) -> None:
+        log._write("DEBUG", message)
+
+    @staticmethod
+    def info(message: object) -> None:
+        log._write("INFO", message)
+
+    @staticmethod
+    def warn(message: object) -> None:
+        log._write("WARN", message)
+
+    @staticmethod
+    def error(message: object) -> None:
+        log._write("ERROR", message)
+
+
+class kv:
+    """Data the app keeps for the event's company (keys up to 256 bytes, values up to 64 KiB)."""
+
+    @staticmethod
+    def get(key: str) -> Optional[bytes]:
+        """The bytes under ``key``, or None."""
+        from wit_world.imports import kv as wit
+
+        return _call(wit.get, key)
+
+    @staticmethod
+    def get_text(key: str) -> Optional[str]:
+        """The value under ``key`` read as UTF-8 (invalid bytes replaced), or None."""
+        value = kv.get(key)
+        return None if value is None else value.decode("utf-8", "replace")
+
+    @staticmethod
+    def get_json(key: str) -> Any:
+        """The value under ``key`` read as JSON, or None."""
+        value = kv.get(key)
+        if value is None:
+            return None
+        try:
+            return json.loads(value)
+        except ValueError as error:
+            raise KerujError(f"kv {key!r} is not JSON: {error}") from None
+
+    @staticmethod
+    def set(key: str, value: Union[bytes, bytearray, str]) -> None:
+        """Stores ``value`` (bytes, or text stored as UTF-8) under ``key``."""
+        from wit_world.imports import kv as wit
+
+        _call(wit.set, key, _bytes(value))
+
+    @staticmethod
+    def set_json(key: str, value: Any) -> None:
+        """Stores ``value`` as JSON under ``key``."""
+        kv.set(key, json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+    @staticmethod
+    def delete(key: str) -> None:
+        """Removes ``key`` (a missing key is fine)."""
+        from wit_world.imports import kv as wit
+
+        _call(wit.delete, key)
+
+    @staticmethod
+    def keys(prefix: str = "") -> List[str]:
+        """The keys that start with ``prefix``, in order."""
+        from wit_world.imports import kv as wit
+
+        return _call(wit.keys, prefix)
+
+
+class secrets:
+    """Secrets the app keeps for the event's company, stored encrypted."""
+
+    @staticmethod
+    def get(name: str) -> Optional[str]:
+        from wit_world.imports import secrets as wit
+
+        return _call(wit.get, name)
+
+    @staticmethod
+    def set(name: str, value: str) -> None:
+        from wit_world.imports import secrets as wit
+
+        _call(wit.set, name, str(value))
+
+    @staticmethod
+    def delete(name: str) -> None:
+        from wit_world.imports import secrets as wit
+
+        _call(wit.delete, name)
+
+    @staticmethod
+    def keys(prefix: str = "") -> List[str]:
+        from wit_world.imports import secrets as wit
+
+        return _call(wit.keys, prefix)
+
+
+class config:
+    """The non-secret settings of the app's sidecar (``[config]``)."""
+
+    @staticmethod
+    def get(key: str) -> Optional[str]:
+        from wit_world.imports import config as wit
+
+        return wit.get(key)
+
+    @staticmethod
+    def all() -> Dict[str, str]:
+        """Every setting (the host lists them sorted by key)."""
+        from wit_world.imports import config as wit
+
+        return dict(wit.all())
+
+
+class Response:
+    """What came back from an outbound request."""
+
+    def __init__(self, status: int, headers: List[Tuple[str, str]], body: bytes):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    @property
+    def ok(self) -> bool:
+        """Whether the status is 2xx."""
+        return 200 <= self.status < 300
+
+    def header(self, name: str) -> Optional[str]:
+        """The first header ``name`` (any case), or None."""
+        lower = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lower), None)
+
+    def text(self) -> str:
+        """The body as text (invalid UTF-8 replaced)."""
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        """The body read as JSON."""
+        try:
+            return json.loads(self.body)
+        except ValueError as error:
+            raise KerujError(f"the answer is not JSON: {error}") from None
+
+    def raise_for_status(self) -> "Response":
+        """This response if 2xx, else a KerujError naming the status."""
+        if not self.ok:
+            raise KerujError(f"the server answered {self.status}")
+        return self
+
+
+def _headers(headers: Optional[Headers]) -> List[Tuple[str, str]]:
+    if headers is None:
+        return []
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    return [(str(k), str(v)) for k, v in pairs]
+
+
+class http:
+    """Outbound HTTP through the host (the ``keruj:plugin/http`` import), only to
+    the sidecar's ``allowed_hosts``; a refused host, a limit or a timeout raises."""
+
+    @staticmethod
+    def request(method: str, url: str, *, headers: Optional[Headers] = None,
+                body: Union[bytes, bytearray, str, None] = None) -> Response:
+        from wit_world.imports import http as wit
+
+        answer = _call(wit.send, wit.Request(
+            method=method.upper(), url=url, headers=_headers(headers),
+            body=b"" if body is None else _bytes(body)))
+        return Response(answer.status, list(answer.headers), bytes(answer.body))
+
+    @staticmethod
+    def get(url: str, *, headers: Optional[Headers] = None) -> Response:
+        return http.request("GET", url, headers=headers)
+
+    @staticmethod
+    def post(url: str, body: Union[bytes, str], *, headers: Optional[Headers] = None) -> Response:
+        return http.request("POST", url, headers=headers, body=body)
+
+    @staticmethod
+    def get_json(url: str) -> Any:
+        """GETs ``url`` and reads a 2xx answer as JSON."""
+        return http.request("GET", url, headers={"accept": "application/json"}).raise_for_status().json()
+
+    @staticmethod
+    def post_json(url: str, value: Any) -> Any:
+        """POSTs ``value`` as JSON and reads a 2xx answer as JSON."""
+        return http.request("POST", url, headers={
+            "accept": "application/json", "content-type": "application/json",
+        }, body=json.dumps(value, ensure_ascii=False)).raise_for_status().json()
+
+
+class keruj:
+    """Keruj's GraphQL API on behalf of the event's company (the host adds its key)."""
+
+    @staticmethod
+    def graphql(query: str, variables: Optional[Mapping[str, Any]] = None) -> Any:
+        """Sends ``query`` with ``variables``; returns the answer's ``data``, raises on ``errors``."""
+        from wit_world.imports import keruj_api as wit
+
+        text = _call(wit.graphql, query, json.dumps(dict(variables or {})))
+        try:
+            answer = json.loads(text)
+        except ValueError as error:
+            raise KerujError(f"Keruj's API answered something that is not JSON: {error}") from None
+        errors = answer.get("errors") if isinstance(answer, dict) else None
+        if isinstance(errors, list) and errors:
+            messages = [e["message"] for e in errors if isinstance(e, dict) and isinstance(e.get("message"), str)]
+            raise KerujError(f"Keruj's API refused the request: {'; '.join(messages)}")
+        return answer.get("data") if isinstance(answer, dict) else None

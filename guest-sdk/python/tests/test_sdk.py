@@ -1,0 +1,135 @@
+"""The builder, the events and the adapter to the WIT exports, without a host."""
+
+import json
+import unittest
+
+from keruj_guest import DONE, App, Form, FormError, KerujError, checkbox, info, number, select, text
+from keruj_guest.app import Failure, handle_event, health
+from keruj_guest.events import Configure, Install, Other, Submit, Uninstall, Update, from_body
+
+
+class Builder(unittest.TestCase):
+    def test_the_documented_json(self):
+        form = Form("credentials_submitted", "Connect your account", description="optional text",
+                    elements=[text("api_key", "API key", required=True, secret=True),
+                              select("city", "City", [("kyiv", "Kyiv")])],
+                    ).with_error("api_key", "This key was refused")
+        self.assertEqual(json.loads(form.to_json()), {
+            "reply": "credentials_submitted",
+            "title": "Connect your account",
+            "description": "optional text",
+            "elements": [
+                {"type": "text", "name": "api_key", "label": "API key", "required": True, "secret": True},
+                {"type": "select", "name": "city", "label": "City", "options": [{"value": "kyiv", "label": "Kyiv"}]},
+            ],
+            "errors": {"api_key": "This key was refused"},
+        })
+        self.assertEqual(Form.from_json(form.to_json()), form)
+
+    def test_with_error_leaves_the_original_alone(self):
+        form = Form("r", "T", elements=[text("a", "A")])
+        self.assertEqual(form.with_error("a", "wrong").errors, {"a": "wrong"})
+        self.assertEqual(form.errors, {})
+
+    def test_validate_names_the_rule(self):
+        cases = [
+            (Form("r", "T", elements=[number("n", "N", value="4")]), "has a value that does not fit it"),
+            (Form("r", "T", elements=[number("n", "N", value=True)]), "has a value that does not fit it"),
+            (Form("r", "T", elements=[checkbox("c", "C", value=True), info("c", "x")]), 'two elements are named "c"'),
+            (Form("r", "T").with_error("ghost", "boo"), '`errors` names "ghost", which is not an element'),
+            (Form("r", "T", elements=[select("s", "S", [])]), 'select "s" has no options'),
+        ]
+        for form, message in cases:
+            with self.subTest(message), self.assertRaises(FormError) as caught:
+                form.validate()
+            self.assertIn(message, str(caught.exception))
+
+
+class Events(unittest.TestCase):
+    def test_system_events(self):
+        self.assertEqual(from_body("application_install", {"data": {"a": 1}}), Install({"a": 1}))
+        self.assertEqual(from_body("application_configure", {"data": {}}), Configure())
+        self.assertEqual(from_body("application_update", {}), Update({}))
+        self.assertEqual(from_body("application_uninstall", {}), Uninstall())
+
+    def test_submission_or_other(self):
+        self.assertEqual(from_body("name_submitted", {"data": {"name": " Olena "}}).text("name"), "Olena")
+        body = {"event": "ping", "data": [1]}
+        self.assertEqual(from_body("ping", body), Other("ping", body))
+
+    def test_typed_getters(self):
+        s = Submit("s", {"blank": "  ", "n": 42, "ns": " 4.5 ", "bad": "x", "yes": True, "on": "on",
+                         "no": False, "one": 1, "city": "kyiv"})
+        self.assertIsNone(s.text("blank"))
+        self.assertIsNone(s.text("n"))
+        self.assertEqual(s.number("n"), 42)
+        self.assertEqual(s.number("ns"), 4.5)
+        self.assertIsNone(s.number("bad"))
+        self.assertIsNone(s.number("yes"))
+        self.assertTrue(s.checked("yes"))
+        self.assertTrue(s.checked("on"))
+        self.assertTrue(s.checked("one"))
+        self.assertFalse(s.checked("no"))
+        self.assertFalse(s.checked("missing"))
+        self.assertEqual(s.choice("city", ["kyiv", "lviv"]), "kyiv")
+        self.assertIsNone(s.choice("city", ["lviv"]))
+
+
+class Adapter(unittest.TestCase):
+    def run_app(self, app, name, body="{}"):
+        logged = []
+        try:
+            return handle_event(app, name, "co-1", "acc-1", body, logged.append), logged
+        except Failure as failure:
+            return failure, logged
+
+    def test_done_and_a_form(self):
+        form = Form("r", "T", elements=[text("a", "A")])
+
+        class Two(App):
+            def handle(self, ctx, event):
+                return form if isinstance(event, Configure) else DONE
+
+        self.assertIs(self.run_app(Two(), "application_install")[0], DONE)
+        self.assertEqual(self.run_app(Two(), "application_configure")[0], form.to_json())
+
+    def test_failures(self):
+        class Failing(App):
+            def handle(self, ctx, event):
+                if event.name == "expected":
+                    raise KerujError("no key yet")
+                if event.name == "bug":
+                    return {}["x"]
+                if event.name == "nothing":
+                    return None
+                return Form("r", " ")
+
+            def health(self):
+                raise KerujError("the store is down")
+
+        failure, logged = self.run_app(Failing(), "expected")
+        self.assertEqual((failure.message, logged), ("no key yet", []))
+        failure, logged = self.run_app(Failing(), "bug")
+        self.assertIn("KeyError", logged[0])
+        self.assertEqual(self.run_app(Failing(), "nothing")[0].message,
+                         "handle returned nothing: return DONE or a Form")
+        self.assertEqual(self.run_app(Failing(), "bad")[0].message, "invalid form: `title` is empty")
+        self.assertIn("not JSON", self.run_app(Failing(), "x", "nope")[0].message)
+        with self.assertRaises(Failure) as caught:
+            health(Failing())
+        self.assertEqual(caught.exception.message, "the store is down")
+
+    def test_context(self):
+        seen = []
+
+        class Spy(App):
+            def handle(self, ctx, event):
+                seen.append(ctx)
+                return DONE
+
+        self.run_app(Spy(), "ping")
+        self.assertEqual((seen[0].company_id, seen[0].account_id, seen[0].event_name), ("co-1", "acc-1", "ping"))
+
+
+if __name__ == "__main__":
+    unittest.main()

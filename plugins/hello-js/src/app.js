@@ -1,0 +1,64 @@
+// `hello` in JavaScript: the smallest complete Keruj app, as plugins/hello.
+//
+// Install, update, uninstall: done. Configure: a form asking for a name. The
+// submitted form: done (the name is kept), or the same form again with an
+// error when the name is empty. Any other event: a form that echoes what the
+// app received. Two more show the SDK's capabilities: `whoami` reads back the
+// name kept in kv, and `fetch` (data `{url}`) calls out through the host.
+
+import { Form, app, done, http, info, kv, log, text } from '@keruj/guest';
+
+/** The event the name form comes back as. */
+const NAME_SUBMITTED = 'name_submitted';
+
+const nameForm = () => new Form(NAME_SUBMITTED, 'Say hello', {
+  description: 'Tell us who you are',
+  elements: [text('name', 'Your name', { required: true })],
+});
+
+/** A read-only form showing the event's name and what came with it. */
+const echo = (name, received) => new Form('echo_seen', `Echo: ${name}`, {
+  elements: [info('received', JSON.stringify(received))],
+});
+
+/** A read-only form with one line for the user. */
+const note = (title, line) => new Form('note_seen', title, { elements: [info('seen', line)] });
+
+export default app({
+  handle(ctx, event) {
+    switch (event.kind) {
+      case 'install':
+      case 'update':
+      case 'uninstall':
+        return done;
+      case 'configure':
+        return nameForm();
+      case 'submit':
+        if (event.name === NAME_SUBMITTED) {
+          const name = event.text('name');
+          if (name === undefined) return nameForm().withError('name', 'Please type your name');
+          kv.setJson('greeted', { name });
+          log.info(`${name} said hello for ${ctx.companyId}`);
+          return done;
+        }
+        if (event.name === 'fetch') return fetchNote(event.text('url') ?? '');
+        return echo(event.name, event.data);
+      case 'other':
+        if (event.name === 'whoami') {
+          const greeted = kv.getJson('greeted');
+          return note('Who am I', greeted ? `Hello, ${greeted.name}` : 'Nobody said hello yet');
+        }
+        return echo(event.name, event.body);
+    }
+  },
+});
+
+/** Calls `url` through the host and shows the status and body, or why not. */
+function fetchNote(url) {
+  try {
+    const response = http.get(url);
+    return note('Fetched', `${response.status} ${response.text()}`);
+  } catch (error) {
+    return note('Fetched', `error: ${error.message}`);
+  }
+}
