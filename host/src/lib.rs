@@ -12,7 +12,8 @@
 //! - [`storage`]: sled, with credentials encrypted by age;
 //! - [`apps`]: the plugins folder and the table of loaded apps;
 //! - [`reload`]: following the plugins folder live (hot reload);
-//! - [`config`]: the host's configuration and each app's sidecar.
+//! - [`config`]: the host's configuration and each app's sidecar;
+//! - [`check`]: whether the host would load a plugin, and why not (`keruj-host check`).
 //!
 //! ## Embedding
 //!
@@ -35,6 +36,7 @@
 
 pub mod apps;
 pub mod capabilities;
+pub mod check;
 pub mod config;
 pub mod dispatch;
 pub mod event;
