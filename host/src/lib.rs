@@ -13,7 +13,8 @@
 //! - [`apps`]: the plugins folder and the table of loaded apps;
 //! - [`reload`]: following the plugins folder live (hot reload);
 //! - [`config`]: the host's configuration and each app's sidecar;
-//! - [`plugin_text`]: what a plugin says, escaped, bounded and budgeted before it is logged.
+//! - [`plugin_text`]: what a plugin says, escaped, bounded and budgeted before it is logged;
+//! - [`check`]: whether the host would load a plugin, and why not (`keruj-host check`).
 //!
 //! ## Embedding
 //!
@@ -36,6 +37,7 @@
 
 pub mod apps;
 pub mod capabilities;
+pub mod check;
 pub mod config;
 pub mod dispatch;
 pub mod event;

@@ -27,6 +27,19 @@ enum Command {
     /// Stop the host first (the database admits one process at a time). The
     /// old identity is kept beside the new one as `<identity>.old`.
     RotateIdentity(RotateArgs),
+    /// Say whether the host would load a plugin and why not: its sidecar,
+    /// size, compile time, the world it exports and each import. Exit status
+    /// 0 when it would load.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// The plugin, a `.wasm` component.
+    file: PathBuf,
+    /// Its sidecar [default: the `.toml` beside the file, if any].
+    #[arg(long)]
+    sidecar: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -92,6 +105,7 @@ async fn main() -> std::process::ExitCode {
     let result = match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
         Command::RotateIdentity(args) => rotate_identity(args),
+        Command::Check(args) => return check(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -143,6 +157,23 @@ fn rotate_identity(args: RotateArgs) -> anyhow::Result<()> {
         report.old_identity.display()
     );
     Ok(())
+}
+
+/// `check`: see [`keruj_host::check`].
+fn check(args: CheckArgs) -> std::process::ExitCode {
+    match keruj_host::check::check(&args.file, args.sidecar.as_deref()) {
+        Ok(report) => {
+            print!("{report}");
+            match report.loadable() {
+                true => std::process::ExitCode::SUCCESS,
+                false => std::process::ExitCode::FAILURE,
+            }
+        }
+        Err(error) => {
+            eprintln!("keruj-host check: {error:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
 }
 
 /// Completes on SIGTERM or Ctrl-C. The handlers are installed at once, so a

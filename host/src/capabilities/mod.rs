@@ -15,8 +15,10 @@ pub mod http;
 pub mod keruj_api;
 pub mod kv;
 pub mod log;
+pub mod outbound;
 mod scope;
 pub mod secrets;
+pub mod wasi_http;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -24,6 +26,7 @@ use std::sync::atomic::AtomicBool;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::config::{AppSettings, KerujApiConfig};
 use crate::plugin_text::LogBudget;
@@ -35,7 +38,7 @@ pub use scope::Scope;
 pub struct Services {
     pub storage: Arc<Storage>,
     /// One connection pool for every plugin's outbound calls. It follows no
-    /// redirects itself: [`http`] checks each hop against the allowed hosts.
+    /// redirects itself: each hop comes back to the grant ([`outbound`]).
     pub client: reqwest::Client,
     pub keruj_api: KerujApiConfig,
 }
@@ -69,6 +72,8 @@ pub struct InstanceState {
     /// WASI with nothing granted: no files, no environment, no sockets, no
     /// stdio. Present because Rust's standard library imports it.
     wasi: WasiCtx,
+    /// `wasi:http`'s own state; its requests go through [`InstanceState::http`].
+    wasi_http: WasiHttpCtx,
     table: ResourceTable,
     /// Memory, table and instance limits for this event.
     pub limits: StoreLimits,
@@ -76,7 +81,8 @@ pub struct InstanceState {
     kv: kv::KvState,
     secrets: secrets::SecretsState,
     config: config::ConfigState,
-    http: http::HttpState,
+    /// The outbound HTTP grant, for `keruj:plugin/http` and `wasi:http` both.
+    http: outbound::Grant,
     keruj_api: keruj_api::KerujApiState,
 }
 
@@ -108,6 +114,7 @@ impl InstanceState {
         );
         InstanceState {
             wasi: WasiCtx::builder().build(),
+            wasi_http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(settings.limits.memory_bytes)
@@ -117,7 +124,7 @@ impl InstanceState {
             kv: kv::KvState(scope.clone()),
             secrets: secrets::SecretsState(scope.clone()),
             config: config::ConfigState::new(settings),
-            http: http::HttpState::new(services, settings, bound.clone()),
+            http: outbound::Grant::new(services.client.clone(), settings, bound.clone()),
             keruj_api: keruj_api::KerujApiState::new(services, scope),
         }
     }
@@ -132,16 +139,29 @@ impl WasiView for InstanceState {
     }
 }
 
-/// Links WASI and every keruj capability into the engine's one linker.
+impl WasiHttpView for InstanceState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.wasi_http,
+            table: &mut self.table,
+            hooks: &mut self.http,
+        }
+    }
+}
+
+/// Links WASI, `wasi:http`'s outgoing side and every keruj capability into
+/// the engine's one linker. Of `wasi:http`, only `types` and
+/// `outgoing-handler`: the host never calls a plugin's `incoming-handler`.
 pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     bindings::log::add_to_linker::<_, HasSelf<log::LogState>>(linker, |s| &mut s.log)?;
     bindings::kv::add_to_linker::<_, HasSelf<kv::KvState>>(linker, |s| &mut s.kv)?;
     bindings::secrets::add_to_linker::<_, HasSelf<secrets::SecretsState>>(linker, |s| {
         &mut s.secrets
     })?;
     bindings::config::add_to_linker::<_, HasSelf<config::ConfigState>>(linker, |s| &mut s.config)?;
-    bindings::http::add_to_linker::<_, HasSelf<http::HttpState>>(linker, |s| &mut s.http)?;
+    bindings::http::add_to_linker::<_, HasSelf<outbound::Grant>>(linker, |s| &mut s.http)?;
     bindings::keruj_api::add_to_linker::<_, HasSelf<keruj_api::KerujApiState>>(linker, |s| {
         &mut s.keruj_api
     })?;

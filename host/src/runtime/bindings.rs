@@ -10,3 +10,19 @@ wasmtime::component::bindgen!({
     },
     exports: { default: async },
 });
+
+/// The version of `keruj:plugin` this host serves (`package` in plugin.wit).
+pub const CONTRACT_VERSION: &str = "0.1.0";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_contract_version_is_the_wit_package_version() {
+        let wit = include_str!("../../../guest-sdk/wit/plugin.wit");
+        let package = format!("package keruj:plugin@{};", super::CONTRACT_VERSION);
+        assert!(
+            wit.lines().any(|line| line.trim() == package),
+            "plugin.wit does not declare `{package}`"
+        );
+    }
+}

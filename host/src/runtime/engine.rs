@@ -69,6 +69,12 @@ pub fn build(strategy: Option<AllocationStrategy>) -> anyhow::Result<(Engine, Al
     Ok((engine, strategy))
 }
 
+/// An engine with the host's compiler settings, for compiling and
+/// inspecting only: no pool, no epoch thread (it runs no plugin).
+pub fn for_checks() -> anyhow::Result<Engine> {
+    Ok(Engine::new(&config(None))?)
+}
+
 fn config(pooling: Option<PoolingAllocationConfig>) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);

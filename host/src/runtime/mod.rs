@@ -9,6 +9,8 @@
 mod bindings;
 pub mod cache;
 mod engine;
+pub mod hints;
+pub mod inspect;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,9 +23,10 @@ use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 use bindings::AppPre;
 /// The generated WIT interfaces, for the capability modules that implement them.
 pub use bindings::keruj::plugin as bindings_for_capabilities;
-pub use bindings::{Event, Outcome};
+pub use bindings::{CONTRACT_VERSION, Event, Outcome};
 pub use cache::{CompileCache, Origin};
 pub use engine::AllocationStrategy;
+pub use inspect::Inspection;
 
 use crate::capabilities::{self, Bound, EventScope, InstanceState, Services};
 use crate::config::AppSettings;
@@ -139,7 +142,8 @@ impl Runtime {
 
     /// Compiles a component and checks it against the contract: everything it
     /// imports must be provided and it must export the `app` world. CPU-heavy:
-    /// call it off the request path.
+    /// call it off the request path. An error names what does not fit and
+    /// what to do about it ([`hints`]).
     pub fn compile(&self, wasm: &[u8]) -> anyhow::Result<Plugin> {
         self.compile_cached(wasm).map(|(plugin, _)| plugin)
     }
@@ -149,12 +153,26 @@ impl Runtime {
     pub fn compile_cached(&self, wasm: &[u8]) -> anyhow::Result<(Plugin, Origin)> {
         let digest = digest(wasm);
         let (component, origin) = match &self.cache {
-            Some(cache) => cache.compile(&self.engine, wasm, &digest)?,
-            None => (Component::new(&self.engine, wasm)?, Origin::Compiled),
-        };
-        let instance_pre = self.linker.instantiate_pre(&component)?;
-        let pre = AppPre::new(instance_pre)?;
-        Ok((Plugin { pre, digest }, origin))
+            Some(cache) => cache.compile(&self.engine, wasm, &digest),
+            None => Component::new(&self.engine, wasm)
+                .map(|component| (component, Origin::Compiled))
+                .map_err(Into::into),
+        }
+        .map_err(with_hint)?;
+        let fits = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(AppPre::new);
+        match fits {
+            Ok(pre) => Ok((Plugin { pre, digest }, origin)),
+            // Judge every import, to say all that is wrong and what to do.
+            Err(error) => Err(
+                match inspect::inspect(&self.engine, &self.linker, &component).problem() {
+                    Some(problem) => anyhow::anyhow!(problem),
+                    None => error.into(),
+                },
+            ),
+        }
     }
 
     /// Runs `handle-event` in a fresh instance within the call's limits.
@@ -288,6 +306,40 @@ fn describe(error: &wasmtime::Error) -> String {
         Some(Trap::StackOverflow) => "wasm trap: stack overflow (call stack exhausted)".into(),
         Some(trap) => trap.to_string(),
         None => format!("{error}"),
+    }
+}
+
+/// A compile error with what to do about it, when [`hints`] knows.
+fn with_hint(error: anyhow::Error) -> anyhow::Error {
+    match hints::for_compile_error(&format!("{error:#}")) {
+        Some(hint) => error.context(hint),
+        None => error,
+    }
+}
+
+/// The host's engine and linker without its services (no database, no
+/// server): what `keruj-host check` compiles and inspects a component with.
+pub struct Checker {
+    engine: Engine,
+    linker: Linker<InstanceState>,
+}
+
+impl Checker {
+    pub fn new() -> anyhow::Result<Checker> {
+        let engine = engine::for_checks()?;
+        let mut linker = Linker::new(&engine);
+        capabilities::add_to_linker(&mut linker)?;
+        Ok(Checker { engine, linker })
+    }
+
+    /// Compiles `wasm` as the host would (without its compile cache).
+    pub fn compile(&self, wasm: &[u8]) -> anyhow::Result<Component> {
+        Component::new(&self.engine, wasm).map_err(|error| with_hint(error.into()))
+    }
+
+    /// Each import and whether the host provides it; whether the exports fit.
+    pub fn inspect(&self, component: &Component) -> Inspection {
+        inspect::inspect(&self.engine, &self.linker, component)
     }
 }
 

@@ -29,7 +29,14 @@ pub fn workspace() -> PathBuf {
 }
 
 /// Every plugin crate the tests run, built together.
-const PLUGINS: &[&str] = &["hello", "hello-v2", "faulty", "probe", "nova-poshta"];
+const PLUGINS: &[&str] = &[
+    "hello",
+    "hello-v2",
+    "faulty",
+    "probe",
+    "nova-poshta",
+    "wasi-fetch",
+];
 
 /// Builds the plugins for `wasm32-wasip2`, once per test run, and returns
 /// the folder of the `.wasm` files. A separate target folder keeps clear of
