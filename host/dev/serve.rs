@@ -1,6 +1,6 @@
 //! Starting `keruj-host serve` as a process and learning its address from
 //! the line it prints once it accepts connections, `listening on
-//! http://IP:PORT`. Shared by the end-to-end tests, the benchmarks and the
+//! http://IP:PORT`, then waiting for `apps loaded` (every app compiled). Shared by the end-to-end tests, the benchmarks and the
 //! soak test, which are separate build targets: each includes this file with
 //! `#[path]`.
 
@@ -28,31 +28,68 @@ pub fn serve_command(bin: &Path, plugins: &Path, data: &Path) -> Command {
 }
 
 /// Waits up to `timeout` for `child` to print `listening on http://…` on its
-/// stdout (which must be piped) and returns that URL, without a trailing
-/// slash. The rest of its stdout is read in a thread until it exits, so the
-/// child never blocks on a full pipe.
+/// stdout (which must be piped), then for `apps loaded` (the apps that were
+/// not in the compile cache are compiled too), and returns that URL, without
+/// a trailing slash. The rest of its stdout is read in a thread until it
+/// exits, so the child never blocks on a full pipe.
 pub fn wait_for_listening(child: &mut Child, timeout: Duration) -> Result<String, String> {
+    wait_for_lines(child, timeout, true)
+}
+
+/// [`wait_for_listening`] without waiting for `apps loaded`: for a test of
+/// what the host serves while it still compiles.
+#[allow(dead_code)] // Each target that includes this file uses what it needs.
+pub fn wait_for_listening_only(child: &mut Child, timeout: Duration) -> Result<String, String> {
+    wait_for_lines(child, timeout, false)
+}
+
+fn wait_for_lines(child: &mut Child, timeout: Duration, loaded: bool) -> Result<String, String> {
     let stdout = child
         .stdout
         .take()
         .ok_or("the child's stdout is not piped")?;
+    let deadline = std::time::Instant::now() + timeout;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Some((_, url)) = line.split_once("listening on ") {
                 let url = url.split_whitespace().next().unwrap_or_default();
-                let _ = tx.send(url.trim_end_matches('/').to_owned());
+                let _ = tx.send(Line::Listening(url.trim_end_matches('/').to_owned()));
+            } else if line.contains("apps loaded") {
+                let _ = tx.send(Line::Loaded);
             }
         }
     });
-    match rx.recv_timeout(timeout) {
-        Ok(url) if url.starts_with("http://") => Ok(url),
-        Ok(other) => Err(format!(
-            "it said `listening on {other}`, not an http:// URL"
-        )),
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            Err(format!("it did not listen within {timeout:?}"))
+    let next =
+        || match rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+            Ok(line) => Ok(line),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                Err(format!("it did not get ready within {timeout:?}"))
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err("it exited before it was ready".to_owned())
+            }
+        };
+    let url = match next()? {
+        Line::Listening(url) if url.starts_with("http://") => url,
+        Line::Listening(other) => {
+            return Err(format!(
+                "it said `listening on {other}`, not an http:// URL"
+            ));
         }
-        Err(mpsc::RecvTimeoutError::Disconnected) => Err("it exited before listening".into()),
+        Line::Loaded => return Err("it said `apps loaded` before `listening on`".into()),
+    };
+    if loaded {
+        match next()? {
+            Line::Loaded => {}
+            Line::Listening(_) => return Err("it said `listening on` twice".into()),
+        }
     }
+    Ok(url)
+}
+
+/// The lines of the host's stdout that tell how far it got.
+enum Line {
+    Listening(String),
+    Loaded,
 }

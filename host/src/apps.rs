@@ -224,33 +224,65 @@ pub fn load_over(
     })
 }
 
-/// Loads every plugin of the folder, compiling on blocking threads in parallel.
-pub async fn load_folder(runtime: &Runtime, dir: &Path) -> anyhow::Result<Apps> {
+/// What an app's entry says while its first compile runs.
+pub const COMPILING: &str =
+    "compiling: this version is not in the compile cache yet; the app serves once compiled";
+
+/// Loads the plugins of the folder whose compiled code is in the compile
+/// cache (in parallel, on blocking threads: milliseconds each), and returns
+/// the others' names: those need a compile (seconds, up to tens of seconds
+/// for a large JavaScript or Python app), which the caller runs in the
+/// background so the apps already compiled serve at once. Their entries
+/// say [`COMPILING`] meanwhile.
+pub async fn load_folder(runtime: &Runtime, dir: &Path) -> anyhow::Result<(Apps, Vec<String>)> {
     let mut tasks = Vec::new();
     for (name, path) in scan_folder(dir)? {
         let runtime = runtime.clone();
         tasks.push(tokio::task::spawn_blocking(move || {
-            let loaded = load(&runtime, &name, &path);
+            let loaded = match is_cached(&runtime, &path) {
+                true => Some(load(&runtime, &name, &path)),
+                false => None,
+            };
             (name, loaded)
         }));
     }
     let apps = Apps::default();
+    let mut to_compile = Vec::new();
     for task in tasks {
         let (name, loaded) = task.await?;
         let entry = match loaded {
-            Ok(app) => AppEntry {
+            Some(Ok(app)) => AppEntry {
                 serving: Some(Arc::new(app)),
                 ..AppEntry::default()
             },
-            Err(error) => {
+            Some(Err(error)) => {
                 tracing::error!(app = name, "cannot load: {error:#}");
                 AppEntry {
                     problem: Some(format!("{error:#}")),
                     ..AppEntry::default()
                 }
             }
+            None => {
+                to_compile.push(name.clone());
+                AppEntry {
+                    problem: Some(COMPILING.into()),
+                    ..AppEntry::default()
+                }
+            }
         };
         apps.insert(name, entry);
     }
-    Ok(apps)
+    Ok((apps, to_compile))
+}
+
+/// Whether the compile cache holds `wasm_path`'s code. An unreadable file
+/// counts as cached: loading it reports the error at once.
+fn is_cached(runtime: &Runtime, wasm_path: &Path) -> bool {
+    let Some(cache) = runtime.cache() else {
+        return false;
+    };
+    match std::fs::read(wasm_path) {
+        Ok(wasm) => cache.entry_path(&crate::runtime::digest(&wasm)).exists(),
+        Err(_) => true,
+    }
 }

@@ -26,6 +26,8 @@ pub(crate) struct Inner {
     /// The plugins folder's watcher, alive as long as the host.
     pub reloads: Reloads,
     pub storage: Arc<Storage>,
+    /// `true` once every app of the first scan is loaded or its problem known.
+    pub loaded: tokio::sync::watch::Receiver<bool>,
 }
 
 /// An app's status for Keruj's status page.
@@ -41,9 +43,14 @@ pub struct AppHealth {
 
 impl Host {
     /// Opens the storage (creating the identity on first start), builds the
-    /// engine and loads every plugin of the folder, then follows the folder
+    /// engine and loads the plugins of the folder, then follows the folder
     /// (unless [`HostConfig::watch`] is off). Compiled plugins are cached in
     /// `DATA/cache/`, so a restart does not compile them again.
+    ///
+    /// It returns once the plugins found in the compile cache are loaded; the
+    /// others compile in the background, one at a time, and serve as each is
+    /// ready (their health says `compiling` until then). [`Host::loaded`]
+    /// waits for them all.
     pub async fn start(config: HostConfig) -> anyhow::Result<Host> {
         let storage = Arc::new(Storage::open(&config.data_dir, &config.identity_path())?);
         let services = Services::new(storage.clone(), config.keruj_api.clone())?;
@@ -62,8 +69,15 @@ impl Host {
             // Not watched when off, or when missing (the scan says so).
             _ => None,
         };
-        let apps = apps::load_folder(&runtime, &config.plugins_dir).await?;
-        tracing::info!(apps = ?apps.names(), "plugins loaded");
+        let (apps, to_compile) = apps::load_folder(&runtime, &config.plugins_dir).await?;
+        match to_compile.is_empty() {
+            true => tracing::info!(apps = ?apps.names(), "plugins loaded"),
+            false => tracing::info!(
+                apps = ?apps.names(), compiling = ?to_compile,
+                "plugins loaded from the compile cache; compiling the others in the background"
+            ),
+        }
+        let (all_loaded, loaded) = tokio::sync::watch::channel(to_compile.is_empty());
         if let Some(cache) = runtime.cache() {
             cache.retain(&apps.digests());
         }
@@ -75,8 +89,19 @@ impl Host {
                 apps,
                 reloads,
                 storage,
+                loaded,
             }),
         };
+        if !to_compile.is_empty() {
+            let host = Arc::downgrade(&host.inner);
+            tokio::spawn(async move {
+                for app in to_compile {
+                    let Some(inner) = host.upgrade() else { return };
+                    reload::reload(&inner, &app).await;
+                }
+                let _ = all_loaded.send(true);
+            });
+        }
         if let Some(events) = events {
             reload::spawn(Arc::downgrade(&host.inner), events);
             tracing::info!(folder = %host.inner.config.plugins_dir.display(), "following the plugins folder");
@@ -90,6 +115,13 @@ impl Host {
     /// `.wasm` unloads the app. For embedders with [`HostConfig::watch`] off.
     pub async fn reload(&self, app: &str) {
         reload::reload(&self.inner, app).await
+    }
+
+    /// Waits until every plugin found at start is loaded or its problem is
+    /// known (the background compiles of [`Host::start`] are done).
+    pub async fn loaded(&self) {
+        let mut loaded = self.inner.loaded.clone();
+        let _ = loaded.wait_for(|done| *done).await;
     }
 
     /// The configuration the host started with.

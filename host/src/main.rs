@@ -139,6 +139,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     // Operators and tests read the bound port from this line.
     println!("keruj-host listening on http://{}", listener.local_addr()?);
+    // And once the apps not in the compile cache are compiled too.
+    let loading = host.clone();
+    tokio::spawn(async move {
+        loading.loaded().await;
+        println!("keruj-host apps loaded: {}", loading.app_names().len());
+    });
     keruj_host::http::serve(host, listener, shutdown).await
 }
 

@@ -33,6 +33,39 @@ fn hello_py_lives_the_whole_lifecycle() {
     lifecycle("hello-py", hello_py());
 }
 
+/// A restart with a new app that takes long to compile (an 18 MB Python
+/// component): the apps in the compile cache serve as soon as the host
+/// listens, and the new one says `compiling` until it serves too.
+#[test]
+fn apps_already_compiled_serve_while_a_new_one_compiles() {
+    let mut host = Host::start(Setup::new().app("hello", crate::support::hello()));
+    let company = "co-compiling-1";
+    assert_eq!(host.send("hello", &install(company)).status, 200);
+    host.stop();
+    std::fs::copy(hello_py(), host.plugins_dir().join("hello-py.wasm")).unwrap();
+    host.set_env("KERUJ_APP_TOKEN_HELLO_PY", crate::support::TOKEN);
+    host.start_again_listening();
+
+    let health = host.get("/apps/hello-py/health");
+    assert_eq!(health.status, 503, "{}", health.body);
+    assert!(
+        health.json()["problem"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("compiling"),
+        "{}",
+        health.body
+    );
+    host.send("hello-py", &install(company)).assert_error(503);
+    let form = host.send("hello", &event("application_configure", company));
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert_eq!(form.json(), hello_form());
+
+    wait_until_ready(&host, "hello-py");
+    assert_eq!(host.get("/apps/hello-py/health").status, 200);
+    assert_eq!(host.send("hello-py", &install(company)).status, 200);
+}
+
 /// The dialogue of `lifecycle::full_dialogue_with_hello`, then kv and HTTP,
 /// against one app in one host.
 fn lifecycle(app: &str, wasm: &Path) {

@@ -9,10 +9,11 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use super::TOKEN;
-use super::serve::{serve_command, wait_for_listening};
+use super::serve::{serve_command, wait_for_listening, wait_for_listening_only};
 
-/// How long a host may take to start (it compiles its plugins first).
-const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a host may take to start and compile its plugins (a large
+/// JavaScript or Python app compiles for tens of seconds on shared cores).
+const START_TIMEOUT: Duration = Duration::from_secs(240);
 /// How long a host may take to stop after SIGTERM.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -163,6 +164,19 @@ impl Host {
 
     /// Starts the host again (after [`Host::stop`]) on the same folders.
     pub fn start_again(&mut self) {
+        self.start_with(wait_for_listening);
+    }
+
+    /// [`Host::start_again`], returning once the host listens, while apps
+    /// missing from its compile cache may still compile.
+    pub fn start_again_listening(&mut self) {
+        self.start_with(wait_for_listening_only);
+    }
+
+    fn start_with(
+        &mut self,
+        wait: fn(&mut std::process::Child, Duration) -> Result<String, String>,
+    ) {
         assert!(self.child.is_none(), "the host is running");
         let log = File::options()
             .create(true)
@@ -175,7 +189,7 @@ impl Host {
             .stderr(log)
             .spawn()
             .expect("keruj-host starts");
-        let listening = wait_for_listening(&mut child, START_TIMEOUT);
+        let listening = wait(&mut child, START_TIMEOUT);
         self.child = Some(child);
         match listening {
             Ok(url) => self.base = url,
@@ -349,6 +363,11 @@ impl Host {
 
     pub fn get(&self, path: &str) -> Answer {
         answer(self.http.get(self.url(path)).send())
+    }
+
+    /// The plugins folder (`--plugins`).
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.dir.path().join("plugins")
     }
 
     /// The data folder (`--data`).
