@@ -53,10 +53,10 @@ pub struct SendArgs {
     pub url: String,
     /// The app's token [default: the variable the host reads: the sidecar's
     /// `token_env` (with --plugins), else `KERUJ_APP_TOKEN_<APP>`].
-    #[arg(long)]
+    #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
     /// The host's plugins folder, to read `<app>.toml`'s `token_env`.
-    #[arg(long, env = "KERUJ_PLUGINS")]
+    #[arg(long, env = "KERUJ_PLUGINS", value_name = "DIR")]
     pub plugins: Option<PathBuf>,
     /// Print the host's JSON answer as is instead of drawing it.
     #[arg(long)]
@@ -142,6 +142,20 @@ pub fn build_body(
     Ok(map)
 }
 
+/// An app's token and where it was found, for the messages.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AppToken {
+    pub value: String,
+    /// `--token`, or the variable it was read from (and what named it).
+    pub from: String,
+}
+
+impl std::fmt::Debug for AppToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AppToken(<redacted> from {})", self.from)
+    }
+}
+
 /// The app's token: `--token`, else the variable the host reads for `app`
 /// (the sidecar's `token_env` when `plugins` holds `<app>.toml`, else
 /// `KERUJ_APP_TOKEN_<APP>`). The error names the variable.
@@ -149,28 +163,34 @@ pub fn resolve_token(
     app: &str,
     plugins: Option<&Path>,
     explicit: Option<&str>,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<AppToken> {
     if let Some(token) = explicit {
         anyhow::ensure!(!token.is_empty(), "--token is empty");
-        return Ok(token.to_owned());
+        return Ok(AppToken {
+            value: token.to_owned(),
+            from: "--token".into(),
+        });
     }
-    let (variable, from) = match plugins {
+    let (variable, named_by) = match plugins {
         Some(dir) => {
             let sidecar = dir.join(format!("{app}.toml"));
             let settings = AppSettings::load(app, &sidecar)
                 .with_context(|| format!("reading {}", sidecar.display()))?;
-            let from = match settings.token_source == default_token_env(app) {
+            let named_by = match settings.token_source == default_token_env(app) {
                 true => String::new(),
                 false => format!(" (`token_env` in {})", sidecar.display()),
             };
-            (settings.token_source, from)
+            (settings.token_source, named_by)
         }
         None => (default_token_env(app), String::new()),
     };
     match std::env::var(&variable) {
-        Ok(token) if !token.is_empty() => Ok(token),
+        Ok(value) if !value.is_empty() => Ok(AppToken {
+            value,
+            from: format!("{variable}{named_by}"),
+        }),
         _ => anyhow::bail!(
-            "no token for the app {app:?}: set {variable}{from} to the token the host \
+            "no token for the app {app:?}: set {variable}{named_by} to the token the host \
              was started with, or pass --token"
         ),
     }
@@ -249,10 +269,11 @@ pub struct Shown {
     pub code: u8,
 }
 
-/// Shows `answer` to the request `args` made: a 2xx form drawn (or its
-/// JSON with `--json`), `done` for an empty 2xx; any other status on stderr
-/// with the `error` and `request_id` (or the raw body with `--json`), exit 1.
-pub fn show(args: &SendArgs, answer: &Answer) -> Shown {
+/// Shows `answer` to the request `args` made with the token from
+/// `token_from`: a 2xx form drawn (or its JSON with `--json`), `done` for an
+/// empty 2xx; any other status on stderr with the `error` and `request_id`
+/// (or the raw body with `--json`), exit 1.
+pub fn show(args: &SendArgs, token_from: &str, answer: &Answer) -> Shown {
     let ok = (200..300).contains(&answer.status);
     let mut shown = Shown {
         stdout: String::new(),
@@ -263,7 +284,7 @@ pub fn show(args: &SendArgs, answer: &Answer) -> Shown {
     if !ok {
         shown.stderr = match args.json {
             true => format!("{body}\n"),
-            false => error_text(args, answer),
+            false => error_text(args, token_from, answer),
         };
         return shown;
     }
@@ -287,7 +308,7 @@ pub fn show(args: &SendArgs, answer: &Answer) -> Shown {
 }
 
 /// `status reason`, the `error` and `request_id` of an error answer, and what to do.
-fn error_text(args: &SendArgs, answer: &Answer) -> String {
+fn error_text(args: &SendArgs, token_from: &str, answer: &Answer) -> String {
     let reason = http::StatusCode::from_u16(answer.status)
         .ok()
         .and_then(|s| s.canonical_reason())
@@ -306,10 +327,9 @@ fn error_text(args: &SendArgs, answer: &Answer) -> String {
     }
     let hint = match answer.status {
         401 => format!(
-            "the token is not the one the host has for {:?}: check the variable the host \
-             was started with (--token, or {} here)",
-            args.app,
-            default_token_env(&args.app)
+            "the token from {token_from} is not the one the host has for {:?}: \
+             give the value the host was started with",
+            args.app
         ),
         404 => format!(
             "no app {:?} is loaded at {}: check the name (the plugin's file stem) and \
@@ -391,8 +411,8 @@ fn quote(word: &str) -> String {
 /// the reason on stderr when nothing could be sent.
 pub async fn run(args: SendArgs) -> ExitCode {
     match send(&args).await {
-        Ok(answer) => {
-            let shown = show(&args, &answer);
+        Ok((token, answer)) => {
+            let shown = show(&args, &token.from, &answer);
             print!("{}", shown.stdout);
             eprint!("{}", shown.stderr);
             ExitCode::from(shown.code)
@@ -404,7 +424,7 @@ pub async fn run(args: SendArgs) -> ExitCode {
     }
 }
 
-async fn send(args: &SendArgs) -> anyhow::Result<Answer> {
+async fn send(args: &SendArgs) -> anyhow::Result<(AppToken, Answer)> {
     anyhow::ensure!(
         is_app_name(&args.app),
         "{:?} is not an app id (lowercase letters, digits, `_` and `-`, as the plugin's file name)",
@@ -413,7 +433,8 @@ async fn send(args: &SendArgs) -> anyhow::Result<Answer> {
     let event = event_name(&args.event);
     let body = build_body(event, &args.company, &args.data, args.body.as_deref())?;
     let token = resolve_token(&args.app, args.plugins.as_deref(), args.token.as_deref())?;
-    post(&args.url, &args.app, &token, &Value::Object(body)).await
+    let answer = post(&args.url, &args.app, &token.value, &Value::Object(body)).await?;
+    Ok((token, answer))
 }
 
 #[cfg(test)]

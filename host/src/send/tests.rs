@@ -132,9 +132,14 @@ fn the_token_comes_from_the_hosts_variable() {
         std::env::set_var("KERUJ_APP_TOKEN_SEND_UNIT_A", "tok-a");
         std::env::set_var("SEND_UNIT_SIDECAR_TOKEN", "tok-sidecar");
     }
-    assert_eq!(resolve_token("send-unit-a", None, None).unwrap(), "tok-a");
     assert_eq!(
-        resolve_token("send-unit-a", None, Some("given")).unwrap(),
+        resolve_token("send-unit-a", None, None).unwrap().value,
+        "tok-a"
+    );
+    assert_eq!(
+        resolve_token("send-unit-a", None, Some("given"))
+            .unwrap()
+            .value,
         "given"
     );
     let dir = tempfile::tempdir().unwrap();
@@ -144,12 +149,16 @@ fn the_token_comes_from_the_hosts_variable() {
     )
     .unwrap();
     assert_eq!(
-        resolve_token("send-unit-a", Some(dir.path()), None).unwrap(),
+        resolve_token("send-unit-a", Some(dir.path()), None)
+            .unwrap()
+            .value,
         "tok-sidecar"
     );
     // No sidecar for this app in the folder: the default variable.
     assert_eq!(
-        resolve_token("send-unit-a", Some(&dir.path().join("none")), None).unwrap(),
+        resolve_token("send-unit-a", Some(&dir.path().join("none")), None)
+            .unwrap()
+            .value,
         "tok-a"
     );
     let err = resolve_token("send-unit-missing", None, None)
@@ -177,6 +186,9 @@ fn the_token_comes_from_the_hosts_variable() {
     assert!(err.contains("send-unit-b.toml"), "{err}");
 }
 
+/// Where the tests' token was read from.
+const FROM: &str = "KERUJ_APP_TOKEN_HELLO";
+
 fn answer(status: u16, body: &str) -> Answer {
     Answer {
         status,
@@ -186,7 +198,7 @@ fn answer(status: u16, body: &str) -> Answer {
 
 #[test]
 fn an_empty_2xx_is_done() {
-    let shown = show(&args(&["hello", "install"]), &answer(200, ""));
+    let shown = show(&args(&["hello", "install"]), FROM, &answer(200, ""));
     assert_eq!(
         shown,
         Shown {
@@ -195,7 +207,11 @@ fn an_empty_2xx_is_done() {
             code: 0
         }
     );
-    let shown = show(&args(&["hello", "install", "--json"]), &answer(200, ""));
+    let shown = show(
+        &args(&["hello", "install", "--json"]),
+        FROM,
+        &answer(200, ""),
+    );
     assert_eq!((shown.stdout.as_str(), shown.code), ("", 0));
 }
 
@@ -206,6 +222,7 @@ fn a_form_is_drawn_with_the_line_that_answers_it() {
         .error("name", "Please type your name");
     let shown = show(
         &args(&["hello", "configure"]),
+        FROM,
         &answer(200, &form.to_json()),
     );
     assert_eq!(shown.code, 0);
@@ -223,6 +240,7 @@ fn a_form_is_drawn_with_the_line_that_answers_it() {
     );
     let shown = show(
         &args(&["hello", "configure", "--json"]),
+        FROM,
         &answer(200, &form.to_json()),
     );
     assert_eq!(Form::from_json(shown.stdout.trim()).unwrap(), form);
@@ -262,7 +280,7 @@ fn the_reply_line_keeps_values_company_and_url() {
 #[test]
 fn errors_show_status_error_request_id_and_a_hint() {
     let body = r#"{"error":"missing or wrong x-keruj-app-token for this app","request_id":"r-42"}"#;
-    let shown = show(&args(&["hello", "configure"]), &answer(401, body));
+    let shown = show(&args(&["hello", "configure"]), FROM, &answer(401, body));
     assert_eq!(shown.code, 1);
     assert!(shown.stdout.is_empty());
     for part in [
@@ -273,9 +291,13 @@ fn errors_show_status_error_request_id_and_a_hint() {
     ] {
         assert!(shown.stderr.contains(part), "{part}: {}", shown.stderr);
     }
-    let shown = show(&args(&["hello", "configure", "--json"]), &answer(404, body));
+    let shown = show(
+        &args(&["hello", "configure", "--json"]),
+        FROM,
+        &answer(404, body),
+    );
     assert_eq!((shown.stderr.trim(), shown.code), (body, 1));
-    let shown = show(&args(&["hello", "configure"]), &answer(409, body));
+    let shown = show(&args(&["hello", "configure"]), FROM, &answer(409, body));
     assert!(
         shown.stderr.contains("send hello install"),
         "{}",
