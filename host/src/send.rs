@@ -409,8 +409,8 @@ fn quote(word: &str) -> String {
 
 /// `keruj-host send`, start to end: the exit status of [`show`], or 2 with
 /// the reason on stderr when nothing could be sent.
-pub async fn run(args: SendArgs) -> ExitCode {
-    match send(&args).await {
+pub async fn run(mut args: SendArgs) -> ExitCode {
+    match send(&mut args).await {
         Ok((token, answer)) => {
             let shown = show(&args, &token.from, &answer);
             print!("{}", shown.stdout);
@@ -424,7 +424,9 @@ pub async fn run(args: SendArgs) -> ExitCode {
     }
 }
 
-async fn send(args: &SendArgs) -> anyhow::Result<(AppToken, Answer)> {
+/// Sends the event; `args.company` becomes the company it was sent for
+/// (`--body` may name another), which the answer line and hints repeat.
+async fn send(args: &mut SendArgs) -> anyhow::Result<(AppToken, Answer)> {
     anyhow::ensure!(
         is_app_name(&args.app),
         "{:?} is not an app id (lowercase letters, digits, `_` and `-`, as the plugin's file name)",
@@ -432,6 +434,9 @@ async fn send(args: &SendArgs) -> anyhow::Result<(AppToken, Answer)> {
     );
     let event = event_name(&args.event);
     let body = build_body(event, &args.company, &args.data, args.body.as_deref())?;
+    if let Some(Value::String(company)) = body.get("company_id") {
+        args.company.clone_from(company);
+    }
     let token = resolve_token(&args.app, args.plugins.as_deref(), args.token.as_deref())?;
     let answer = post(&args.url, &args.app, &token.value, &Value::Object(body)).await?;
     Ok((token, answer))

@@ -141,6 +141,55 @@ fn hellos_whole_dialogue_from_a_terminal() {
         "{}",
         other.stderr
     );
+
+    // `--data` values reach the app typed: hello echoes what it received.
+    let echo = send(
+        &host,
+        &[
+            "hello",
+            "ping",
+            "--data",
+            "n=3",
+            "--data",
+            "ok=true",
+            "--data",
+            "city=Kyiv",
+            "--data",
+            "zip=\"01001\"",
+        ],
+        &[HELLO_TOKEN],
+    );
+    assert_eq!(echo.code, Some(0), "{}", echo.stderr);
+    assert!(
+        echo.stdout
+            .contains(r#"  {"city":"Kyiv","n":3,"ok":true,"zip":"01001"}  [info: received]"#),
+        "{}",
+        echo.stdout
+    );
+
+    // A whole body: its company is the one installed, and the one the
+    // printed answer line names.
+    let body = r#"{"company_id": "co-body", "data": {"plan": "free"}}"#;
+    let install = send(&host, &["hello", "install", "--body", body], &[HELLO_TOKEN]);
+    assert_eq!(install.code, Some(0), "{}", install.stderr);
+    let form = send(
+        &host,
+        &[
+            "hello",
+            "configure",
+            "--body",
+            r#"{"company_id": "co-body"}"#,
+        ],
+        &[HELLO_TOKEN],
+    );
+    assert_eq!(form.code, Some(0), "{}", form.stderr);
+    let line = answer_line(&form.stdout);
+    assert!(
+        line.windows(2).any(|w| w == ["--company", "co-body"]),
+        "{line:?}"
+    );
+    let done = answer(&host, &line, "Taras");
+    assert_eq!(done.stdout, "done\n", "{}", done.stderr);
 }
 
 #[test]
