@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 use crate::config::{AppSettings, default_token_env, is_app_name};
 use crate::form_text;
 use crate::http::TOKEN_HEADER;
+use crate::plugin_text::PluginText;
 
 /// Where the host is unless `--url` or `KERUJ_URL` says otherwise (`serve`'s default).
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
@@ -299,8 +300,9 @@ pub fn show(args: &SendArgs, token_from: &str, answer: &Answer) -> Shown {
                 reply_command(args, &form)
             ),
             Err(e) => format!(
-                "the host answered {} with what is not a form ({e}):\n{body}\n",
-                answer.status
+                "the host answered {} with what is not a form ({e}):\n{}\n",
+                answer.status,
+                PluginText::new(body)
             ),
         },
     };
@@ -318,12 +320,14 @@ fn error_text(args: &SendArgs, token_from: &str, answer: &Answer) -> String {
         Ok(Value::Object(body)) if body.contains_key("error") => {
             for key in ["error", "request_id"] {
                 if let Some(value) = body.get(key) {
-                    text.push_str(&format!("{key}: {}\n", form_text::value_text(value)));
+                    let value = PluginText::new(form_text::value_text(value));
+                    text.push_str(&format!("{key}: {value}\n"));
                 }
             }
         }
         _ if answer.body.trim().is_empty() => {}
-        _ => text.push_str(&format!("{}\n", answer.body.trim_end())),
+        // Not the host's error JSON (another server at the URL?): as is, escaped.
+        _ => text.push_str(&format!("{}\n", PluginText::new(answer.body.trim_end()))),
     }
     let hint = match answer.status {
         401 => format!(
