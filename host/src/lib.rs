@@ -14,7 +14,9 @@
 //! - [`reload`]: following the plugins folder live (hot reload);
 //! - [`config`]: the host's configuration and each app's sidecar;
 //! - [`plugin_text`]: what a plugin says, escaped, bounded and budgeted before it is logged;
-//! - [`check`]: whether the host would load a plugin, and why not (`keruj-host check`).
+//! - [`check`]: whether the host would load a plugin, and why not (`keruj-host check`);
+//! - [`send`]: playing Keruj against a running host (`keruj-host send`), with
+//!   [`form_text`] drawing reply forms as text.
 //!
 //! ## Embedding
 //!
@@ -41,11 +43,13 @@ pub mod check;
 pub mod config;
 pub mod dispatch;
 pub mod event;
+pub mod form_text;
 mod host;
 pub mod http;
 pub mod plugin_text;
 pub mod reload;
 pub mod runtime;
+pub mod send;
 pub mod storage;
 mod throttle;
 

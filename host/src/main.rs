@@ -31,6 +31,11 @@ enum Command {
     /// size, compile time, the world it exports and each import. Exit status
     /// 0 when it would load.
     Check(CheckArgs),
+    /// Play Keruj against a running host: send an event to an app with its
+    /// token and show the answer (a form drawn as text, `done`, or the
+    /// error). Exit status 0 on 2xx, 1 on another answer, 2 when nothing
+    /// could be sent.
+    Send(keruj_host::send::SendArgs),
 }
 
 #[derive(clap::Args)]
@@ -106,6 +111,7 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve(args).await,
         Command::RotateIdentity(args) => rotate_identity(args),
         Command::Check(args) => return check(args),
+        Command::Send(args) => return keruj_host::send::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

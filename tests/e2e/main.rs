@@ -19,6 +19,7 @@ mod load_hints;
 mod nova_poshta;
 mod other_languages;
 mod reload;
+mod send;
 mod storage;
 mod support;
 mod wasi_http;
