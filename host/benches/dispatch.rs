@@ -281,6 +281,7 @@ fn dispatch(c: &mut Criterion, tokio: &tokio::runtime::Runtime, wasm: &[u8]) {
     let mut config = HostConfig::new(&plugins, dir.path().join("data"));
     config.watch = false;
     let host = tokio.block_on(Host::start(config)).unwrap();
+    tokio.block_on(host.loaded());
     let install = format!(
         r#"{{"event":"application_install","company_id":"{COMPANY}","account_id":"acc","account_api_key":"k"}}"#
     );

@@ -3,7 +3,7 @@
 //! Runs the real `keruj-host` binary on real plugins and prints:
 //! 1. the time from the end of a write to the new version serving, with the
 //!    host's own compile-and-swap time beside it;
-//! 2. start-up (spawn to `listening on`) with N plugins, cold cache vs warm;
+//! 2. start-up (spawn to `apps loaded`: every app serving) with N plugins, cold cache vs warm;
 //! 3. requests per second, steady vs while the app reloads again and again.
 //!
 //! `scripts/bench-reload` builds the plugins and runs it; `--smoke` runs one
@@ -108,7 +108,7 @@ fn reload_latency(plan: &Plan, v1: &[u8], v2: &[u8]) {
     );
 }
 
-/// 2. Spawn to `listening on` with many distinct plugins.
+/// 2. Spawn to `apps loaded` with many distinct plugins.
 fn startup(plan: &Plan, v1: &[u8]) {
     let variants: Vec<(String, Vec<u8>)> = (0..plan.plugins)
         .map(|i| (format!("app-{i:02}"), variant(v1, 1000 + i)))
@@ -125,7 +125,7 @@ fn startup(plan: &Plan, v1: &[u8]) {
         host.stop();
     }
     println!(
-        "\n2. start-up with {} plugins (spawn -> listening)",
+        "\n2. start-up with {} plugins (spawn -> every app serving)",
         plan.plugins
     );
     println!("   cold cache   {}", summary(&mut cold));
@@ -238,7 +238,7 @@ impl Host {
         host
     }
 
-    /// Starts the process; returns the time from spawn to `listening on`.
+    /// Starts the process; returns the time from spawn to `apps loaded`.
     fn restart(&mut self) -> Duration {
         let log = fs::File::options()
             .create(true)

@@ -1,8 +1,11 @@
 //! Starting `keruj-host serve` as a process and learning its address from
 //! the line it prints once it accepts connections, `listening on
-//! http://IP:PORT`, then waiting for `apps loaded` (every app compiled). Shared by the end-to-end tests, the benchmarks and the
-//! soak test, which are separate build targets: each includes this file with
-//! `#[path]`.
+//! http://IP:PORT`, then waiting for `apps loaded` (every app compiled).
+//! Shared by the end-to-end tests, the benchmarks and the soak test, which
+//! are separate build targets: each includes this file with `#[path]`.
+
+// Each target that includes this file uses only what it needs.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -38,7 +41,6 @@ pub fn wait_for_listening(child: &mut Child, timeout: Duration) -> Result<String
 
 /// [`wait_for_listening`] without waiting for `apps loaded`: for a test of
 /// what the host serves while it still compiles.
-#[allow(dead_code)] // Each target that includes this file uses what it needs.
 pub fn wait_for_listening_only(child: &mut Child, timeout: Duration) -> Result<String, String> {
     wait_for_lines(child, timeout, false)
 }

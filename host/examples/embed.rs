@@ -25,6 +25,9 @@ async fn main() -> anyhow::Result<()> {
     let mut config = HostConfig::new(plugins, data);
     config.watch = true; // follow the plugins folder (the default)
     let host = Host::start(config).await?;
+    // Apps missing from the compile cache compile in the background; wait
+    // for them here (a server would serve the others meanwhile).
+    host.loaded().await;
 
     // 1. Call the host directly, for events you received and authenticated yourself.
     for app in host.app_names() {

@@ -25,6 +25,8 @@
 //!
 //! # async fn run() -> anyhow::Result<()> {
 //! let host = Host::start(HostConfig::new("plugins", "data")).await?;
+//! // Apps not in the compile cache yet compile in the background:
+//! host.loaded().await;
 //! // Either serve it yourself...
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! keruj_host::http::serve(host.clone(), listener, async {

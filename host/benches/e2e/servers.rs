@@ -7,8 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::load::Stats;
-use crate::serve::{serve_command, wait_for_listening};
-use crate::{COMPANY, TOKEN, post};
+use crate::serve::{serve_command, wait_for_listening_only};
+use crate::{COMPANY, TOKEN, configure_body, post};
 
 /// How long a server may take to start (keruj-host compiles its plugins first).
 const START_TIMEOUT: Duration = Duration::from_secs(120);
@@ -56,7 +56,22 @@ impl Server {
         for app in apps {
             command.env(keruj_host::config::default_token_env(app), TOKEN);
         }
-        Server::spawn("keruj-host", command, Some(dir))
+        let server = Server::spawn("keruj-host", command, Some(dir));
+        // Apps not in the compile cache compile after the host listens (a
+        // host from before that compiled first): wait until each answers
+        // something else than 503.
+        let deadline = Instant::now() + START_TIMEOUT;
+        for app in apps {
+            let path = format!("/apps/{app}/events");
+            while post(&server.addr, &path, &configure_body("bench-ready")).0 == 503 {
+                assert!(
+                    Instant::now() < deadline,
+                    "{app} did not load within {START_TIMEOUT:?}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        server
     }
 
     /// The Extism host of `bench/peers` serving `extism_hello.wasm`.
@@ -109,7 +124,7 @@ impl Server {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
-        let url = wait_for_listening(&mut child, START_TIMEOUT)
+        let url = wait_for_listening_only(&mut child, START_TIMEOUT)
             .unwrap_or_else(|why| panic!("{name} did not start: {why}"));
         Server {
             name,
