@@ -14,7 +14,8 @@
 //! - [`reload`]: following the plugins folder live (hot reload);
 //! - [`config`]: the host's configuration and each app's sidecar;
 //! - [`plugin_text`]: what a plugin says, escaped, bounded and budgeted before it is logged;
-//! - [`check`]: whether the host would load a plugin, and why not (`keruj-host check`).
+//! - [`check`]: whether the host would load a plugin, and why not (`keruj-host check`);
+//! - `testing` (feature `testing`): test an app with `cargo test`, in an in-process host.
 //!
 //! ## Embedding
 //!
@@ -47,6 +48,8 @@ pub mod plugin_text;
 pub mod reload;
 pub mod runtime;
 pub mod storage;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod throttle;
 
 pub use config::{AppSettings, HostConfig, Limits, Token};

@@ -1,0 +1,474 @@
+//! Test a Keruj app with `cargo test`: the app's `.wasm` in an in-process
+//! host on temporary folders, events sent as Keruj sends them, typed answers,
+//! the company's stored data at hand, and the app's outbound HTTP answered
+//! by the test (no network). Behind the `testing` feature.
+//!
+//! The host is the real one ([`Host::dispatch`]): the same lifecycle, form
+//! validation, storage (sled, secrets encrypted with age), limits and
+//! outbound grant as in production. Only the network is replaced: every call
+//! the app makes (through `keruj:plugin/http` or `wasi:http`) and every
+//! Keruj API call goes to the test's handlers, after the app's
+//! `allowed_hosts`, call count and size limits are applied
+//! ([`crate::capabilities::outbound_override`]).
+//!
+//! The API blocks (it runs its own Tokio runtime): call it from plain
+//! `#[test]` functions, not from inside `#[tokio::test]`.
+//!
+//! ```no_run
+//! use keruj_host::testing::{OutboundResponse, TestApp};
+//! use serde_json::json;
+//!
+//! let app = TestApp::builder()
+//!     .allow_host("api.example.com")
+//!     .config("mode", "test")
+//!     .on_http(|request| {
+//!         assert_eq!(request.host().as_deref(), Some("api.example.com"));
+//!         OutboundResponse::json(json!({"ok": true}))
+//!     })
+//!     .build(env!("CARGO_MANIFEST_DIR"))
+//!     .unwrap();
+//!
+//! app.install("company-1").expect_done();
+//! let form = app.configure().expect_form();
+//! assert_eq!(form.reply, "name_submitted");
+//! let again = app.submit("name_submitted", json!({"name": ""})).expect_form();
+//! assert_eq!(again.errors["name"], "Please type your name");
+//! app.submit("name_submitted", json!({"name": "Olena"})).expect_done();
+//! assert_eq!(app.kv_get("company-1", "greeted"), None);
+//! ```
+
+mod answer;
+mod build;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+
+use crate::config::{HostConfig, is_app_name};
+use crate::host::Host;
+use crate::storage::Space;
+
+pub use crate::capabilities::outbound_override::{OutboundRequest, OutboundResponse};
+pub use answer::Answer;
+
+use crate::capabilities::outbound_override::OutboundOverride;
+
+/// The `account_id` the harness sends with every event.
+pub const ACCOUNT_ID: &str = "test-account";
+
+/// The company events go to until [`TestApp::install`] or
+/// [`TestApp::use_company`] picks another.
+pub const DEFAULT_COMPANY: &str = "test-company";
+
+/// Keruj's API URL as the harness configures it: calls to it go to
+/// [`TestAppBuilder::on_keruj_api`], never to Keruj.
+pub const KERUJ_API_URL: &str = "https://api.keruj.test/api/graphql";
+
+type Handler = Arc<dyn Fn(&OutboundRequest) -> OutboundResponse + Send + Sync>;
+
+/// How a [`TestApp`] is set up: the app's sidecar (`allowed_hosts`,
+/// `[config]`, limits) and the handlers that answer its outbound calls.
+/// Finish with [`load`](TestAppBuilder::load) or [`build`](TestAppBuilder::build).
+pub struct TestAppBuilder {
+    name: Option<String>,
+    allowed_hosts: Vec<String>,
+    config: BTreeMap<String, String>,
+    limits: toml::Table,
+    on_http: Option<Handler>,
+    on_keruj_api: Option<Handler>,
+    target_dir: Option<PathBuf>,
+}
+
+impl TestAppBuilder {
+    /// The app id (the `.wasm`'s name in the plugins folder). By default the
+    /// crate's name for [`build`](Self::build), the file stem for [`load`](Self::load).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Lets the app call `host[:port]`, as the sidecar's `allowed_hosts`
+    /// does. A call to any other host is refused before the handler sees it.
+    pub fn allow_host(mut self, host: impl Into<String>) -> Self {
+        self.allowed_hosts.push(host.into());
+        self
+    }
+
+    /// A `[config]` entry the app reads with `config::get`.
+    pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.insert(key.into(), value.into());
+        self
+    }
+
+    /// Another sidecar setting, as in `<app>.toml`: `timeout_ms`,
+    /// `memory_mb`, `http_timeout_ms`, `max_concurrency`.
+    pub fn sidecar(mut self, key: &str, value: impl Into<toml::Value>) -> Self {
+        self.limits.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// Answers the app's outbound HTTP (both `keruj:plugin/http` and
+    /// `wasi:http`). Without one, every allowed call gets 502 with a body
+    /// saying no handler was given.
+    pub fn on_http(
+        mut self,
+        handler: impl Fn(&OutboundRequest) -> OutboundResponse + Send + Sync + 'static,
+    ) -> Self {
+        self.on_http = Some(Arc::new(handler));
+        self
+    }
+
+    /// Answers the app's calls to Keruj's GraphQL API (`keruj::graphql`),
+    /// posted to [`KERUJ_API_URL`] with the company's API key in
+    /// `x-keruj-api-key`. Without one, they get 502.
+    pub fn on_keruj_api(
+        mut self,
+        handler: impl Fn(&OutboundRequest) -> OutboundResponse + Send + Sync + 'static,
+    ) -> Self {
+        self.on_keruj_api = Some(Arc::new(handler));
+        self
+    }
+
+    /// Where [`build`](Self::build) has cargo put the `.wasm`; by default
+    /// `keruj-test/` inside the crate's target folder (apart from the folder
+    /// a running `cargo test` holds locked).
+    pub fn target_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.target_dir = Some(dir.into());
+        self
+    }
+
+    /// Starts a host serving the component at `wasm`.
+    pub fn load(self, wasm: impl AsRef<Path>) -> anyhow::Result<TestApp> {
+        let wasm = wasm.as_ref();
+        let name = match &self.name {
+            Some(name) => name.clone(),
+            None => wasm
+                .file_stem()
+                .and_then(|stem| stem.to_str())
+                .with_context(|| format!("{} has no file name", wasm.display()))?
+                .to_owned(),
+        };
+        self.start(name, wasm)
+    }
+
+    /// Builds the app crate at `crate_dir` (its folder or its `Cargo.toml`)
+    /// with `cargo build --release --target wasm32-wasip2`, then starts a
+    /// host serving it, named after the crate.
+    pub fn build(self, crate_dir: impl AsRef<Path>) -> anyhow::Result<TestApp> {
+        let built = build::build(crate_dir.as_ref(), self.target_dir.as_deref())?;
+        let name = self.name.clone().unwrap_or(built.crate_name);
+        self.start(name, &built.wasm)
+    }
+
+    fn start(self, name: String, wasm: &Path) -> anyhow::Result<TestApp> {
+        anyhow::ensure!(
+            is_app_name(&name),
+            "{name:?} is not a valid app id (1 to 63 of a-z, 0-9, `_` and `-`, starting with a \
+             letter or digit): choose one with TestApp::builder().name(...)"
+        );
+        let dir = tempfile::Builder::new().prefix("keruj-test-").tempdir()?;
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir_all(&plugins)?;
+        std::fs::copy(wasm, plugins.join(format!("{name}.wasm"))).with_context(|| {
+            format!(
+                "cannot read the app {}: build it first (cargo build --release --target \
+                 wasm32-wasip2) or use TestApp::build",
+                wasm.display()
+            )
+        })?;
+        std::fs::write(plugins.join(format!("{name}.toml")), self.sidecar_text()?)?;
+
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let mut config = HostConfig::new(&plugins, dir.path().join("data"));
+        config.watch = false;
+        config.keruj_api.url = KERUJ_API_URL.into();
+        config.outbound_override = Some(self.outbound(requests.clone()));
+
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let host = runtime.block_on(Host::start(config))?;
+        let entry = host
+            .inner
+            .apps
+            .get(&name)
+            .context("the app was not found")?;
+        if let Err(problem) = entry.serving() {
+            anyhow::bail!("the host cannot load {}: {problem}", wasm.display());
+        }
+        Ok(TestApp {
+            host,
+            runtime,
+            name,
+            company: Mutex::new(DEFAULT_COMPANY.into()),
+            api_keys: Mutex::new(BTreeMap::new()),
+            requests,
+            dir,
+        })
+    }
+
+    fn sidecar_text(&self) -> anyhow::Result<String> {
+        let mut sidecar = self.limits.clone();
+        let hosts = self.allowed_hosts.iter().cloned().map(toml::Value::from);
+        sidecar.insert("allowed_hosts".into(), hosts.collect::<Vec<_>>().into());
+        let config = self
+            .config
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().into()));
+        sidecar.insert("config".into(), config.collect::<toml::Table>().into());
+        Ok(toml::to_string(&sidecar)?)
+    }
+
+    /// One override for the host: Keruj's API to its handler, the rest to
+    /// the app's; every request recorded first.
+    fn outbound(&self, requests: Arc<Mutex<Vec<OutboundRequest>>>) -> OutboundOverride {
+        let on_http = self.on_http.clone();
+        let on_keruj_api = self.on_keruj_api.clone();
+        OutboundOverride::new(move |request| {
+            requests
+                .lock()
+                .expect("requests lock")
+                .push(request.clone());
+            let (handler, what) = match request.url == KERUJ_API_URL {
+                true => (&on_keruj_api, "on_keruj_api"),
+                false => (&on_http, "on_http"),
+            };
+            match handler {
+                Some(handler) => handler(&request),
+                None => OutboundResponse::text(format!(
+                    "keruj_host::testing: the test gave no {what} handler for {} {}",
+                    request.method, request.url
+                ))
+                .with_status(502),
+            }
+        })
+    }
+}
+
+/// An app served by an in-process host on temporary folders (deleted on
+/// drop), driven as Keruj drives it. See the [module](self) for an example.
+pub struct TestApp {
+    host: Host,
+    /// Dropped after `host`: the host's tasks live on it.
+    runtime: tokio::runtime::Runtime,
+    name: String,
+    company: Mutex<String>,
+    /// The `account_api_key` generated for each company installed.
+    api_keys: Mutex<BTreeMap<String, String>>,
+    requests: Arc<Mutex<Vec<OutboundRequest>>>,
+    dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// Settings first: `allowed_hosts`, `[config]`, handlers.
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder {
+            name: None,
+            allowed_hosts: Vec::new(),
+            config: BTreeMap::new(),
+            limits: toml::Table::new(),
+            on_http: None,
+            on_keruj_api: None,
+            target_dir: None,
+        }
+    }
+
+    /// Serves the component at `wasm`, with no grant and no handlers.
+    pub fn load(wasm: impl AsRef<Path>) -> anyhow::Result<TestApp> {
+        TestApp::builder().load(wasm)
+    }
+
+    /// Builds the app crate at `crate_dir` for `wasm32-wasip2` and serves it.
+    pub fn build(crate_dir: impl AsRef<Path>) -> anyhow::Result<TestApp> {
+        TestApp::builder().build(crate_dir)
+    }
+
+    /// The app id.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The host, for what the harness does not cover.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// The company events go to now.
+    pub fn company(&self) -> String {
+        self.company.lock().expect("company lock").clone()
+    }
+
+    /// Sends the next events for `company`, without installing.
+    pub fn use_company(&self, company: impl Into<String>) {
+        *self.company.lock().expect("company lock") = company.into();
+    }
+
+    /// `application_install` for `company`, with a newly generated
+    /// `account_api_key` ([`TestApp::api_key`]); the next events go to it.
+    pub fn install(&self, company: &str) -> Answer {
+        let key = format!("kj_test_{}", uuid::Uuid::new_v4().simple());
+        self.api_keys
+            .lock()
+            .expect("keys lock")
+            .insert(company.to_owned(), key.clone());
+        self.use_company(company);
+        self.send(json!({
+            "event": keruj_guest::event::INSTALL,
+            "company_id": company,
+            "account_id": ACCOUNT_ID,
+            "account_api_key": key,
+        }))
+    }
+
+    /// The `account_api_key` [`TestApp::install`] sent for `company`: the
+    /// key the app's Keruj API calls must carry.
+    pub fn api_key(&self, company: &str) -> Option<String> {
+        self.api_keys
+            .lock()
+            .expect("keys lock")
+            .get(company)
+            .cloned()
+    }
+
+    /// `application_configure` for the current company.
+    pub fn configure(&self) -> Answer {
+        self.event(keruj_guest::event::CONFIGURE, json!({}))
+    }
+
+    /// The user's answers to a form: the event `reply` (the form's `reply`)
+    /// with `data`, the object of answers by element name.
+    pub fn submit(&self, reply: &str, data: Value) -> Answer {
+        self.event(reply, json!({ "data": data }))
+    }
+
+    /// Any event `name` for the current company; `body`'s fields (a JSON
+    /// object) go beside `event`, `company_id` and `account_id`.
+    pub fn event(&self, name: &str, body: Value) -> Answer {
+        let Value::Object(fields) = body else {
+            panic!("the body of event {name} must be a JSON object, not {body}");
+        };
+        let mut event = Map::new();
+        event.insert("event".into(), name.into());
+        event.insert("company_id".into(), self.company().into());
+        event.insert("account_id".into(), ACCOUNT_ID.into());
+        event.extend(fields);
+        self.send(Value::Object(event))
+    }
+
+    /// `application_uninstall` for the current company: the host deletes all
+    /// it holds for the company, whatever the app answers.
+    pub fn uninstall(&self) -> Answer {
+        self.event(keruj_guest::event::UNINSTALL, json!({}))
+    }
+
+    /// Sends a raw event body, as Keruj would post it.
+    pub fn send(&self, body: Value) -> Answer {
+        let request_id = crate::http::new_request_id();
+        let host = &self.host;
+        let body = body.to_string();
+        let result = self
+            .runtime
+            .block_on(host.dispatch(&self.name, body.as_bytes(), &request_id));
+        Answer::from_dispatch(result)
+    }
+
+    /// Every outbound request the app made so far, Keruj API calls included,
+    /// in order, as the handlers saw them.
+    pub fn requests(&self) -> Vec<OutboundRequest> {
+        self.requests.lock().expect("requests lock").clone()
+    }
+
+    /// What the app stored in `kv` under `key` for `company`.
+    pub fn kv_get(&self, company: &str, key: &str) -> Option<Vec<u8>> {
+        self.get(Space::Data, company, key)
+    }
+
+    /// [`TestApp::kv_get`] read as JSON (what `kv::set_json` stored).
+    #[track_caller]
+    pub fn kv_get_json<T: DeserializeOwned>(&self, company: &str, key: &str) -> Option<T> {
+        let bytes = self.kv_get(company, key)?;
+        Some(serde_json::from_slice(&bytes).unwrap_or_else(|error| {
+            panic!("kv {key:?} of {company} is not the JSON expected: {error}")
+        }))
+    }
+
+    /// Stores `value` in `kv` under `key` for `company`, as the app would.
+    /// The company must be installed.
+    #[track_caller]
+    pub fn kv_set(&self, company: &str, key: &str, value: impl AsRef<[u8]>) {
+        self.set(Space::Data, company, key, value.as_ref())
+    }
+
+    /// The secret `name` of `company`, decrypted.
+    #[track_caller]
+    pub fn secret_get(&self, company: &str, name: &str) -> Option<String> {
+        let bytes = self.get(Space::Secrets, company, name)?;
+        Some(String::from_utf8(bytes).expect("a secret is text"))
+    }
+
+    /// Stores the secret `name` for `company` (encrypted, as the app's
+    /// `secrets::set` does). The company must be installed.
+    #[track_caller]
+    pub fn secret_set(&self, company: &str, name: &str, value: &str) {
+        self.set(Space::Secrets, company, name, value.as_bytes())
+    }
+
+    /// Whether `company` has the app installed.
+    pub fn is_installed(&self, company: &str) -> bool {
+        let storage = &self.host.inner.storage;
+        storage
+            .is_installed(&self.name, company)
+            .expect("the test database reads")
+    }
+
+    /// Whether `needle` appears as is anywhere in the database files, after
+    /// a flush: a secret never should (it is stored encrypted).
+    pub fn stored_in_plaintext(&self, needle: &[u8]) -> bool {
+        self.runtime
+            .block_on(self.host.flush())
+            .expect("the test database flushes");
+        let mut found = false;
+        let mut folders = vec![self.dir.path().join("data/db")];
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(&folder).expect("the database folder reads") {
+                let path = entry.expect("a database file").path();
+                if path.is_dir() {
+                    folders.push(path);
+                } else if let Ok(bytes) = std::fs::read(&path) {
+                    found |= bytes.windows(needle.len()).any(|window| window == needle);
+                }
+            }
+        }
+        found
+    }
+
+    #[track_caller]
+    fn get(&self, space: Space, company: &str, key: &str) -> Option<Vec<u8>> {
+        let storage = &self.host.inner.storage;
+        storage
+            .plugin_get(space, &self.name, company, key)
+            .unwrap_or_else(|error| panic!("reading {key:?} of {company} failed: {error}"))
+    }
+
+    #[track_caller]
+    fn set(&self, space: Space, company: &str, key: &str, value: &[u8]) {
+        let storage = &self.host.inner.storage;
+        let generation = storage
+            .generation(&self.name, company)
+            .expect("the test database reads")
+            .unwrap_or_else(|| {
+                panic!(
+                    "{company} has not installed {}: call install({company:?}) first",
+                    self.name
+                )
+            });
+        storage
+            .plugin_set(space, &self.name, company, generation, key, value)
+            .unwrap_or_else(|error| panic!("storing {key:?} for {company} failed: {error}"));
+    }
+}
