@@ -203,6 +203,23 @@ fn without_a_handler_calls_get_502_saying_so() {
 }
 
 #[test]
+#[should_panic(
+    expected = "the on_http handler panicked on GET https://api.example.com/x: wrong path"
+)]
+fn a_panicking_handler_fails_the_test() {
+    let app = TestApp::builder()
+        .allow_host("api.example.com")
+        .on_http(|request| {
+            assert!(request.path() == "/y", "wrong path");
+            OutboundResponse::text("never")
+        })
+        .load(plugin("probe"))
+        .unwrap();
+    app.install(COMPANY).expect_done();
+    probe(&app, "fetch", json!({"url": "https://api.example.com/x"}));
+}
+
+#[test]
 fn wasi_http_calls_are_answered_and_counted_alike() {
     let calls = Arc::new(Mutex::new(0));
     let counted = calls.clone();

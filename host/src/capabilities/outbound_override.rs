@@ -26,6 +26,7 @@ pub struct OutboundRequest {
     pub url: String,
     /// Headers in the order sent; names are lower case.
     pub headers: Vec<(String, String)>,
+    /// The body as sent (empty for none).
     pub body: Vec<u8>,
 }
 
@@ -67,8 +68,11 @@ impl OutboundRequest {
 /// The answer an override gives to one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundResponse {
+    /// The HTTP status (a 3xx with `location` is followed as a redirect).
     pub status: u16,
+    /// Response headers.
     pub headers: Vec<(String, String)>,
+    /// The body the app reads, under the host's size limit.
     pub body: Vec<u8>,
 }
 
@@ -125,6 +129,7 @@ type Handler = dyn Fn(OutboundRequest) -> OutboundResponse + Send + Sync;
 pub struct OutboundOverride(Arc<Handler>);
 
 impl OutboundOverride {
+    /// Answers with `handler`.
     pub fn new(
         handler: impl Fn(OutboundRequest) -> OutboundResponse + Send + Sync + 'static,
     ) -> Self {

@@ -12,7 +12,12 @@ pub enum Answer {
     /// 200 with a form to show (already validated by the host).
     Form(Form),
     /// Anything else: the HTTP status and the error message Keruj gets.
-    Error { status: u16, message: String },
+    Error {
+        /// 400, 409, 500, 503, 504...
+        status: u16,
+        /// The public message (the app's own words go to the log only).
+        message: String,
+    },
 }
 
 impl Answer {

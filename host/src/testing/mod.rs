@@ -12,35 +12,41 @@
 //! ([`crate::capabilities::outbound_override`]).
 //!
 //! The API blocks (it runs its own Tokio runtime): call it from plain
-//! `#[test]` functions, not from inside `#[tokio::test]`.
+//! `#[test]` functions, not from inside `#[tokio::test]`. A handler that
+//! panics (a failed `assert!` on the request, say) fails the test at the
+//! event that made the call; the app meanwhile got a 500 for that call.
 //!
 //! ```no_run
 //! use keruj_host::testing::{OutboundResponse, TestApp};
 //! use serde_json::json;
 //!
+//! // In the app crate's `tests/`, with `keruj-host` (feature `testing`) as a dev-dependency.
 //! let app = TestApp::builder()
 //!     .allow_host("api.example.com")
 //!     .config("mode", "test")
 //!     .on_http(|request| {
 //!         assert_eq!(request.host().as_deref(), Some("api.example.com"));
-//!         OutboundResponse::json(json!({"ok": true}))
+//!         OutboundResponse::json(json!({"valid": request.json()["key"] == "k-1"}))
 //!     })
 //!     .build(env!("CARGO_MANIFEST_DIR"))
 //!     .unwrap();
 //!
 //! app.install("company-1").expect_done();
 //! let form = app.configure().expect_form();
-//! assert_eq!(form.reply, "name_submitted");
-//! let again = app.submit("name_submitted", json!({"name": ""})).expect_form();
-//! assert_eq!(again.errors["name"], "Please type your name");
-//! app.submit("name_submitted", json!({"name": "Olena"})).expect_done();
-//! assert_eq!(app.kv_get("company-1", "greeted"), None);
+//! assert_eq!(form.reply, "key_submitted");
+//! let again = app.submit("key_submitted", json!({"key": "nope"})).expect_form();
+//! assert!(again.errors.contains_key("key"));
+//! app.submit("key_submitted", json!({"key": "k-1"})).expect_done();
+//! assert_eq!(app.secret_get("company-1", "key").as_deref(), Some("k-1"));
+//! assert_eq!(app.requests().len(), 2);
 //! ```
 
 mod answer;
 mod build;
 
+use std::any::Any;
 use std::collections::BTreeMap;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -183,10 +189,11 @@ impl TestAppBuilder {
         std::fs::write(plugins.join(format!("{name}.toml")), self.sidecar_text()?)?;
 
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let panicked = Arc::new(Mutex::new(None));
         let mut config = HostConfig::new(&plugins, dir.path().join("data"));
         config.watch = false;
         config.keruj_api.url = KERUJ_API_URL.into();
-        config.outbound_override = Some(self.outbound(requests.clone()));
+        config.outbound_override = Some(self.outbound(requests.clone(), panicked.clone()));
 
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -208,6 +215,7 @@ impl TestAppBuilder {
             company: Mutex::new(DEFAULT_COMPANY.into()),
             api_keys: Mutex::new(BTreeMap::new()),
             requests,
+            panicked,
             dir,
         })
     }
@@ -226,7 +234,11 @@ impl TestAppBuilder {
 
     /// One override for the host: Keruj's API to its handler, the rest to
     /// the app's; every request recorded first.
-    fn outbound(&self, requests: Arc<Mutex<Vec<OutboundRequest>>>) -> OutboundOverride {
+    fn outbound(
+        &self,
+        requests: Arc<Mutex<Vec<OutboundRequest>>>,
+        panicked: Arc<Mutex<Option<String>>>,
+    ) -> OutboundOverride {
         let on_http = self.on_http.clone();
         let on_keruj_api = self.on_keruj_api.clone();
         OutboundOverride::new(move |request| {
@@ -239,7 +251,18 @@ impl TestAppBuilder {
                 false => (&on_http, "on_http"),
             };
             match handler {
-                Some(handler) => handler(&request),
+                Some(handler) => {
+                    let answer = panic::catch_unwind(AssertUnwindSafe(|| handler(&request)));
+                    answer.unwrap_or_else(|payload| {
+                        let message = panic_message(payload.as_ref());
+                        let message = format!(
+                            "the {what} handler panicked on {} {}: {message}",
+                            request.method, request.url
+                        );
+                        panicked.lock().expect("panic lock").get_or_insert(message);
+                        OutboundResponse::text("the test's handler panicked").with_status(500)
+                    })
+                }
                 None => OutboundResponse::text(format!(
                     "keruj_host::testing: the test gave no {what} handler for {} {}",
                     request.method, request.url
@@ -261,6 +284,8 @@ pub struct TestApp {
     /// The `account_api_key` generated for each company installed.
     api_keys: Mutex<BTreeMap<String, String>>,
     requests: Arc<Mutex<Vec<OutboundRequest>>>,
+    /// The first panic of a handler, raised again by the event that caused it.
+    panicked: Arc<Mutex<Option<String>>>,
     dir: tempfile::TempDir,
 }
 
@@ -310,6 +335,7 @@ impl TestApp {
 
     /// `application_install` for `company`, with a newly generated
     /// `account_api_key` ([`TestApp::api_key`]); the next events go to it.
+    #[track_caller]
     pub fn install(&self, company: &str) -> Answer {
         let key = format!("kj_test_{}", uuid::Uuid::new_v4().simple());
         self.api_keys
@@ -336,18 +362,21 @@ impl TestApp {
     }
 
     /// `application_configure` for the current company.
+    #[track_caller]
     pub fn configure(&self) -> Answer {
         self.event(keruj_guest::event::CONFIGURE, json!({}))
     }
 
     /// The user's answers to a form: the event `reply` (the form's `reply`)
     /// with `data`, the object of answers by element name.
+    #[track_caller]
     pub fn submit(&self, reply: &str, data: Value) -> Answer {
         self.event(reply, json!({ "data": data }))
     }
 
     /// Any event `name` for the current company; `body`'s fields (a JSON
     /// object) go beside `event`, `company_id` and `account_id`.
+    #[track_caller]
     pub fn event(&self, name: &str, body: Value) -> Answer {
         let Value::Object(fields) = body else {
             panic!("the body of event {name} must be a JSON object, not {body}");
@@ -362,11 +391,13 @@ impl TestApp {
 
     /// `application_uninstall` for the current company: the host deletes all
     /// it holds for the company, whatever the app answers.
+    #[track_caller]
     pub fn uninstall(&self) -> Answer {
         self.event(keruj_guest::event::UNINSTALL, json!({}))
     }
 
     /// Sends a raw event body, as Keruj would post it.
+    #[track_caller]
     pub fn send(&self, body: Value) -> Answer {
         let request_id = crate::http::new_request_id();
         let host = &self.host;
@@ -374,6 +405,9 @@ impl TestApp {
         let result = self
             .runtime
             .block_on(host.dispatch(&self.name, body.as_bytes(), &request_id));
+        if let Some(message) = self.panicked.lock().expect("panic lock").take() {
+            panic!("{message}");
+        }
         Answer::from_dispatch(result)
     }
 
@@ -470,5 +504,17 @@ impl TestApp {
         storage
             .plugin_set(space, &self.name, company, generation, key, value)
             .unwrap_or_else(|error| panic!("storing {key:?} for {company} failed: {error}"));
+    }
+}
+
+/// The text a panic was raised with, if it is text.
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    match (
+        payload.downcast_ref::<&str>(),
+        payload.downcast_ref::<String>(),
+    ) {
+        (Some(text), _) => text,
+        (_, Some(text)) => text,
+        _ => "(not a text)",
     }
 }
