@@ -176,3 +176,49 @@ impl fmt::Debug for OutboundOverride {
         f.write_str("OutboundOverride(..)")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_handler_sees_the_request_and_its_answer_reads_like_a_real_one() {
+        let answer = OutboundOverride::new(|request| {
+            assert_eq!(request.method, "POST");
+            assert_eq!(request.host().as_deref(), Some("api.example.com"));
+            assert_eq!(request.path(), "/v1/check");
+            assert_eq!(request.header("X-Token"), Some("t-1"));
+            OutboundResponse::json(serde_json::json!({"seen": request.json()}))
+                .with_status(201)
+                .header("x-answer", "yes")
+        });
+        let request = reqwest::Client::new()
+            .post("https://api.example.com/v1/check")
+            .header("x-token", "t-1")
+            .body(r#"{"a":1}"#)
+            .build()
+            .unwrap();
+        let response = answer.answer(request).await.unwrap();
+        assert_eq!(response.status(), 201);
+        assert_eq!(response.headers()["x-answer"], "yes");
+        assert_eq!(response.headers()["content-type"], "application/json");
+        // A known length: the host's size limit can refuse it unread.
+        assert_eq!(response.content_length(), Some(16));
+        assert_eq!(response.text().await.unwrap(), r#"{"seen":{"a":1}}"#);
+    }
+
+    #[tokio::test]
+    async fn an_invalid_answer_is_an_error_for_the_call() {
+        let answer =
+            OutboundOverride::new(|_| OutboundResponse::status(200).header("bad name", "x"));
+        let request = reqwest::Client::new()
+            .get("https://a.example/")
+            .build()
+            .unwrap();
+        let error = answer.answer(request).await.unwrap_err();
+        assert!(
+            error.contains("the outbound override's answer is invalid"),
+            "{error}"
+        );
+    }
+}
