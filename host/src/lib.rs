@@ -16,7 +16,8 @@
 //! - [`plugin_text`]: what a plugin says, escaped, bounded and budgeted before it is logged;
 //! - [`check`]: whether the host would load a plugin, and why not (`keruj-host check`);
 //! - [`send`]: playing Keruj against a running host (`keruj-host send`), with
-//!   [`form_text`] drawing reply forms as text.
+//!   [`form_text`] drawing reply forms as text;
+//! - `testing` (feature `testing`): test an app with `cargo test`, in an in-process host.
 //!
 //! ## Embedding
 //!
@@ -53,6 +54,8 @@ pub mod reload;
 pub mod runtime;
 pub mod send;
 pub mod storage;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod throttle;
 
 pub use config::{AppSettings, HostConfig, Limits, Token};
