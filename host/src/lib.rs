@@ -16,7 +16,8 @@
 //! - [`plugin_text`]: what a plugin says, escaped, bounded and budgeted before it is logged;
 //! - [`check`]: whether the host would load a plugin, and why not (`keruj-host check`);
 //! - [`send`]: playing Keruj against a running host (`keruj-host send`), with
-//!   [`form_text`] drawing reply forms as text.
+//!   [`form_text`] drawing reply forms as text;
+//! - [`dev`]: the dev console, a web page that plays Keruj (`keruj-host dev`).
 //!
 //! ## Embedding
 //!
@@ -41,6 +42,7 @@ pub mod apps;
 pub mod capabilities;
 pub mod check;
 pub mod config;
+pub mod dev;
 pub mod dispatch;
 pub mod event;
 pub mod form_text;
