@@ -100,6 +100,45 @@ try {
   await page.locator("form.card.current").getByRole("button", { name: "Submit" }).click();
   await page.locator("form.card.current .field-error").waitFor();
   await page.screenshot({ path: screenshot, fullPage: true });
+
+  // Every element type of the form format, as the console renders it (the
+  // same renderForm the dialogue uses), and the answers it sends back.
+  await page.click("#clear");
+  const sent = await page.evaluate(() => {
+    const form = {
+      reply: "all_set", title: "Every field", description: "All the types",
+      elements: [
+        { type: "text", name: "t", label: "Text", required: true, value: "hi" },
+        { type: "password", name: "p", label: "Password" },
+        { type: "textarea", name: "ta", label: "Notes", value: "a\nb" },
+        { type: "number", name: "n", label: "Count", value: 3 },
+        { type: "checkbox", name: "c", label: "Agree", value: true },
+        { type: "select", name: "s", label: "Pick", value: "y",
+          options: [{ value: "x", label: "Ex" }, { value: "y", label: "Why" }] },
+        { type: "info", name: "i", label: "Read me first" },
+      ],
+      errors: { n: "Too many", other: "Something else" },
+    };
+    const node = renderForm(form);
+    node.id = "every-field";
+    document.getElementById("dialogue").append(node);
+    return collect(node, form);
+  });
+  const every = page.locator("#every-field");
+  check(await every.getByLabel("Text").inputValue() === "hi", "text: no initial value");
+  check(await every.locator(".field-label", { hasText: "Text" }).locator(".required").count() === 1, "text: no required mark");
+  check(await every.getByLabel("Password").getAttribute("type") === "password", "password: not masked");
+  check(await every.getByLabel("Notes").inputValue() === "a\nb", "textarea: no initial value");
+  check(await every.getByLabel("Count").inputValue() === "3", "number: no initial value");
+  check(await every.getByLabel("Agree").isChecked(), "checkbox: not ticked");
+  check(await every.getByLabel("Pick").inputValue() === "y", "select: not on its value");
+  check(await every.locator(".info").textContent() === "Read me first", "info: not shown");
+  check(await every.locator(".field.invalid", { hasText: "Count" }).locator(".field-error").textContent() === "Too many",
+    "number: its error is not beside it");
+  check(await every.locator(".form-error").textContent() === "other: Something else", "an error for no field is not shown");
+  const want = { t: "hi", p: "", ta: "a\nb", n: 3, c: true, s: "y" };
+  check(JSON.stringify(sent) === JSON.stringify(want), `the answers are ${JSON.stringify(sent)}`);
+
   check(problems.length === 0, problems.join("\n"));
   console.log(`dev console: hello's dialogue played; screenshot at ${screenshot}`);
 } finally {
