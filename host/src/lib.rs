@@ -17,6 +17,7 @@
 //! - [`check`]: whether the host would load a plugin, and why not (`keruj-host check`);
 //! - [`send`]: playing Keruj against a running host (`keruj-host send`), with
 //!   [`form_text`] drawing reply forms as text;
+//! - [`dev`]: the dev console, a web page that plays Keruj (`keruj-host dev`);
 //! - `testing` (feature `testing`): test an app with `cargo test`, in an in-process host.
 //!
 //! ## Embedding
@@ -44,6 +45,7 @@ pub mod apps;
 pub mod capabilities;
 pub mod check;
 pub mod config;
+pub mod dev;
 pub mod dispatch;
 pub mod event;
 pub mod form_text;

@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use keruj_host::config::KerujApiConfig;
+use keruj_host::dev::{Capture, DevOptions};
 use keruj_host::{Host, HostConfig};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::prelude::*;
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +39,28 @@ enum Command {
     /// error). Exit status 0 on 2xx, 1 on another answer, 2 when nothing
     /// could be sent.
     Send(keruj_host::send::SendArgs),
+    /// Run a host for development with a web console at `/` that plays
+    /// Keruj: install, configure, fill in the forms, send events, read each
+    /// event's log. Loopback only unless --allow-remote; apps without a token
+    /// get a generated one.
+    Dev(DevArgs),
+}
+
+#[derive(clap::Args)]
+struct DevArgs {
+    /// Folder of `<app>.wasm` plugins and their `<app>.toml` sidecars.
+    #[arg(long, env = "KERUJ_PLUGINS", default_value = "plugins")]
+    plugins: PathBuf,
+    /// Folder for the database [default: a temporary folder, deleted on exit].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Address to listen on; port 0 picks a free one.
+    #[arg(long, default_value = keruj_host::dev::DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Accept a listen address other than loopback: anyone who reaches it
+    /// can play Keruj against your apps.
+    #[arg(long)]
+    allow_remote: bool,
 }
 
 #[derive(clap::Args)]
@@ -100,15 +125,22 @@ struct ServeArgs {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("KERUJ_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+    let command = Cli::parse().command;
+    // `dev` keeps each event's log lines for its console, whatever KERUJ_LOG says.
+    let capture = matches!(command, Command::Dev(_)).then(Capture::default);
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_filter(
+            EnvFilter::try_from_env("KERUJ_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        );
+    tracing_subscriber::registry()
+        .with(fmt)
+        .with(capture.clone().map(|c| c.with_filter(LevelFilter::DEBUG)))
         .init();
-    let result = match Cli::parse().command {
+    let result = match command {
         Command::Serve(args) => serve(args).await,
+        Command::Dev(args) => dev(args, capture.unwrap_or_default()).await,
         Command::RotateIdentity(args) => rotate_identity(args),
         Command::Check(args) => return check(args),
         Command::Send(args) => return keruj_host::send::run(args).await,
@@ -152,6 +184,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("keruj-host apps loaded: {}", loading.app_names().len());
     });
     keruj_host::http::serve(host, listener, shutdown).await
+}
+
+/// `dev`: see [`keruj_host::dev`].
+async fn dev(args: DevArgs, capture: Capture) -> anyhow::Result<()> {
+    let options = DevOptions {
+        plugins: args.plugins,
+        data: args.data,
+        listen: args.listen,
+        allow_remote: args.allow_remote,
+    };
+    keruj_host::dev::run(options, capture, shutdown_signal()?).await
 }
 
 /// `rotate-identity`: see [`keruj_host::storage::rotate_identity`].

@@ -8,6 +8,7 @@
 
 mod capabilities;
 mod crashes;
+mod dev_console;
 mod errors;
 mod faults;
 mod hardening;

@@ -4,7 +4,7 @@
 mod host;
 mod raw;
 #[path = "../../../host/dev/serve.rs"]
-mod serve;
+pub mod serve;
 pub mod stub;
 #[path = "../../../host/dev/variant.rs"]
 pub mod variant;
