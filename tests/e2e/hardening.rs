@@ -31,29 +31,59 @@ fn lines_with(host: &Host, needle: &str) -> Vec<String> {
         .collect()
 }
 
+/// A stub that holds every request until the test lets it go: a plugin
+/// waiting on it is mid-event for as long as the test needs.
+struct Gate {
+    stub: Stub,
+    /// A message each time a request reaches the stub.
+    arrived: mpsc::Receiver<()>,
+    /// Each message lets one held request be answered.
+    release: mpsc::Sender<()>,
+}
+
+impl Gate {
+    fn start() -> Gate {
+        let (arrived_tx, arrived) = mpsc::channel::<()>();
+        let (release, released) = mpsc::channel::<()>();
+        let (arrived_tx, released) = (Mutex::new(arrived_tx), Mutex::new(released));
+        let stub = Stub::start(move |_| {
+            arrived_tx.lock().unwrap().send(()).unwrap();
+            let _ = released
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(30));
+            Reply::json(json!({"ok": true}))
+        });
+        Gate {
+            stub,
+            arrived,
+            release,
+        }
+    }
+}
+
+impl Stub {
+    /// A sidecar allowing this stub, with time for a held call, plus `more`.
+    fn sidecar(&self, more: &str) -> String {
+        format!(
+            "allowed_hosts = [\"{}\"]\nhttp_timeout_ms = 30000\ntimeout_ms = 30000\n{more}",
+            self.authority()
+        )
+    }
+}
+
 #[test]
 fn writes_racing_an_uninstall_do_not_survive_it() {
-    // The stub holds the plugin's outbound call until the test lets it go:
-    // the event is mid-flight, deterministically, while the uninstall runs.
-    let (arrived_tx, arrived) = mpsc::channel::<()>();
-    let (release, released) = mpsc::channel::<()>();
-    let (arrived_tx, released) = (Mutex::new(arrived_tx), Mutex::new(released));
-    let gate = Stub::start(move |_| {
-        arrived_tx.lock().unwrap().send(()).unwrap();
-        let _ = released
-            .lock()
-            .unwrap()
-            .recv_timeout(Duration::from_secs(30));
-        Reply::json(json!({"ok": true}))
-    });
-    let sidecar = format!(
-        "allowed_hosts = [\"{}\"]\nhttp_timeout_ms = 30000\ntimeout_ms = 30000\n",
-        gate.authority()
-    );
+    // The event is mid-flight, deterministically, while the uninstall runs.
+    let Gate {
+        stub: gate,
+        arrived,
+        release,
+    } = Gate::start();
     let host = Arc::new(Host::start(
         Setup::new()
             .app("probe", &plugin("probe"))
-            .sidecar(&sidecar),
+            .sidecar(&gate.sidecar("")),
     ));
     let company = "co-race-g";
     assert_eq!(host.send("probe", &install(company)).status, 200);
@@ -347,25 +377,15 @@ fn two_apps_reading_one_token_variable_serve_neither() {
 
 #[test]
 fn busy_refusals_are_warnings_and_rate_limited() {
-    let (arrived_tx, arrived) = mpsc::channel::<()>();
-    let (release, released) = mpsc::channel::<()>();
-    let (arrived_tx, released) = (Mutex::new(arrived_tx), Mutex::new(released));
-    let gate = Stub::start(move |_| {
-        arrived_tx.lock().unwrap().send(()).unwrap();
-        let _ = released
-            .lock()
-            .unwrap()
-            .recv_timeout(Duration::from_secs(30));
-        Reply::json(json!({}))
-    });
-    let sidecar = format!(
-        "allowed_hosts = [\"{}\"]\nmax_concurrency = 1\nhttp_timeout_ms = 30000\ntimeout_ms = 30000\n",
-        gate.authority()
-    );
+    let Gate {
+        stub: gate,
+        arrived,
+        release,
+    } = Gate::start();
     let host = Arc::new(Host::start(
         Setup::new()
             .app("probe", &plugin("probe"))
-            .sidecar(&sidecar),
+            .sidecar(&gate.sidecar("max_concurrency = 1\n")),
     ));
     let company = "co-busy-log-1";
     assert_eq!(host.send("probe", &install(company)).status, 200);
