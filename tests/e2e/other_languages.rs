@@ -137,6 +137,20 @@ fn lifecycle(app: &str, wasm: &Path) {
     );
     assert!(outside.received().is_empty(), "a refused host was reached");
     assert_eq!(allowed.received().len(), 1, "{:?}", allowed.received());
+    if app == "hello-js" {
+        // JavaScript's own `fetch` (wasi:http) under the same grant.
+        let fetched = web_fetch(&host, app, company, &allowed.url("/hello"));
+        assert_eq!(fetched, r#"200 {"hi":"there"}"#);
+        let refused = web_fetch(&host, app, company, &outside.url("/collect"));
+        assert!(refused.starts_with("error: "), "{refused}");
+        assert!(outside.received().is_empty(), "a refused host was reached");
+        assert_eq!(allowed.received().len(), 2, "{:?}", allowed.received());
+        let denied = host.log();
+        assert!(
+            denied.contains("via=\"wasi:http\"") || denied.contains("via=wasi:http"),
+            "no log line of the wasi:http call:\n{denied}"
+        );
+    }
 
     let uninstalled = host.send(app, &event("application_uninstall", company));
     assert_eq!(uninstalled.status, 200, "uninstall: {}", uninstalled.body);
@@ -154,6 +168,13 @@ fn whoami(host: &Host, app: &str, company: &str) -> String {
     let form = answer.json();
     assert_eq!(form["reply"], "note_seen", "{form}");
     label(&form)
+}
+
+/// What `hello-js` saw calling JavaScript's `fetch(url)`: `STATUS BODY` or `error: ...`.
+fn web_fetch(host: &Host, app: &str, company: &str, url: &str) -> String {
+    let answer = host.send(app, &submission("web_fetch", company, json!({"url": url})));
+    assert_eq!(answer.status, 200, "web_fetch {url}: {}", answer.body);
+    label(&answer.json())
 }
 
 /// What the app saw fetching `url` through the host: `STATUS BODY` or `error: ...`.

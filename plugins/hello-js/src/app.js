@@ -4,7 +4,9 @@
 // submitted form: done (the name is kept), or the same form again with an
 // error when the name is empty. Any other event: a form that echoes what the
 // app received. Two more show the SDK's capabilities: `whoami` reads back the
-// name kept in kv, and `fetch` (data `{url}`) calls out through the host.
+// name kept in kv, and `fetch` (data `{url}`) calls out through the host's
+// `http` capability; `web_fetch` (data `{url}`) does the same with the
+// standard `fetch` of JavaScript (wasi:http, under the same grant).
 
 import { Form, app, done, http, info, kv, log, text } from '@keruj/guest';
 
@@ -42,6 +44,7 @@ export default app({
           return done;
         }
         if (event.name === 'fetch') return fetchNote(event.text('url') ?? '');
+        if (event.name === 'web_fetch') return webFetchNote(event.text('url') ?? '');
         return echo(event.name, event.data);
       case 'other':
         if (event.name === 'whoami') {
@@ -52,6 +55,16 @@ export default app({
     }
   },
 });
+
+/** `fetchNote` with JavaScript's own `fetch`: an app written for the web. */
+async function webFetchNote(url) {
+  try {
+    const response = await fetch(url);
+    return note('Fetched', `${response.status} ${await response.text()}`);
+  } catch (error) {
+    return note('Fetched', `error: ${error.message}`);
+  }
+}
 
 /** Calls `url` through the host and shows the status and body, or why not. */
 function fetchNote(url) {
