@@ -16,7 +16,8 @@
 //! - [`plugin_text`]: what a plugin says, escaped, bounded and budgeted before it is logged;
 //! - [`check`]: whether the host would load a plugin, and why not (`keruj-host check`);
 //! - [`send`]: playing Keruj against a running host (`keruj-host send`), with
-//!   [`form_text`] drawing reply forms as text.
+//!   [`form_text`] drawing reply forms as text;
+//! - [`scaffold`]: a new app crate (`keruj-host new`).
 //!
 //! ## Embedding
 //!
@@ -49,6 +50,7 @@ pub mod http;
 pub mod plugin_text;
 pub mod reload;
 pub mod runtime;
+pub mod scaffold;
 pub mod send;
 pub mod storage;
 mod throttle;

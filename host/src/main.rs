@@ -36,6 +36,9 @@ enum Command {
     /// error). Exit status 0 on 2xx, 1 on another answer, 2 when nothing
     /// could be sent.
     Send(keruj_host::send::SendArgs),
+    /// Scaffold an app crate: a two-step dialogue, its test, a build script
+    /// and a README with the commands that matter.
+    New(keruj_host::scaffold::NewArgs),
 }
 
 #[derive(clap::Args)]
@@ -112,6 +115,7 @@ async fn main() -> std::process::ExitCode {
         Command::RotateIdentity(args) => rotate_identity(args),
         Command::Check(args) => return check(args),
         Command::Send(args) => return keruj_host::send::run(args).await,
+        Command::New(args) => return keruj_host::scaffold::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
