@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use crate::capabilities::outbound_override::OutboundOverride;
+
 /// Default per-event time limit.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5_000);
 /// Default per-event memory limit.
@@ -60,6 +62,11 @@ pub struct HostConfig {
     pub max_connections: Option<usize>,
     /// How plugins reach Keruj's API.
     pub keruj_api: KerujApiConfig,
+    /// Answers plugins' outbound HTTP and their Keruj API calls in the
+    /// process instead of the network, after the same checks and under the
+    /// same limits. For tests ([`crate::testing`]); `None` by default, and
+    /// the server never sets it.
+    pub outbound_override: Option<OutboundOverride>,
 }
 
 /// Where Keruj's GraphQL API is and how the company's key is sent to it.
@@ -93,6 +100,7 @@ impl HostConfig {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             max_connections: None,
             keruj_api: KerujApiConfig::default(),
+            outbound_override: None,
         }
     }
 

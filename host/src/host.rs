@@ -53,7 +53,8 @@ impl Host {
     /// waits for them all.
     pub async fn start(config: HostConfig) -> anyhow::Result<Host> {
         let storage = Arc::new(Storage::open(&config.data_dir, &config.identity_path())?);
-        let services = Services::new(storage.clone(), config.keruj_api.clone())?;
+        let mut services = Services::new(storage.clone(), config.keruj_api.clone())?;
+        services.outbound_override = config.outbound_override.clone();
         let runtime = Runtime::new(Arc::new(services))?.with_cache(config.data_dir.join("cache"));
         // Watch before the scan: whatever changes during start-up is in the
         // watcher's queue and reloads once the host is up.

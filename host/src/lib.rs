@@ -17,7 +17,8 @@
 //! - [`check`]: whether the host would load a plugin, and why not (`keruj-host check`);
 //! - [`send`]: playing Keruj against a running host (`keruj-host send`), with
 //!   [`form_text`] drawing reply forms as text;
-//! - [`scaffold`]: a new app crate (`keruj-host new`).
+//! - [`scaffold`]: a new app crate (`keruj-host new`);
+//! - `testing` (feature `testing`): test an app with `cargo test`, in an in-process host.
 //!
 //! ## Embedding
 //!
@@ -53,6 +54,8 @@ pub mod runtime;
 pub mod scaffold;
 pub mod send;
 pub mod storage;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod throttle;
 
 pub use config::{AppSettings, HostConfig, Limits, Token};

@@ -11,6 +11,8 @@ mod crashes;
 mod errors;
 mod faults;
 mod hardening;
+mod harness;
+mod harness_nova_poshta;
 mod hostile_plugins;
 mod hostile_requests;
 mod identity;

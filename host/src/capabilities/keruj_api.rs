@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 
+use super::outbound_override::OutboundOverride;
 use super::{Bound, Scope, Services};
 use crate::config::KerujApiConfig;
 use crate::runtime::bindings_for_capabilities::keruj_api::Host;
@@ -16,6 +17,7 @@ pub const KERUJ_API_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct KerujApiState {
     client: reqwest::Client,
+    answer: Option<OutboundOverride>,
     api: KerujApiConfig,
     scope: Scope,
 }
@@ -24,6 +26,7 @@ impl KerujApiState {
     pub fn new(services: &Services, scope: Scope) -> Self {
         KerujApiState {
             client: services.client.clone(),
+            answer: services.outbound_override.clone(),
             api: services.keruj_api.clone(),
             scope,
         }
@@ -58,13 +61,26 @@ impl KerujApiState {
             .header(CONTENT_TYPE, "application/json")
             .header(&self.api.key_header, key)
             .header(&self.api.company_header, company)
-            .body(json!({"query": query, "variables": variables}).to_string())
-            .send();
+            .body(json!({"query": query, "variables": variables}).to_string());
         let deadline = Instant::now() + KERUJ_API_TIMEOUT;
-        let response = tokio::time::timeout(KERUJ_API_TIMEOUT, request)
+        let unreachable = |e: String| format!("Keruj's API could not be reached: {e}");
+        let sent = async {
+            match &self.answer {
+                None => request
+                    .send()
+                    .await
+                    .map_err(|e| unreachable(e.without_url().to_string())),
+                Some(answer) => {
+                    let request = request
+                        .build()
+                        .map_err(|e| unreachable(e.without_url().to_string()))?;
+                    answer.answer(request).await.map_err(unreachable)
+                }
+            }
+        };
+        let response = tokio::time::timeout(KERUJ_API_TIMEOUT, sent)
             .await
-            .map_err(|_| format!("Keruj's API did not answer within {KERUJ_API_TIMEOUT:?}"))?
-            .map_err(|e| format!("Keruj's API could not be reached: {}", e.without_url()))?;
+            .map_err(|_| format!("Keruj's API did not answer within {KERUJ_API_TIMEOUT:?}"))??;
         let response = super::http::read_response(response, deadline, KERUJ_API_TIMEOUT).await?;
         if !(200..300).contains(&response.status) {
             return Err(format!("Keruj's API answered {}", response.status));

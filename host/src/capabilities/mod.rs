@@ -16,6 +16,7 @@ pub mod keruj_api;
 pub mod kv;
 pub mod log;
 pub mod outbound;
+pub mod outbound_override;
 mod scope;
 pub mod secrets;
 pub mod wasi_http;
@@ -41,6 +42,9 @@ pub struct Services {
     /// redirects itself: each hop comes back to the grant ([`outbound`]).
     pub client: reqwest::Client,
     pub keruj_api: KerujApiConfig,
+    /// Answers plugins' outbound calls and Keruj API calls instead of the
+    /// network: `None` but in tests ([`outbound_override`]).
+    pub outbound_override: Option<outbound_override::OutboundOverride>,
 }
 
 impl Services {
@@ -54,6 +58,7 @@ impl Services {
             storage,
             client,
             keruj_api,
+            outbound_override: None,
         })
     }
 }
@@ -124,7 +129,8 @@ impl InstanceState {
             kv: kv::KvState(scope.clone()),
             secrets: secrets::SecretsState(scope.clone()),
             config: config::ConfigState::new(settings),
-            http: outbound::Grant::new(services.client.clone(), settings, bound.clone()),
+            http: outbound::Grant::new(services.client.clone(), settings, bound.clone())
+                .answered_by(services.outbound_override.clone()),
             keruj_api: keruj_api::KerujApiState::new(services, scope),
         }
     }

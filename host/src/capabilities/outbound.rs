@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, Url};
 
 use super::Bound;
+use super::outbound_override::OutboundOverride;
 use crate::config::AppSettings;
 use crate::plugin_text::PluginText;
 
@@ -91,6 +92,8 @@ impl Via {
 /// The outbound HTTP grant of one instance, from its app's sidecar.
 pub struct Grant {
     client: reqwest::Client,
+    /// Answers admitted calls instead of `client` (tests only).
+    answer: Option<OutboundOverride>,
     allowed_hosts: Arc<[String]>,
     timeout: Duration,
     calls_left: u32,
@@ -102,6 +105,7 @@ impl Grant {
     pub fn new(client: reqwest::Client, settings: &AppSettings, bound: Bound) -> Self {
         Grant {
             client,
+            answer: None,
             allowed_hosts: settings.allowed_hosts.clone(),
             timeout: settings.http_timeout,
             calls_left: MAX_CALLS_PER_EVENT,
@@ -109,11 +113,19 @@ impl Grant {
         }
     }
 
+    /// Admitted calls are answered by `answer` instead of the network
+    /// (see [`super::outbound_override`]); the grant's checks stay.
+    pub fn answered_by(mut self, answer: Option<OutboundOverride>) -> Self {
+        self.answer = answer;
+        self
+    }
+
     /// Counts one call and checks where it goes; its time limit starts now.
     /// A refused call is logged here, once, and never leaves the host.
     pub fn admit(&mut self, via: Via, method: &Method, url: &Url) -> Result<Call, CallError> {
         let call = Call {
             client: self.client.clone(),
+            answer: self.answer.clone(),
             allowed_hosts: self.allowed_hosts.clone(),
             timeout: self.timeout,
             started: Instant::now(),
@@ -156,6 +168,7 @@ impl Grant {
 /// checked against. Cheap to move into the future that sends it.
 pub struct Call {
     client: reqwest::Client,
+    answer: Option<OutboundOverride>,
     allowed_hosts: Arc<[String]>,
     timeout: Duration,
     started: Instant,
@@ -200,10 +213,18 @@ impl Call {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, CallError> {
-        let response = self
-            .within(request.send())
-            .await?
-            .map_err(CallError::from_reqwest)?;
+        let response = match &self.answer {
+            None => self
+                .within(request.send())
+                .await?
+                .map_err(CallError::from_reqwest)?,
+            Some(answer) => {
+                let request = request.build().map_err(CallError::from_reqwest)?;
+                self.within(answer.answer(request))
+                    .await?
+                    .map_err(CallError::Transport)?
+            }
+        };
         if response
             .content_length()
             .is_some_and(|length| length > MAX_RESPONSE_BYTES as u64)

@@ -1,0 +1,227 @@
+//! [`TestAppBuilder`]: the app's sidecar and handlers, then a host on
+//! temporary folders serving it.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+
+use super::{DEFAULT_COMPANY, KERUJ_API_URL, OutboundRequest, OutboundResponse, TestApp, build};
+use crate::capabilities::outbound_override::OutboundOverride;
+use crate::config::{HostConfig, is_app_name};
+use crate::host::Host;
+
+type Handler = Arc<dyn Fn(&OutboundRequest) -> OutboundResponse + Send + Sync>;
+
+/// How a [`TestApp`] is set up: the app's sidecar (`allowed_hosts`,
+/// `[config]`, limits) and the handlers that answer its outbound calls.
+/// Finish with [`load`](TestAppBuilder::load) or [`build`](TestAppBuilder::build).
+#[derive(Default)]
+pub struct TestAppBuilder {
+    name: Option<String>,
+    allowed_hosts: Vec<String>,
+    config: BTreeMap<String, String>,
+    limits: toml::Table,
+    on_http: Option<Handler>,
+    on_keruj_api: Option<Handler>,
+    target_dir: Option<PathBuf>,
+}
+
+impl TestAppBuilder {
+    /// The app id (the `.wasm`'s name in the plugins folder). By default the
+    /// crate's name for [`build`](Self::build), the file stem for [`load`](Self::load).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Lets the app call `host[:port]`, as the sidecar's `allowed_hosts`
+    /// does. A call to any other host is refused before the handler sees it.
+    pub fn allow_host(mut self, host: impl Into<String>) -> Self {
+        self.allowed_hosts.push(host.into());
+        self
+    }
+
+    /// A `[config]` entry the app reads with `config::get`.
+    pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.insert(key.into(), value.into());
+        self
+    }
+
+    /// Another sidecar setting, as in `<app>.toml`: `timeout_ms`,
+    /// `memory_mb`, `http_timeout_ms`, `max_concurrency`.
+    pub fn sidecar(mut self, key: &str, value: impl Into<toml::Value>) -> Self {
+        self.limits.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// Answers the app's outbound HTTP (both `keruj:plugin/http` and
+    /// `wasi:http`). Without one, every allowed call gets 502 with a body
+    /// saying no handler was given.
+    pub fn on_http(
+        mut self,
+        handler: impl Fn(&OutboundRequest) -> OutboundResponse + Send + Sync + 'static,
+    ) -> Self {
+        self.on_http = Some(Arc::new(handler));
+        self
+    }
+
+    /// Answers the app's calls to Keruj's GraphQL API (`keruj::graphql`),
+    /// posted to [`KERUJ_API_URL`] with the company's API key in
+    /// `x-keruj-api-key`. Without one, they get 502.
+    pub fn on_keruj_api(
+        mut self,
+        handler: impl Fn(&OutboundRequest) -> OutboundResponse + Send + Sync + 'static,
+    ) -> Self {
+        self.on_keruj_api = Some(Arc::new(handler));
+        self
+    }
+
+    /// Where [`build`](Self::build) has cargo put the `.wasm`; by default
+    /// `keruj-test/` inside the crate's target folder (apart from the folder
+    /// a running `cargo test` holds locked).
+    pub fn target_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.target_dir = Some(dir.into());
+        self
+    }
+
+    /// Starts a host serving the component at `wasm`.
+    pub fn load(self, wasm: impl AsRef<Path>) -> anyhow::Result<TestApp> {
+        let wasm = wasm.as_ref();
+        let name = match &self.name {
+            Some(name) => name.clone(),
+            None => wasm
+                .file_stem()
+                .and_then(|stem| stem.to_str())
+                .with_context(|| format!("{} has no file name", wasm.display()))?
+                .to_owned(),
+        };
+        self.start(name, wasm)
+    }
+
+    /// Builds the app crate at `crate_dir` (its folder or its `Cargo.toml`)
+    /// with `cargo build --release --target wasm32-wasip2`, then starts a
+    /// host serving it, named after the crate.
+    pub fn build(self, crate_dir: impl AsRef<Path>) -> anyhow::Result<TestApp> {
+        let built = build::build(crate_dir.as_ref(), self.target_dir.as_deref())?;
+        let name = self.name.clone().unwrap_or(built.crate_name);
+        self.start(name, &built.wasm)
+    }
+
+    fn start(self, name: String, wasm: &Path) -> anyhow::Result<TestApp> {
+        anyhow::ensure!(
+            is_app_name(&name),
+            "{name:?} is not a valid app id (1 to 63 of a-z, 0-9, `_` and `-`, starting with a \
+             letter or digit): choose one with TestApp::builder().name(...)"
+        );
+        let dir = tempfile::Builder::new().prefix("keruj-test-").tempdir()?;
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir_all(&plugins)?;
+        std::fs::copy(wasm, plugins.join(format!("{name}.wasm"))).with_context(|| {
+            format!(
+                "cannot read the app {}: build it first (cargo build --release --target \
+                 wasm32-wasip2) or use TestApp::build",
+                wasm.display()
+            )
+        })?;
+        std::fs::write(plugins.join(format!("{name}.toml")), self.sidecar_text()?)?;
+
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let panicked = Arc::new(Mutex::new(None));
+        let mut config = HostConfig::new(&plugins, dir.path().join("data"));
+        config.watch = false;
+        config.keruj_api.url = KERUJ_API_URL.into();
+        config.outbound_override = Some(self.outbound(requests.clone(), panicked.clone()));
+
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let host = runtime.block_on(Host::start(config))?;
+        let entry = host
+            .inner
+            .apps
+            .get(&name)
+            .context("the app was not found")?;
+        if let Err(problem) = entry.serving() {
+            anyhow::bail!("the host cannot load {}: {problem}", wasm.display());
+        }
+        Ok(TestApp {
+            host,
+            runtime,
+            name,
+            company: Mutex::new(DEFAULT_COMPANY.into()),
+            api_keys: Mutex::new(BTreeMap::new()),
+            requests,
+            panicked,
+            dir,
+        })
+    }
+
+    fn sidecar_text(&self) -> anyhow::Result<String> {
+        let mut sidecar = self.limits.clone();
+        let hosts = self.allowed_hosts.iter().cloned().map(toml::Value::from);
+        sidecar.insert("allowed_hosts".into(), hosts.collect::<Vec<_>>().into());
+        let config = self
+            .config
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().into()));
+        sidecar.insert("config".into(), config.collect::<toml::Table>().into());
+        Ok(toml::to_string(&sidecar)?)
+    }
+
+    /// One override for the host: Keruj's API to its handler, the rest to
+    /// the app's; every request recorded first.
+    fn outbound(
+        &self,
+        requests: Arc<Mutex<Vec<OutboundRequest>>>,
+        panicked: Arc<Mutex<Option<String>>>,
+    ) -> OutboundOverride {
+        let on_http = self.on_http.clone();
+        let on_keruj_api = self.on_keruj_api.clone();
+        OutboundOverride::new(move |request| {
+            requests
+                .lock()
+                .expect("requests lock")
+                .push(request.clone());
+            let (handler, what) = match request.url == KERUJ_API_URL {
+                true => (&on_keruj_api, "on_keruj_api"),
+                false => (&on_http, "on_http"),
+            };
+            match handler {
+                Some(handler) => {
+                    let answer = panic::catch_unwind(AssertUnwindSafe(|| handler(&request)));
+                    answer.unwrap_or_else(|payload| {
+                        let message = panic_message(payload.as_ref());
+                        let message = format!(
+                            "the {what} handler panicked on {} {}: {message}",
+                            request.method, request.url
+                        );
+                        panicked.lock().expect("panic lock").get_or_insert(message);
+                        OutboundResponse::text("the test's handler panicked").with_status(500)
+                    })
+                }
+                None => OutboundResponse::text(format!(
+                    "keruj_host::testing: the test gave no {what} handler for {} {}",
+                    request.method, request.url
+                ))
+                .with_status(502),
+            }
+        })
+    }
+}
+
+/// The text a panic was raised with, if it is text.
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    match (
+        payload.downcast_ref::<&str>(),
+        payload.downcast_ref::<String>(),
+    ) {
+        (Some(text), _) => text,
+        (_, Some(text)) => text,
+        _ => "(not a text)",
+    }
+}
