@@ -21,6 +21,7 @@ mod load_hints;
 mod nova_poshta;
 mod other_languages;
 mod reload;
+mod scaffold;
 mod send;
 mod storage;
 mod support;
