@@ -140,7 +140,13 @@ impl TestAppBuilder {
             .worker_threads(2)
             .enable_all()
             .build()?;
-        let host = runtime.block_on(Host::start(config))?;
+        // The host compiles plugins missing from its cache in the
+        // background: the test starts once this one is compiled.
+        let host = runtime.block_on(async {
+            let host = Host::start(config).await?;
+            host.loaded().await;
+            anyhow::Ok(host)
+        })?;
         let entry = host
             .inner
             .apps
