@@ -18,6 +18,7 @@
 //! - [`send`]: playing Keruj against a running host (`keruj-host send`), with
 //!   [`form_text`] drawing reply forms as text;
 //! - [`dev`]: the dev console, a web page that plays Keruj (`keruj-host dev`);
+//! - [`scaffold`]: a new app crate (`keruj-host new`);
 //! - `testing` (feature `testing`): test an app with `cargo test`, in an in-process host.
 //!
 //! ## Embedding
@@ -54,6 +55,7 @@ pub mod http;
 pub mod plugin_text;
 pub mod reload;
 pub mod runtime;
+pub mod scaffold;
 pub mod send;
 pub mod storage;
 #[cfg(feature = "testing")]

@@ -44,6 +44,9 @@ enum Command {
     /// event's log. Loopback only unless --allow-remote; apps without a token
     /// get a generated one.
     Dev(DevArgs),
+    /// Scaffold an app crate: a two-step dialogue, its test, a build script
+    /// and a README with the commands that matter.
+    New(keruj_host::scaffold::NewArgs),
 }
 
 #[derive(clap::Args)]
@@ -144,6 +147,7 @@ async fn main() -> std::process::ExitCode {
         Command::RotateIdentity(args) => rotate_identity(args),
         Command::Check(args) => return check(args),
         Command::Send(args) => return keruj_host::send::run(args).await,
+        Command::New(args) => return keruj_host::scaffold::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

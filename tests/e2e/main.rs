@@ -22,6 +22,7 @@ mod load_hints;
 mod nova_poshta;
 mod other_languages;
 mod reload;
+mod scaffold;
 mod send;
 mod storage;
 mod support;

@@ -1,0 +1,344 @@
+//! `keruj-host new`: scaffolds an app crate that builds for `wasm32-wasip2` as
+//! generated: its `Cargo.toml` (the SDK from this checkout, a path or git),
+//! a two-step dialogue, its test through the `keruj_host::testing` harness, a
+//! build script that copies `my_app.wasm` to `plugins/my-app.wasm` (the app
+//! id is the file stem, whatever cargo names the artifact) and a README.
+//!
+//! The templates are files under `src/scaffold/`, filled by plain
+//! `{{placeholder}}` replacement ([`render`]).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+
+use crate::config::{default_token_env, is_app_name};
+
+/// The SDK of the checkout this binary was built from. Nothing is published
+/// to crates.io yet, so by default the generated crate depends on it by path.
+pub const CHECKOUT_SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-sdk");
+
+/// Each generated file: its path in the crate and its template.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("Cargo.toml", include_str!("scaffold/Cargo.toml.tmpl")),
+    ("src/lib.rs", include_str!("scaffold/lib.rs.tmpl")),
+    (
+        "tests/dialogue.rs",
+        include_str!("scaffold/dialogue.rs.tmpl"),
+    ),
+    ("README.md", include_str!("scaffold/README.md.tmpl")),
+    ("scripts/build", include_str!("scaffold/build.sh.tmpl")),
+    (".gitignore", include_str!("scaffold/gitignore.tmpl")),
+];
+
+/// The arguments of `keruj-host new`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NewArgs {
+    /// The app id, also the crate's name: 1 to 63 of a-z, 0-9, `_` and `-`,
+    /// starting with a letter.
+    pub name: String,
+    /// The crate's folder [default: ./NAME]. It must not exist or be empty.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Take keruj-guest from this folder: a keruj-host checkout's `guest-sdk`
+    /// [default: the checkout this binary was built from].
+    #[arg(long, value_name = "PATH", conflicts_with = "sdk_git")]
+    pub sdk_path: Option<PathBuf>,
+    /// Take keruj-guest (and keruj-host, for the tests) from this git repository.
+    #[arg(long, value_name = "URL")]
+    pub sdk_git: Option<String>,
+}
+
+/// Where the generated crate takes keruj-guest and, for its tests, keruj-host.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// Folders on this machine (canonical paths).
+    Path { sdk: PathBuf, host: PathBuf },
+    /// A git repository holding both crates.
+    Git(String),
+}
+
+/// What `keruj-host new` is about to make.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The app id and crate name.
+    pub name: String,
+    /// The crate's folder.
+    pub dir: PathBuf,
+    /// The SDK's origin.
+    pub source: Source,
+    /// A `Cargo.lock` to start from: the checkout's, so that the crate
+    /// builds with the versions the SDK is tested with (and needs no index
+    /// update when they are in cargo's cache).
+    pub lock: Option<PathBuf>,
+}
+
+/// `keruj-host new`: makes the crate and says what to do next.
+pub fn run(args: NewArgs) -> ExitCode {
+    let made = plan(&args).and_then(|plan| create(&plan).map(|()| plan));
+    match made {
+        Ok(plan) => {
+            print!("{}", next_steps(&plan));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("keruj-host new: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Checks the arguments and works out the SDK's origin.
+pub fn plan(args: &NewArgs) -> anyhow::Result<Plan> {
+    check_name(&args.name)?;
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&args.name));
+    check_free(&dir)?;
+    let (source, lock) = match (&args.sdk_path, &args.sdk_git) {
+        (_, Some(url)) => {
+            if url.trim().is_empty() {
+                bail!("--sdk-git needs the URL of a keruj-host git repository");
+            }
+            (Source::Git(url.trim().to_owned()), None)
+        }
+        (Some(sdk), None) => path_source(sdk)?,
+        (None, None) => path_source(Path::new(CHECKOUT_SDK)).map_err(|error| {
+            anyhow::anyhow!(
+                "{error:#}\nthis keruj-host was built from a checkout whose guest-sdk/ is not \
+                 at {CHECKOUT_SDK} any more: give the SDK with --sdk-path \
+                 <keruj-host checkout>/guest-sdk or --sdk-git <repository URL>"
+            )
+        })?,
+    };
+    Ok(Plan {
+        name: args.name.clone(),
+        dir,
+        source,
+        lock,
+    })
+}
+
+/// Refuses a name that is not an app id, or that cargo refuses as a crate's.
+pub fn check_name(name: &str) -> anyhow::Result<()> {
+    const RULE: &str = "1 to 63 of a-z, 0-9, `_` and `-`, starting with a letter";
+    if !is_app_name(name) {
+        let suggestion: String = name
+            .to_lowercase()
+            .chars()
+            .map(|c| match c {
+                'a'..='z' | '0'..='9' | '_' | '-' => c,
+                _ => '-',
+            })
+            .collect();
+        let suggestion = suggestion.trim_matches(|c| c == '-' || c == '_');
+        let hint = match is_app_name(suggestion) && check_name(suggestion).is_ok() {
+            true => format!(", such as {suggestion:?}"),
+            false => String::new(),
+        };
+        bail!("{name:?} cannot be an app id: use {RULE}{hint}");
+    }
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        bail!("{name:?} cannot be a crate's name (cargo refuses a leading digit): use {RULE}");
+    }
+    const RESERVED: &[&str] = &[
+        "alloc",
+        "core",
+        "crate",
+        "proc_macro",
+        "proc-macro",
+        "self",
+        "std",
+        "super",
+        "test",
+    ];
+    if RESERVED.contains(&name) {
+        bail!("{name:?} is the name of a Rust built-in crate or keyword: choose another name");
+    }
+    Ok(())
+}
+
+/// The crate's folder must not exist, or be an empty folder.
+fn check_free(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    if !dir.is_dir() {
+        bail!(
+            "{} exists and is not a folder: choose another with --dir",
+            dir.display()
+        );
+    }
+    let mut entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the folder {}", dir.display()))?;
+    if entries.next().is_some() {
+        bail!(
+            "{} is not empty: nothing was written; choose another folder with --dir, or remove it",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// The SDK at `sdk` (a `guest-sdk` folder) and the host beside it (or, when
+/// there is none, this binary's checkout's).
+fn path_source(sdk: &Path) -> anyhow::Result<(Source, Option<PathBuf>)> {
+    let sdk = sdk
+        .canonicalize()
+        .with_context(|| format!("the SDK folder {} does not exist", sdk.display()))?;
+    let manifest = sdk.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).with_context(|| {
+        format!(
+            "{} has no Cargo.toml: give the guest-sdk folder of a keruj-host checkout",
+            sdk.display()
+        )
+    })?;
+    let parsed: toml::Table = toml::from_str(&text)
+        .with_context(|| format!("{} is not valid TOML", manifest.display()))?;
+    let name = parsed
+        .get("package")
+        .and_then(|package| package.get("name"))
+        .and_then(toml::Value::as_str);
+    if name != Some("keruj-guest") {
+        bail!(
+            "{} is not the keruj-guest crate: give the guest-sdk folder of a keruj-host checkout",
+            sdk.display()
+        );
+    }
+    let checkout = sdk.parent().unwrap_or(&sdk);
+    let own_host = Path::new(CHECKOUT_SDK).join("../host");
+    let host = [checkout.join("host"), own_host]
+        .into_iter()
+        .find(|host| host.join("Cargo.toml").is_file())
+        .and_then(|host| host.canonicalize().ok())
+        .with_context(|| {
+            format!(
+                "no keruj-host crate beside {} (its tests need keruj_host::testing): give the \
+                 guest-sdk folder of a whole keruj-host checkout, or use --sdk-git",
+                sdk.display()
+            )
+        })?;
+    let lock = Some(checkout.join("Cargo.lock")).filter(|lock| lock.is_file());
+    Ok((Source::Path { sdk, host }, lock))
+}
+
+/// Fills each `{{key}}` of `template` with its value.
+pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
+    vars.iter().fold(template.to_owned(), |text, (key, value)| {
+        text.replace(&format!("{{{{{key}}}}}"), value)
+    })
+}
+
+/// Every file of the crate: its path inside it and its text.
+pub fn files(plan: &Plan) -> anyhow::Result<Vec<(&'static str, String)>> {
+    let name = plan.name.as_str();
+    let crate_file = name.replace('-', "_");
+    let (sdk_dependency, host_dependency, origin) = match &plan.source {
+        Source::Path { sdk, host } => (
+            format!("keruj-guest = {{ path = {} }}", toml_string(sdk)?),
+            format!(
+                "keruj-host = {{ path = {}, features = [\"testing\"] }}",
+                toml_string(host)?
+            ),
+            format!("the keruj-host checkout at {}", sdk.display()),
+        ),
+        Source::Git(url) => {
+            let url = toml::Value::String(url.clone()).to_string();
+            (
+                format!("keruj-guest = {{ git = {url} }}"),
+                format!("keruj-host = {{ git = {url}, features = [\"testing\"] }}"),
+                "a git repository".to_owned(),
+            )
+        }
+    };
+    let token_env = default_token_env(name);
+    let vars = [
+        ("name", name),
+        ("crate_file", crate_file.as_str()),
+        ("sdk_dependency", sdk_dependency.as_str()),
+        ("host_dependency", host_dependency.as_str()),
+        ("sdk_origin", origin.as_str()),
+        ("token_env", token_env.as_str()),
+    ];
+    Ok(TEMPLATES
+        .iter()
+        .map(|(path, template)| (*path, render(template, &vars)))
+        .collect())
+}
+
+/// A path as a TOML string (quoted and escaped).
+fn toml_string(path: &Path) -> anyhow::Result<String> {
+    let text = path
+        .to_str()
+        .with_context(|| format!("{} is not valid UTF-8: cargo cannot use it", path.display()))?;
+    Ok(toml::Value::String(text.to_owned()).to_string())
+}
+
+/// Writes the crate's files into its folder.
+pub fn create(plan: &Plan) -> anyhow::Result<()> {
+    let files = files(plan)?;
+    eprintln!("Creating the app {} in {}", plan.name, plan.dir.display());
+    for (path, text) in &files {
+        let target = plan.dir.join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create the folder {}", parent.display()))?;
+        }
+        std::fs::write(&target, text)
+            .with_context(|| format!("cannot write {}", target.display()))?;
+    }
+    make_executable(&plan.dir.join("scripts/build"))?;
+    if let Some(lock) = &plan.lock {
+        std::fs::copy(lock, plan.dir.join("Cargo.lock"))
+            .with_context(|| format!("cannot copy {}", lock.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn make_executable(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("cannot make {} executable", path.display()))
+}
+
+#[cfg(not(unix))]
+fn make_executable(_: &Path) -> anyhow::Result<()> {
+    Ok(())
+}
+
+/// What `new` prints once the crate is there: the commands that matter.
+pub fn next_steps(plan: &Plan) -> String {
+    let name = &plan.name;
+    let dir = plan.dir.canonicalize().unwrap_or_else(|_| plan.dir.clone());
+    let token_env = default_token_env(name);
+    let lock = match plan.lock {
+        Some(_) => "\n  Cargo.lock          the versions this keruj-host checkout is tested with",
+        None => "",
+    };
+    format!(
+        "Created the app {name} in {dir}:
+  Cargo.toml          the crate; keruj-guest from {origin}
+  src/lib.rs          a two-step settings dialogue
+  tests/dialogue.rs   its test, against a real keruj-host in the test process
+  scripts/build       builds plugins/{name}.wasm
+  README.md           these steps, and how to play the dialogue with `keruj-host send`{lock}
+
+Next:
+  rustup target add wasm32-wasip2     # once
+  cd {dir}
+  sh scripts/build                    # cargo build --release --target wasm32-wasip2, then the copy
+  {token_env}=dev-token keruj-host serve --plugins plugins --data data
+  cargo test                          # the first run compiles wasmtime: minutes
+",
+        dir = dir.display(),
+        origin = match &plan.source {
+            Source::Path { .. } => "this keruj-host checkout (a path)",
+            Source::Git(_) => "git",
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,142 @@
+//! Name checks and the rendered crate, without building it (the end-to-end
+//! test `tests/e2e/scaffold.rs` builds and serves it).
+
+use super::*;
+
+fn args(name: &str, dir: &Path) -> NewArgs {
+    NewArgs {
+        name: name.into(),
+        dir: Some(dir.into()),
+        sdk_path: None,
+        sdk_git: None,
+    }
+}
+
+#[test]
+fn names() {
+    for ok in ["my-app", "hello", "a", "shop_2", &"a".repeat(63)] {
+        check_name(ok).unwrap_or_else(|error| panic!("{ok} refused: {error}"));
+    }
+    let refused = |name: &str| check_name(name).unwrap_err().to_string();
+    let message = refused("My App");
+    assert!(message.contains("a-z, 0-9"), "{message}");
+    assert!(message.contains("such as \"my-app\""), "{message}");
+    for bad in ["", "-a", "a.b", "a/b", "..", "héllo", &"a".repeat(64)] {
+        assert!(refused(bad).contains("cannot be an app id"), "{bad}");
+    }
+    assert!(refused("0x").contains("leading digit"));
+    assert!(refused("test").contains("built-in"));
+}
+
+#[test]
+fn render_fills_every_placeholder() {
+    let text = render("{{a}}-{{b}} {{a}}", &[("a", "x"), ("b", "y")]);
+    assert_eq!(text, "x-y x");
+}
+
+fn plan_in(dir: &Path) -> Plan {
+    plan(&args("my-app", &dir.join("my-app"))).expect("the checkout's SDK is found")
+}
+
+#[test]
+fn the_crate_depends_on_this_checkout_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = plan_in(dir.path());
+    let sdk = Path::new(CHECKOUT_SDK).canonicalize().unwrap();
+    let host = sdk.parent().unwrap().join("host");
+    assert_eq!(
+        plan.source,
+        Source::Path {
+            sdk: sdk.clone(),
+            host: host.clone()
+        }
+    );
+    assert_eq!(plan.lock, Some(sdk.parent().unwrap().join("Cargo.lock")));
+
+    let files = files(&plan).unwrap();
+    for (path, text) in &files {
+        assert!(
+            !text.contains("{{"),
+            "{path} has a placeholder left:\n{text}"
+        );
+    }
+    let file = |name: &str| &files.iter().find(|(path, _)| *path == name).unwrap().1;
+
+    let manifest: toml::Table = toml::from_str(file("Cargo.toml")).unwrap();
+    assert_eq!(manifest["package"]["name"].as_str(), Some("my-app"));
+    assert_eq!(
+        manifest["lib"]["crate-type"],
+        toml::Value::from(vec!["cdylib"])
+    );
+    assert_eq!(
+        manifest["dependencies"]["keruj-guest"]["path"].as_str(),
+        sdk.to_str()
+    );
+    let harness = &manifest["dev-dependencies"]["keruj-host"];
+    assert_eq!(harness["path"].as_str(), host.to_str());
+    assert_eq!(harness["features"], toml::Value::from(vec!["testing"]));
+    assert!(manifest.contains_key("workspace"));
+    assert!(file("Cargo.toml").contains("\n# keruj-guest = \"0.1\"\n"));
+
+    let copy = "cp target/wasm32-wasip2/release/my_app.wasm plugins/my-app.wasm";
+    assert!(file("README.md").contains(copy), "{}", file("README.md"));
+    assert!(file("README.md").contains("KERUJ_APP_TOKEN_MY_APP=dev-token"));
+    let script = file("scripts/build");
+    assert!(
+        script.contains("release/my_app.wasm\" plugins/my-app.wasm"),
+        "{script}"
+    );
+    assert!(file("src/lib.rs").contains("export_app!(Dialogue)"));
+}
+
+#[test]
+fn git_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = args("shop", &dir.path().join("shop"));
+    args.sdk_git = Some("https://example.com/keruj-host.git".into());
+    let plan = plan(&args).unwrap();
+    assert_eq!(plan.lock, None);
+    let files = files(&plan).unwrap();
+    let manifest: toml::Table = toml::from_str(&files[0].1).unwrap();
+    let url = Some("https://example.com/keruj-host.git");
+    assert_eq!(manifest["dependencies"]["keruj-guest"]["git"].as_str(), url);
+    assert_eq!(
+        manifest["dev-dependencies"]["keruj-host"]["git"].as_str(),
+        url
+    );
+}
+
+#[test]
+fn a_path_that_is_not_the_sdk_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = args("shop", &dir.path().join("shop"));
+    args.sdk_path = Some(dir.path().join("nowhere"));
+    let error = format!("{:#}", plan(&args).unwrap_err());
+    assert!(error.contains("does not exist"), "{error}");
+    args.sdk_path = Some(Path::new(CHECKOUT_SDK).join("../host"));
+    let error = format!("{:#}", plan(&args).unwrap_err());
+    assert!(error.contains("is not the keruj-guest crate"), "{error}");
+}
+
+#[test]
+fn writes_into_an_empty_folder_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = plan(&args("my-app", dir.path())).expect("an empty folder is fine");
+    create(&plan).unwrap();
+    assert!(dir.path().join("src/lib.rs").is_file());
+    assert!(dir.path().join("Cargo.lock").is_file());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("scripts/build")).unwrap();
+        assert_eq!(mode.permissions().mode() & 0o111, 0o111);
+    }
+    let error = plan_err(dir.path());
+    assert!(error.contains("is not empty"), "{error}");
+    let file = dir.path().join("Cargo.toml");
+    assert!(plan_err(&file).contains("is not a folder"));
+}
+
+fn plan_err(dir: &Path) -> String {
+    format!("{:#}", plan(&args("my-app", dir)).unwrap_err())
+}

@@ -1,0 +1,128 @@
+//! `keruj-host new`: the real binary scaffolds a crate, its own `scripts/build`
+//! builds it for wasm32-wasip2 (into `target/scaffold`, so repeated runs are
+//! incremental) and copies it as `plugins/my-app.wasm`, and a real host
+//! serves it through the whole two-step dialogue.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::support::{Host, Setup, event, install, submission, workspace};
+
+/// Runs `keruj-host ARGS`; its exit status and output (stdout, then stderr).
+fn keruj_host(args: &[&str]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_keruj-host"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("keruj-host runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// The initial value of `field` in a reply form.
+fn value<'a>(form: &'a Value, field: &str) -> &'a Value {
+    let elements = form["elements"].as_array().expect("a form has elements");
+    let element = elements.iter().find(|element| element["name"] == field);
+    &element.unwrap_or_else(|| panic!("no {field} in {form}"))["value"]
+}
+
+#[test]
+fn new_app_builds_and_plays_its_dialogue() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("my-app");
+    let dir_arg = dir.to_str().unwrap();
+
+    let (ok, text) = keruj_host(&["new", "my-app", "--dir", dir_arg]);
+    assert!(ok, "{text}");
+    assert!(text.contains("sh scripts/build"), "{text}");
+    assert!(text.contains("rustup target add wasm32-wasip2"), "{text}");
+
+    // A second time, the folder is taken: nothing is overwritten.
+    let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
+    let (ok, text) = keruj_host(&["new", "my-app", "--dir", dir_arg]);
+    assert!(!ok && text.contains("is not empty"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("src/lib.rs")).unwrap(),
+        lib
+    );
+
+    let (ok, text) = keruj_host(&["new", "My_App", "--dir", dir_arg]);
+    assert!(!ok && text.contains("a-z, 0-9"), "{text}");
+
+    let wasm = build(&dir);
+    let host = Host::start(Setup::new().app("my-app", &wasm));
+    play(&host);
+}
+
+/// The crate's own `scripts/build`: the component as `plugins/my-app.wasm`.
+fn build(dir: &Path) -> std::path::PathBuf {
+    let target = workspace().join("target/scaffold");
+    let output = Command::new("sh")
+        .arg("scripts/build")
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .expect("sh runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "scripts/build failed:\n{stderr}");
+    assert!(
+        !stderr.contains("warning"),
+        "the app builds with warnings:\n{stderr}"
+    );
+    assert!(target.join("wasm32-wasip2/release/my_app.wasm").is_file());
+    let wasm = dir.join("plugins/my-app.wasm");
+    assert!(wasm.is_file(), "no plugins/my-app.wasm:\n{stderr}");
+    wasm
+}
+
+fn play(host: &Host) {
+    let company = "co-scaffold";
+    let answer = host.send("my-app", &install(company));
+    assert_eq!((answer.status, answer.body.as_str()), (200, ""), "install");
+
+    let step1 = host.send("my-app", &event("application_configure", company));
+    assert_eq!(step1.status, 200, "configure: {}", step1.body);
+    let step1 = step1.json();
+    assert_eq!(step1["reply"], "shop_submitted");
+    assert_eq!(value(&step1, "shop"), &Value::Null);
+
+    let wrong = json!({"shop": "Kvity", "orders": "many"});
+    let again = host.send("my-app", &submission("shop_submitted", company, wrong));
+    let again = again.json();
+    assert_eq!(again["reply"], "shop_submitted");
+    assert_eq!(
+        again["errors"],
+        json!({"orders": "Please give a whole number from 1 to 100000"})
+    );
+    assert_eq!(value(&again, "shop"), "Kvity");
+
+    let right = json!({"shop": "Kvity", "orders": 25});
+    let step2 = host.send("my-app", &submission("shop_submitted", company, right));
+    let step2 = step2.json();
+    assert_eq!(step2["reply"], "notify_submitted", "{step2}");
+    assert_eq!(step2["elements"][0]["type"], "select");
+    assert_eq!(step2["elements"][1]["type"], "checkbox");
+
+    let fax = json!({"channel": "fax"});
+    let refused = host.send("my-app", &submission("notify_submitted", company, fax));
+    assert_eq!(
+        refused.json()["errors"],
+        json!({"channel": "Please choose a channel"})
+    );
+
+    let chosen = json!({"channel": "telegram", "daily_report": true});
+    let done = host.send("my-app", &submission("notify_submitted", company, chosen));
+    assert_eq!((done.status, done.body.as_str()), (200, ""), "step 2");
+
+    // Saved in kv: the settings open with the answers.
+    let reopened = host.send("my-app", &event("application_configure", company));
+    let reopened = reopened.json();
+    assert_eq!(value(&reopened, "shop"), "Kvity");
+    assert_eq!(value(&reopened, "orders"), 25);
+}
