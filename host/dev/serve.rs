@@ -23,7 +23,15 @@ pub fn serve_command(bin: &Path, plugins: &Path, data: &Path) -> Command {
         command.env_remove(name);
     }
     command
-        .args(["serve", "--listen", "127.0.0.1:0", "--plugins"])
+        // Its own admin port too: hosts started side by side must not clash.
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--plugins")
         .arg(plugins)
         .arg("--data")
         .arg(data);
@@ -36,16 +44,30 @@ pub fn serve_command(bin: &Path, plugins: &Path, data: &Path) -> Command {
 /// a trailing slash. The rest of its stdout is read in a thread until it
 /// exits, so the child never blocks on a full pipe.
 pub fn wait_for_listening(child: &mut Child, timeout: Duration) -> Result<String, String> {
+    wait_for_lines(child, timeout, true).map(|ready| ready.url)
+}
+
+/// [`wait_for_listening`], with the admin listener's URL (`keruj-host admin
+/// on http://…`, printed before the public one) if it printed one.
+pub fn wait_for_ready(child: &mut Child, timeout: Duration) -> Result<Ready, String> {
     wait_for_lines(child, timeout, true)
+}
+
+/// Where a started host listens.
+pub struct Ready {
+    /// The public listener, `http://IP:PORT`.
+    pub url: String,
+    /// The admin listener (`/metrics`), when it has one.
+    pub admin: Option<String>,
 }
 
 /// [`wait_for_listening`] without waiting for `apps loaded`: for a test of
 /// what the host serves while it still compiles.
 pub fn wait_for_listening_only(child: &mut Child, timeout: Duration) -> Result<String, String> {
-    wait_for_lines(child, timeout, false)
+    wait_for_lines(child, timeout, false).map(|ready| ready.url)
 }
 
-fn wait_for_lines(child: &mut Child, timeout: Duration, loaded: bool) -> Result<String, String> {
+fn wait_for_lines(child: &mut Child, timeout: Duration, loaded: bool) -> Result<Ready, String> {
     let stdout = child
         .stdout
         .take()
@@ -54,7 +76,9 @@ fn wait_for_lines(child: &mut Child, timeout: Duration, loaded: bool) -> Result<
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some((_, url)) = line.split_once("listening on ") {
+            if let Some((_, url)) = line.split_once("keruj-host admin on ") {
+                let _ = tx.send(Line::Admin(url.trim().trim_end_matches('/').to_owned()));
+            } else if let Some((_, url)) = line.split_once("listening on ") {
                 let url = url.split_whitespace().next().unwrap_or_default();
                 let _ = tx.send(Line::Listening(url.trim_end_matches('/').to_owned()));
             } else if line.contains("apps loaded") {
@@ -72,8 +96,15 @@ fn wait_for_lines(child: &mut Child, timeout: Duration, loaded: bool) -> Result<
                 Err("it exited before it was ready".to_owned())
             }
         };
-    let url = match next()? {
+    let mut admin = None;
+    let mut first = next()?;
+    if let Line::Admin(url) = first {
+        admin = Some(url);
+        first = next()?;
+    }
+    let url = match first {
         Line::Listening(url) if url.starts_with("http://") => url,
+        Line::Admin(_) => return Err("it said `admin on` twice".into()),
         Line::Listening(other) => {
             return Err(format!(
                 "it said `listening on {other}`, not an http:// URL"
@@ -84,14 +115,17 @@ fn wait_for_lines(child: &mut Child, timeout: Duration, loaded: bool) -> Result<
     if loaded {
         match next()? {
             Line::Loaded => {}
-            Line::Listening(_) => return Err("it said `listening on` twice".into()),
+            Line::Listening(_) | Line::Admin(_) => {
+                return Err("it said `listening on` twice".into());
+            }
         }
     }
-    Ok(url)
+    Ok(Ready { url, admin })
 }
 
 /// The lines of the host's stdout that tell how far it got.
 enum Line {
+    Admin(String),
     Listening(String),
     Loaded,
 }

@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use keruj_guest::event::{INSTALL, UNINSTALL};
 use keruj_guest::form::{Form, FormError};
@@ -25,6 +25,7 @@ use crate::capabilities::EventScope;
 use crate::config::is_app_name;
 use crate::event::{BadEvent, IncomingEvent};
 use crate::host::Host;
+use crate::metrics::Class;
 use crate::plugin_text::PluginText;
 use crate::runtime::{Call, Event, Outcome, RunError};
 use crate::storage::{Generation, Install};
@@ -123,19 +124,24 @@ impl Host {
         body: &[u8],
         request_id: &str,
     ) -> Result<Response, DispatchError> {
+        let started = Instant::now();
+        let metrics = &self.inner.metrics;
         let event = match IncomingEvent::parse(body) {
             Ok(event) => event,
             Err(bad) => {
                 let error = DispatchError::from(bad);
                 log_failure(app, "", request_id, &error);
+                metrics.event(&app.name, Class::invalid, Err(&error), started.elapsed());
                 return Err(error);
             }
         };
-        let company = event.company_id.clone();
+        let (company, class) = (event.company_id.clone(), Class::of(&event.name));
         let result = self.lifecycle(app, event, request_id).await;
         if let Err(error) = &result {
             log_failure(app, &company, request_id, error);
         }
+        let outcome = result.as_ref().map(|_| ());
+        metrics.event(&app.name, class, outcome, started.elapsed());
         result
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::apps::{self, Apps};
 use crate::capabilities::Services;
 use crate::config::HostConfig;
+use crate::metrics::Metrics;
 use crate::reload::{self, Reloads};
 use crate::runtime::{Call, Runtime};
 use crate::storage::Storage;
@@ -28,6 +29,7 @@ pub(crate) struct Inner {
     pub storage: Arc<Storage>,
     /// `true` once every app of the first scan is loaded or its problem known.
     pub loaded: tokio::sync::watch::Receiver<bool>,
+    pub metrics: Metrics,
 }
 
 /// An app's status for Keruj's status page.
@@ -41,7 +43,56 @@ pub struct AppHealth {
     pub problem: Option<String>,
 }
 
+/// Whether the host can take traffic: see [`Host::readiness`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    /// Why the store did not answer, if it did not.
+    pub store_problem: Option<String>,
+    /// Whether apps found at start are still being compiled.
+    pub loading: bool,
+    /// Which ones (their first compile is not done yet).
+    pub compiling: Vec<String>,
+}
+
+impl Readiness {
+    pub fn is_ready(&self) -> bool {
+        self.store_problem.is_none() && !self.loading
+    }
+}
+
 impl Host {
+    /// Whether the store answers a read and every app found at start is
+    /// loaded or its problem known (an app that cannot load is known, not
+    /// pending: the host is ready without it).
+    pub fn readiness(&self) -> Readiness {
+        let store_problem = self
+            .inner
+            .storage
+            .ping()
+            .err()
+            .map(|error| format!("the store does not answer: {error:#}"));
+        let compiling = match *self.inner.loaded.borrow() {
+            true => Vec::new(),
+            false => self
+                .inner
+                .apps
+                .names()
+                .into_iter()
+                .filter(|name| {
+                    self.inner.apps.get(name).is_some_and(|entry| {
+                        entry.serving.is_none()
+                            && entry.problem.as_deref() == Some(crate::apps::COMPILING)
+                    })
+                })
+                .collect(),
+        };
+        Readiness {
+            store_problem,
+            loading: !*self.inner.loaded.borrow(),
+            compiling,
+        }
+    }
+
     /// Opens the storage (creating the identity on first start), builds the
     /// engine and loads the plugins of the folder, then follows the folder
     /// (unless [`HostConfig::watch`] is off). Compiled plugins are cached in
@@ -83,6 +134,12 @@ impl Host {
             cache.retain(&apps.digests());
         }
         let (reloads, events) = Reloads::new(watching);
+        let metrics = Metrics::new();
+        for name in apps.names() {
+            if let Some(serving) = apps.get(&name).and_then(|entry| entry.serving) {
+                metrics.serving(&name, None, Some(&serving.plugin.digest));
+            }
+        }
         let host = Host {
             inner: Arc::new(Inner {
                 config,
@@ -91,6 +148,7 @@ impl Host {
                 reloads,
                 storage,
                 loaded,
+                metrics,
             }),
         };
         if !to_compile.is_empty() {

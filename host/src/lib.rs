@@ -12,6 +12,7 @@
 //! - [`storage`]: sled, with credentials encrypted by age;
 //! - [`apps`]: the plugins folder and the table of loaded apps;
 //! - [`reload`]: following the plugins folder live (hot reload);
+//! - [`metrics`]: what Prometheus scrapes from the admin listener;
 //! - [`config`]: the host's configuration and each app's sidecar;
 //! - [`plugin_text`]: what a plugin says, escaped, bounded and budgeted before it is logged;
 //! - [`check`]: whether the host would load a plugin, and why not (`keruj-host check`);
@@ -52,6 +53,7 @@ pub mod event;
 pub mod form_text;
 mod host;
 pub mod http;
+pub mod metrics;
 pub mod plugin_text;
 pub mod reload;
 pub mod runtime;
@@ -64,4 +66,4 @@ mod throttle;
 
 pub use config::{AppSettings, HostConfig, Limits, Token};
 pub use dispatch::{DispatchError, Response};
-pub use host::{AppHealth, Host};
+pub use host::{AppHealth, Host, Readiness};

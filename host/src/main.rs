@@ -20,6 +20,32 @@ use tracing_subscriber::prelude::*;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines on stderr are written: `text` for people, `json` (one
+    /// object a line, the same fields) for log collectors.
+    #[arg(long, global = true, env = "KERUJ_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the admin listener (`GET /metrics`) listens: an address, or `off`.
+#[derive(Clone, Copy)]
+enum AdminListen {
+    Off,
+    At(SocketAddr),
+}
+
+fn parse_admin_listen(value: &str) -> Result<AdminListen, String> {
+    match value {
+        "off" => Ok(AdminListen::Off),
+        _ => value.parse().map(AdminListen::At).map_err(|error| {
+            format!("{error}: expected an address such as 127.0.0.1:9090, or `off`")
+        }),
+    }
 }
 
 #[derive(Subcommand)]
@@ -112,6 +138,11 @@ struct ServeArgs {
     /// the place of the oldest idle one [default: half the descriptor limit].
     #[arg(long, env = "KERUJ_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
     max_connections: Option<u64>,
+    /// Address of the admin listener, which serves Prometheus metrics at
+    /// `GET /metrics` (never on --listen); port 0 picks a free one; `off`
+    /// for none. Keep it off the public network.
+    #[arg(long, env = "KERUJ_ADMIN_LISTEN", default_value = keruj_host::metrics::DEFAULT_ADMIN_LISTEN, value_parser = parse_admin_listen)]
+    admin_listen: AdminListen,
     /// Do not follow the plugins folder: changes apply at the next start.
     #[arg(long)]
     no_watch: bool,
@@ -128,15 +159,20 @@ struct ServeArgs {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let command = Cli::parse().command;
+    let cli = Cli::parse();
+    let command = cli.command;
     // `dev` keeps each event's log lines for its console, whatever KERUJ_LOG says.
     let capture = matches!(command, Command::Dev(_)).then(Capture::default);
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_filter(
-            EnvFilter::try_from_env("KERUJ_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        );
+    let filter = EnvFilter::try_from_env("KERUJ_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match cli.log_format {
+        LogFormat::Text => fmt
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_filter(filter)
+            .boxed(),
+        // The event's fields (app, company, request_id, ...) at the top level.
+        LogFormat::Json => fmt.json().flatten_event(true).with_filter(filter).boxed(),
+    };
     tracing_subscriber::registry()
         .with(fmt)
         .with(capture.clone().map(|c| c.with_filter(LevelFilter::DEBUG)))
@@ -178,6 +214,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let shutdown = shutdown_signal()?;
     let host = Host::start(config).await?;
+    if let AdminListen::At(address) = args.admin_listen {
+        let admin = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|error| {
+                anyhow::anyhow!(
+                    "cannot listen on {address} for the admin listener (--admin-listen): {error}"
+                )
+            })?;
+        // Tests read the admin port from this line (before the public one).
+        println!("keruj-host admin on http://{}", admin.local_addr()?);
+        let host = host.clone();
+        tokio::spawn(async move {
+            let forever = std::future::pending::<()>();
+            if let Err(error) = keruj_host::metrics::serve_admin(host, admin, forever).await {
+                tracing::error!("the admin listener stopped: {error:#}");
+            }
+        });
+    }
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     // Operators and tests read the bound port from this line.
     println!("keruj-host listening on http://{}", listener.local_addr()?);

@@ -38,6 +38,7 @@ use tokio::sync::mpsc;
 use crate::apps::{self, App, AppEntry};
 use crate::config::is_app_name;
 use crate::host::Inner;
+use crate::metrics::ReloadResult;
 
 /// How long a burst of events must be quiet before its app reloads.
 pub const SETTLE: Duration = Duration::from_millis(150);
@@ -139,6 +140,11 @@ pub(crate) async fn reload(inner: &Arc<Inner>, app: &str) {
     match loaded {
         Ok(None) => {
             if inner.apps.remove(app).is_some() {
+                let old = serving.as_ref().map(|s| s.plugin.digest.as_str());
+                inner.metrics.serving(app, old, None);
+                inner
+                    .metrics
+                    .reload(app, ReloadResult::unloaded, started.elapsed());
                 tracing::info!(
                     app,
                     "app unloaded: {app}.wasm was deleted (its stored data stays)"
@@ -157,6 +163,10 @@ pub(crate) async fn reload(inner: &Arc<Inner>, app: &str) {
                 elapsed_ms,
                 "app reloaded"
             );
+            let metrics = &inner.metrics;
+            let old = serving.as_ref().map(|s| s.plugin.digest.as_str());
+            metrics.serving(app, old, Some(&new.plugin.digest));
+            metrics.reload(app, ReloadResult::loaded, started.elapsed());
             let entry = AppEntry {
                 serving: Some(new),
                 ..AppEntry::default()
@@ -165,6 +175,9 @@ pub(crate) async fn reload(inner: &Arc<Inner>, app: &str) {
         }
         Err(error) => {
             let problem = format!("{error:#}");
+            inner
+                .metrics
+                .reload(app, ReloadResult::refused, started.elapsed());
             match &serving {
                 Some(old) => tracing::error!(
                     app,

@@ -19,6 +19,7 @@ mod hostile_requests;
 mod identity;
 mod lifecycle;
 mod load_hints;
+mod metrics;
 mod nova_poshta;
 mod other_languages;
 mod reload;

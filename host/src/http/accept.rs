@@ -82,6 +82,7 @@ pub async fn serve(
         let Some(slot) = connections.admit() else {
             continue;
         };
+        let counted = host.inner.metrics.connection();
         let service = {
             let (host, in_request) = (host.clone(), slot.in_request.clone());
             service_fn(move |request| {
@@ -109,6 +110,7 @@ pub async fn serve(
                 }
             }
             drop(slot);
+            drop(counted);
         });
     }
     drop(listener);

@@ -70,6 +70,7 @@ pub async fn handle(host: &Host, request: Request<Incoming>) -> Response<Body> {
     let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(&path).split('/').collect();
     let mut response = match (request.method(), segments.as_slice()) {
         (&Method::GET, ["healthz"]) => json_response(StatusCode::OK, &json!({"status": "ok"})),
+        (&Method::GET, ["readyz"]) => readyz(host),
         (&Method::GET, ["apps", app, "health"]) => app_health(host, app).await,
         (&Method::POST, ["apps", app, "events"]) => {
             let app = app.to_string();
@@ -79,7 +80,9 @@ pub async fn handle(host: &Host, request: Request<Incoming>) -> Response<Body> {
                 Err(failure) => failure.into_response(&request_id),
             }
         }
-        (_, ["healthz"] | ["apps", _, "health"]) => method_not_allowed("GET", &request_id),
+        (_, ["healthz"] | ["readyz"] | ["apps", _, "health"]) => {
+            method_not_allowed("GET", &request_id)
+        }
         (_, ["apps", _, "events"]) => method_not_allowed("POST", &request_id),
         _ => error_response(StatusCode::NOT_FOUND, "no such route", &request_id),
     };
@@ -214,6 +217,25 @@ async fn read_body(
     tokio::time::timeout(timeout, read)
         .await
         .unwrap_or(Err(Failure::BodyTimeout))
+}
+
+/// `GET /readyz`, for a load balancer: 200 once the store answers and every
+/// app found at start is loaded or its problem known; else 503 saying what
+/// is not ready. `/healthz` only says the process is alive.
+fn readyz(host: &Host) -> Response<Body> {
+    let ready = host.readiness();
+    let status = match ready.is_ready() {
+        true => StatusCode::OK,
+        false => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let mut body = json!({"status": if ready.is_ready() { "ready" } else { "not ready" }});
+    if let Some(problem) = ready.store_problem {
+        body["store"] = problem.into();
+    }
+    if ready.loading {
+        body["compiling"] = ready.compiling.into();
+    }
+    json_response(status, &body)
 }
 
 /// `GET /apps/<app>/health`.

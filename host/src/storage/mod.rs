@@ -192,6 +192,12 @@ impl Storage {
         }
     }
 
+    /// A cheap read, for readiness: whether the database answers.
+    pub fn ping(&self) -> anyhow::Result<()> {
+        self.installs.first()?;
+        Ok(())
+    }
+
     /// Whether `company` has installed `app`.
     pub fn is_installed(&self, app: &str, company: &str) -> anyhow::Result<bool> {
         Ok(self.installs.contains_key(scope(app, company))?)

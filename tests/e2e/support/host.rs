@@ -9,7 +9,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use super::TOKEN;
-use super::serve::{serve_command, wait_for_listening, wait_for_listening_only};
+use super::serve::{Ready, serve_command, wait_for_listening_only, wait_for_ready};
 
 /// How long a host may take to start and compile its plugins (a large
 /// JavaScript or Python app compiles for tens of seconds on shared cores).
@@ -121,6 +121,7 @@ pub struct Host {
     descriptor_limit: Option<u64>,
     child: Option<Child>,
     base: String,
+    admin: Option<String>,
     http: reqwest::blocking::Client,
 }
 
@@ -156,6 +157,7 @@ impl Host {
             descriptor_limit: setup.descriptor_limit,
             child: None,
             base: String::new(),
+            admin: None,
             http,
         };
         host.start_again();
@@ -164,18 +166,20 @@ impl Host {
 
     /// Starts the host again (after [`Host::stop`]) on the same folders.
     pub fn start_again(&mut self) {
-        self.start_with(wait_for_listening);
+        self.start_with(wait_for_ready);
     }
 
     /// [`Host::start_again`], returning once the host listens, while apps
     /// missing from its compile cache may still compile.
     pub fn start_again_listening(&mut self) {
-        self.start_with(wait_for_listening_only);
+        self.start_with(|child, timeout| {
+            wait_for_listening_only(child, timeout).map(|url| Ready { url, admin: None })
+        });
     }
 
     fn start_with(
         &mut self,
-        wait: fn(&mut std::process::Child, Duration) -> Result<String, String>,
+        wait: fn(&mut std::process::Child, Duration) -> Result<Ready, String>,
     ) {
         assert!(self.child.is_none(), "the host is running");
         let log = File::options()
@@ -192,7 +196,7 @@ impl Host {
         let listening = wait(&mut child, START_TIMEOUT);
         self.child = Some(child);
         match listening {
-            Ok(url) => self.base = url,
+            Ok(ready) => (self.base, self.admin) = (ready.url, ready.admin),
             Err(why) => panic!("the host did not start: {why}\nlog:\n{}", self.log()),
         }
     }
@@ -363,6 +367,15 @@ impl Host {
 
     pub fn get(&self, path: &str) -> Answer {
         answer(self.http.get(self.url(path)).send())
+    }
+
+    /// `GET path` on the admin listener (`--admin-listen`).
+    pub fn get_admin(&self, path: &str) -> Answer {
+        let admin = self
+            .admin
+            .as_deref()
+            .expect("the host printed its admin address (start it with start_again)");
+        answer(self.http.get(format!("{admin}{path}")).send())
     }
 
     /// The plugins folder (`--plugins`).
