@@ -4,9 +4,8 @@
 //! status CI needs.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use crate::support::{Host, Setup, hello, install, plugin};
+use crate::support::{Host, Setup, hello, install, plugin, run_keruj_host};
 
 /// A component importing interfaces the host does not offer: a WASI
 /// proposal it has its own capability for, and a keruj contract version it
@@ -84,19 +83,11 @@ fn a_plugin_that_does_not_load_says_what_to_do() {
 
 /// Runs `keruj-host check ARGS`: its exit code and what it printed.
 fn check(args: &[&Path]) -> (Option<i32>, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_keruj-host"))
-        .arg("check")
-        .args(args)
-        .env_remove("KERUJ_LOG")
-        .stdin(Stdio::null())
-        .output()
-        .expect("keruj-host runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.code(), text)
+    let args: Vec<&std::ffi::OsStr> = std::iter::once("check".as_ref())
+        .chain(args.iter().map(|path| path.as_os_str()))
+        .collect();
+    let (status, text) = run_keruj_host(&args, &[]);
+    (status.code(), text)
 }
 
 #[test]

@@ -4,25 +4,16 @@
 //! serves it through the whole two-step dialogue.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::support::{Host, Setup, event, install, submission, workspace};
+use crate::support::{Host, Setup, event, install, run_keruj_host, submission, workspace};
 
 /// Runs `keruj-host ARGS`; its exit status and output (stdout, then stderr).
 fn keruj_host(args: &[&str]) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_keruj-host"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("keruj-host runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
+    let (status, text) = run_keruj_host(args, &[]);
+    (status.success(), text)
 }
 
 /// The initial value of `field` in a reply form.

@@ -292,22 +292,7 @@ impl Host {
     /// Runs `keruj-host ARGS` to its end with the host's environment;
     /// returns its exit status and what it printed (stdout, then stderr).
     pub fn run_command(&self, args: &[&str]) -> (std::process::ExitStatus, String) {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_keruj-host"));
-        for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("KERUJ_")) {
-            command.env_remove(name);
-        }
-        let output = command
-            .args(args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .output()
-            .expect("keruj-host runs");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        (output.status, text)
+        super::run_keruj_host(args, &self.env)
     }
 
     /// Starts `keruj-host serve` on the host's folders expecting it to refuse:

@@ -20,6 +20,30 @@ pub use host::{Answer, Host, Setup, contains};
 /// The token the tests give every app that has one.
 pub const TOKEN: &str = "e2e-token-7f3a9c";
 
+/// Runs `keruj-host ARGS` to its end, without the caller's `KERUJ_*`
+/// variables: its exit status and what it printed (stdout, then stderr).
+pub fn run_keruj_host<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+    env: &[(String, String)],
+) -> (std::process::ExitStatus, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_keruj-host"));
+    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("KERUJ_")) {
+        command.env_remove(name);
+    }
+    let output = command
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("keruj-host runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status, text)
+}
+
 /// The workspace root.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
