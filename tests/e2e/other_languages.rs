@@ -57,12 +57,27 @@ fn apps_already_compiled_serve_while_a_new_one_compiles() {
         health.body
     );
     host.send("hello-py", &install(company)).assert_error(503);
+    // Not ready for a load balancer either, and it says why.
+    let ready = host.get("/readyz");
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert_eq!(
+        ready.json()["compiling"],
+        json!(["hello-py"]),
+        "{}",
+        ready.body
+    );
     let form = host.send("hello", &event("application_configure", company));
     assert_eq!(form.status, 200, "{}", form.body);
     assert_eq!(form.json(), hello_form());
 
     wait_until_ready(&host, "hello-py");
     assert_eq!(host.get("/apps/hello-py/health").status, 200);
+    // Ready once the start-up compiles are done (a moment after the app serves).
+    let deadline = Instant::now() + READY_TIMEOUT;
+    while host.get("/readyz").status != 200 {
+        assert!(Instant::now() < deadline, "{}", host.get("/readyz").body);
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(host.send("hello-py", &install(company)).status, 200);
 }
 
