@@ -179,14 +179,47 @@ pub fn load_over(
     wasm_path: &Path,
     previous: Option<&App>,
 ) -> anyhow::Result<App> {
-    let settings = AppSettings::load(name, &wasm_path.with_extension("toml"))?;
-    let wasm =
-        std::fs::read(wasm_path).map_err(|e| anyhow::anyhow!("cannot read {name}.wasm: {e}"))?;
-    let digest = crate::runtime::digest(&wasm);
+    build(runtime, name, Files::read(name, wasm_path)?, previous)
+}
+
+/// An app's files as read from the plugins folder, the `.wasm` hashed once.
+struct Files {
+    settings: AppSettings,
+    wasm: Vec<u8>,
+    /// Hex SHA-256 of `wasm`: the version, and the compile cache's key.
+    digest: String,
+}
+
+impl Files {
+    fn read(name: &str, wasm_path: &Path) -> anyhow::Result<Files> {
+        let settings = AppSettings::load(name, &wasm_path.with_extension("toml"))?;
+        let wasm = std::fs::read(wasm_path)
+            .map_err(|e| anyhow::anyhow!("cannot read {name}.wasm: {e}"))?;
+        let digest = crate::runtime::digest(&wasm);
+        Ok(Files {
+            settings,
+            wasm,
+            digest,
+        })
+    }
+}
+
+/// Compiles (or reuses) and configures an app from its files.
+fn build(
+    runtime: &Runtime,
+    name: &str,
+    files: Files,
+    previous: Option<&App>,
+) -> anyhow::Result<App> {
+    let Files {
+        settings,
+        wasm,
+        digest,
+    } = files;
     let (plugin, code) = match previous {
         Some(previous) if previous.plugin.digest == digest => (previous.plugin.clone(), "reused"),
         _ => runtime
-            .compile_cached(&wasm)
+            .compile_digested(&wasm, digest)
             .map(|(plugin, origin)| (plugin, origin.as_str()))
             .map_err(|e| anyhow::anyhow!("{name}.wasm is not a keruj:plugin component: {e:#}"))?,
     };
@@ -239,9 +272,11 @@ pub async fn load_folder(runtime: &Runtime, dir: &Path) -> anyhow::Result<(Apps,
     for (name, path) in scan_folder(dir)? {
         let runtime = runtime.clone();
         tasks.push(tokio::task::spawn_blocking(move || {
-            let loaded = match is_cached(&runtime, &path) {
-                true => Some(load(&runtime, &name, &path)),
-                false => None,
+            // Read and hashed once, whether it loads now or compiles later.
+            let loaded = match Files::read(&name, &path) {
+                Ok(files) if !runtime.is_cached(&files.digest) => None,
+                Ok(files) => Some(build(&runtime, &name, files, None)),
+                Err(error) => Some(Err(error)),
             };
             (name, loaded)
         }));
@@ -273,16 +308,4 @@ pub async fn load_folder(runtime: &Runtime, dir: &Path) -> anyhow::Result<(Apps,
         apps.insert(name, entry);
     }
     Ok((apps, to_compile))
-}
-
-/// Whether the compile cache holds `wasm_path`'s code. An unreadable file
-/// counts as cached: loading it reports the error at once.
-fn is_cached(runtime: &Runtime, wasm_path: &Path) -> bool {
-    let Some(cache) = runtime.cache() else {
-        return false;
-    };
-    match std::fs::read(wasm_path) {
-        Ok(wasm) => cache.entry_path(&crate::runtime::digest(&wasm)).exists(),
-        Err(_) => true,
-    }
 }

@@ -151,7 +151,23 @@ impl Runtime {
     /// [`compile`](Runtime::compile), through the compile cache when there
     /// is one, telling whether it came from the cache.
     pub fn compile_cached(&self, wasm: &[u8]) -> anyhow::Result<(Plugin, Origin)> {
-        let digest = digest(wasm);
+        self.compile_digested(wasm, digest(wasm))
+    }
+
+    /// Whether the compile cache holds the code of the `.wasm` whose
+    /// [`digest`] this is (so loading it takes milliseconds, not a compile).
+    pub fn is_cached(&self, digest: &str) -> bool {
+        self.cache
+            .as_ref()
+            .is_some_and(|cache| cache.entry_path(digest).exists())
+    }
+
+    /// [`Runtime::compile_cached`] for a caller that has hashed `wasm` already.
+    pub(crate) fn compile_digested(
+        &self,
+        wasm: &[u8],
+        digest: String,
+    ) -> anyhow::Result<(Plugin, Origin)> {
         let (component, origin) = match &self.cache {
             Some(cache) => cache.compile(&self.engine, wasm, &digest),
             None => Component::new(&self.engine, wasm)
