@@ -10,6 +10,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use crate::capabilities::outbound_override::OutboundOverride;
+use crate::storage::StoreLocation;
 
 /// Default per-event time limit.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5_000);
@@ -43,8 +44,12 @@ pub const DEFAULT_KERUJ_COMPANY_HEADER: &str = "x-keruj-company-id";
 pub struct HostConfig {
     /// The plugins folder: `<app>.wasm` and optional `<app>.toml`.
     pub plugins_dir: PathBuf,
-    /// The data folder: the sled database and, by default, the age identity.
+    /// The data folder: the sled database, the compile cache and, by
+    /// default, the age identity.
     pub data_dir: PathBuf,
+    /// Where installs and plugin data live: sled in `data_dir` (the
+    /// default) or a PostgreSQL database that replicas share.
+    pub store: StoreLocation,
     /// The age identity file; `DATA/identity.txt` when `None`.
     pub identity: Option<PathBuf>,
     /// Follow the plugins folder live (hot reload, see [`crate::reload`]);
@@ -93,6 +98,7 @@ impl HostConfig {
         HostConfig {
             plugins_dir: plugins_dir.into(),
             data_dir: data_dir.into(),
+            store: StoreLocation::Sled,
             identity: None,
             watch: true,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,

@@ -28,7 +28,7 @@ use crate::host::Host;
 use crate::metrics::Class;
 use crate::plugin_text::PluginText;
 use crate::runtime::{Call, Event, Outcome, RunError};
-use crate::storage::{Generation, Install};
+use crate::storage::{self, Generation, Install, Unreachable};
 
 /// A successful answer to Keruj.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,7 +61,19 @@ pub enum DispatchError {
     #[error("the app's reply is not a valid form: {detail}")]
     InvalidReply { rule: String, detail: PluginText },
     #[error("storage failed: {0:#}")]
-    Storage(#[from] anyhow::Error),
+    Storage(anyhow::Error),
+    /// The store cannot be reached now (see [`crate::storage::Unreachable`]).
+    #[error("{0:#}")]
+    StoreUnreachable(anyhow::Error),
+}
+
+impl From<anyhow::Error> for DispatchError {
+    fn from(error: anyhow::Error) -> Self {
+        match storage::is_unreachable(&error) {
+            true => DispatchError::StoreUnreachable(error),
+            false => DispatchError::Storage(error),
+        }
+    }
 }
 
 impl DispatchError {
@@ -71,7 +83,9 @@ impl DispatchError {
             DispatchError::UnknownApp(_) => 404,
             DispatchError::BadEvent(_) | DispatchError::MissingApiKey => 400,
             DispatchError::NotInstalled => 409,
-            DispatchError::Unavailable(_) | DispatchError::Busy(_) => 503,
+            DispatchError::Unavailable(_)
+            | DispatchError::Busy(_)
+            | DispatchError::StoreUnreachable(_) => 503,
             DispatchError::Plugin(RunError::Timeout(_)) => 504,
             DispatchError::Plugin(_)
             | DispatchError::InvalidReply { .. }
@@ -93,6 +107,9 @@ impl DispatchError {
                 "the app crashed while handling the event".into()
             }
             DispatchError::Storage(_) => "the host could not store the event's data".into(),
+            DispatchError::StoreUnreachable(_) => {
+                "the host's store is unreachable; retry shortly".into()
+            }
             other => other.to_string(),
         }
     }
@@ -170,16 +187,16 @@ impl Host {
                     account_id: event.account_id.clone(),
                     installed_at: unix_now(),
                 };
-                let generation = storage.install(name, company, &install, key)?;
+                let generation = storage.install(name, company, &install, key).await?;
                 storage.flush().await?;
                 tracing::info!(app = name, company, request_id, "installed");
                 self.run(app, event, request_id, Some(generation)).await
             }
             UNINSTALL => {
-                let Some(generation) = storage.generation(name, company)? else {
+                let Some(generation) = storage.generation(name, company).await? else {
                     // Nothing to run the plugin for; what an interrupted
                     // uninstall left behind still goes.
-                    if storage.uninstall(name, company)? {
+                    if storage.uninstall(name, company).await? {
                         storage.flush().await?;
                     }
                     return Ok(Response::Done);
@@ -188,7 +205,7 @@ impl Host {
                 let answer = self
                     .run(app, event.clone(), request_id, Some(generation))
                     .await;
-                storage.uninstall(name, company)?;
+                storage.uninstall(name, company).await?;
                 storage.flush().await?;
                 tracing::info!(
                     app = name,
@@ -200,11 +217,13 @@ impl Host {
             }
             _ => {
                 let generation = storage
-                    .generation(name, company)?
+                    .generation(name, company)
+                    .await?
                     .ok_or(DispatchError::NotInstalled)?;
                 if let Some(key) = &event.api_key {
                     storage
-                        .set_api_key(name, company, generation, key)?
+                        .set_api_key(name, company, generation, key)
+                        .await?
                         .map_err(|_| DispatchError::NotInstalled)?;
                     storage.flush().await?;
                 }
@@ -247,6 +266,11 @@ impl Host {
         // What the plugin stored is durable before Keruj hears back, whatever the outcome.
         if scope.wrote.load(Ordering::Acquire) {
             self.inner.storage.flush().await?;
+        }
+        if scope.store_unreachable.load(Ordering::Acquire) {
+            return Err(DispatchError::StoreUnreachable(
+                Unreachable("a storage call of the plugin failed".into()).into(),
+            ));
         }
         let budget = &scope.log_budget;
         match outcome {

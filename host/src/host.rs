@@ -64,11 +64,12 @@ impl Host {
     /// Whether the store answers a read and every app found at start is
     /// loaded or its problem known (an app that cannot load is known, not
     /// pending: the host is ready without it).
-    pub fn readiness(&self) -> Readiness {
+    pub async fn readiness(&self) -> Readiness {
         let store_problem = self
             .inner
             .storage
             .ping()
+            .await
             .err()
             .map(|error| format!("the store does not answer: {error:#}"));
         let compiling = match *self.inner.loaded.borrow() {
@@ -103,7 +104,9 @@ impl Host {
     /// ready (their health says `compiling` until then). [`Host::loaded`]
     /// waits for them all.
     pub async fn start(config: HostConfig) -> anyhow::Result<Host> {
-        let storage = Arc::new(Storage::open(&config.data_dir, &config.identity_path())?);
+        let identity = config.identity_path();
+        let storage = Storage::connect(&config.store, &config.data_dir, &identity).await?;
+        let storage = Arc::new(storage);
         let mut services = Services::new(storage.clone(), config.keruj_api.clone())?;
         services.outbound_override = config.outbound_override.clone();
         let runtime = Runtime::new(Arc::new(services))?.with_cache(config.data_dir.join("cache"));
@@ -134,7 +137,8 @@ impl Host {
             cache.retain(&apps.digests());
         }
         let (reloads, events) = Reloads::new(watching);
-        let metrics = Metrics::new();
+        let mut metrics = Metrics::new();
+        metrics.register_store(storage.metrics());
         for name in apps.names() {
             if let Some(serving) = apps.get(&name).and_then(|entry| entry.serving) {
                 metrics.serving(&name, None, Some(&serving.plugin.digest));

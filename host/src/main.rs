@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use keruj_host::config::KerujApiConfig;
 use keruj_host::dev::{Capture, DevOptions};
+use keruj_host::storage::StoreLocation;
 use keruj_host::{Host, HostConfig};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
@@ -53,9 +54,13 @@ enum Command {
     /// Serve the apps of a plugins folder over HTTP.
     Serve(ServeArgs),
     /// Make a new age identity and re-encrypt every stored credential to it.
-    /// Stop the host first (the database admits one process at a time). The
-    /// old identity is kept beside the new one as `<identity>.old`.
+    /// Stop the host first (sled admits one process at a time; with
+    /// PostgreSQL, stop every replica). The old identity is kept beside the
+    /// new one as `<identity>.old`.
     RotateIdentity(RotateArgs),
+    /// Copy a sled database (a stopped host's DATA folder) into PostgreSQL,
+    /// encrypted values as they are, and verify the copy. Safe to run again.
+    MigrateStore(MigrateArgs),
     /// Say whether the host would load a plugin and why not: its sidecar,
     /// size, compile time, the world it exports and each import. Exit status
     /// 0 when it would load.
@@ -109,6 +114,28 @@ struct RotateArgs {
     /// The age identity file now in use [default: DATA/identity.txt].
     #[arg(long, env = "KERUJ_IDENTITY")]
     identity: Option<PathBuf>,
+    /// The store whose credentials to re-encrypt, as for `serve`.
+    #[arg(
+        long,
+        env = "KERUJ_STORE",
+        default_value = "sled",
+        hide_env_values = true
+    )]
+    store: String,
+}
+
+#[derive(clap::Args)]
+struct MigrateArgs {
+    /// The data folder of the stopped host whose sled database to copy.
+    #[arg(long)]
+    from: PathBuf,
+    /// The PostgreSQL database to copy it into: `postgres://USER@HOST/DB`.
+    #[arg(long, env = "KERUJ_STORE", hide_env_values = true)]
+    to: String,
+    /// The age identity of the database [default: FROM/identity.txt]; checked,
+    /// never used to decrypt what is copied.
+    #[arg(long, env = "KERUJ_IDENTITY")]
+    identity: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -123,8 +150,20 @@ struct ServeArgs {
     #[arg(long, env = "KERUJ_DATA")]
     data: PathBuf,
     /// The age identity file credentials are encrypted to [default: DATA/identity.txt].
+    /// Replicas sharing a store share this file.
     #[arg(long, env = "KERUJ_IDENTITY")]
     identity: Option<PathBuf>,
+    /// Where installs and plugin data live: `sled` (in DATA) or a PostgreSQL
+    /// URL shared by replicas, `postgres://USER:PASSWORD@HOST:PORT/DB`
+    /// (`?pool_size=N`, default 16). Prefer the environment variable: a
+    /// password on the command line is visible to every user of the machine.
+    #[arg(
+        long,
+        env = "KERUJ_STORE",
+        default_value = "sled",
+        hide_env_values = true
+    )]
+    store: String,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "KERUJ_MAX_BODY_BYTES", default_value_t = keruj_host::config::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
@@ -180,7 +219,8 @@ async fn main() -> std::process::ExitCode {
     let result = match command {
         Command::Serve(args) => serve(args).await,
         Command::Dev(args) => dev(args, capture.unwrap_or_default()).await,
-        Command::RotateIdentity(args) => rotate_identity(args),
+        Command::RotateIdentity(args) => rotate_identity(args).await,
+        Command::MigrateStore(args) => migrate_store(args).await,
         Command::Check(args) => return check(args),
         Command::Send(args) => return keruj_host::send::run(args).await,
         Command::New(args) => return keruj_host::scaffold::run(args),
@@ -198,6 +238,7 @@ async fn main() -> std::process::ExitCode {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = HostConfig::new(args.plugins, args.data);
     config.identity = args.identity;
+    config.store = args.store.parse()?;
     config.max_body_bytes = args.max_body_bytes;
     config.header_timeout = Duration::from_millis(args.header_timeout_ms);
     config.body_timeout = Duration::from_millis(args.body_timeout_ms);
@@ -256,11 +297,12 @@ async fn dev(args: DevArgs, capture: Capture) -> anyhow::Result<()> {
 }
 
 /// `rotate-identity`: see [`keruj_host::storage::rotate_identity`].
-fn rotate_identity(args: RotateArgs) -> anyhow::Result<()> {
+async fn rotate_identity(args: RotateArgs) -> anyhow::Result<()> {
     let identity = args
         .identity
         .unwrap_or_else(|| args.data.join("identity.txt"));
-    let report = keruj_host::storage::rotate_identity(&args.data, &identity)?;
+    let store = args.store.parse()?;
+    let report = keruj_host::storage::rotate_identity(&store, &args.data, &identity).await?;
     println!(
         "keruj-host: rotated the age identity {}: {} credentials re-encrypted to {}; \
          the old identity is kept as {}",
@@ -268,6 +310,28 @@ fn rotate_identity(args: RotateArgs) -> anyhow::Result<()> {
         report.credentials,
         report.recipient,
         report.old_identity.display()
+    );
+    Ok(())
+}
+
+/// `migrate-store`: see [`keruj_host::storage::migrate_store`].
+async fn migrate_store(args: MigrateArgs) -> anyhow::Result<()> {
+    let identity = args
+        .identity
+        .unwrap_or_else(|| args.from.join("identity.txt"));
+    let StoreLocation::Postgres(to) = args.to.parse()? else {
+        anyhow::bail!("--to must be a postgres:// URL");
+    };
+    let report = keruj_host::storage::migrate_store(&args.from, &identity, &to).await?;
+    println!(
+        "keruj-host: copied {} of {} installs and {} of {} entries into {} (the rest were there \
+         already); every one verified; {} entries of uninstalled companies left out",
+        report.installs_copied,
+        report.installs,
+        report.entries_copied,
+        report.entries,
+        to.display_name(),
+        report.leftovers
     );
     Ok(())
 }

@@ -217,6 +217,11 @@ impl Metrics {
         }
     }
 
+    /// Adds the store's operation and pool metrics.
+    pub(crate) fn register_store(&mut self, store: &crate::storage::StoreMetrics) {
+        store.register(&mut self.registry);
+    }
+
     /// One event's end: its class, its outcome and how long it took.
     pub(crate) fn event(
         &self,

@@ -127,10 +127,13 @@ fn rotate_identity_re_encrypts_every_credential() {
     let data = host.data_dir();
     let data_arg = data.to_str().unwrap().to_owned();
 
-    // While the host runs, the database is locked: refused, nothing changed.
-    let (status, output) = host.run_command(&["rotate-identity", "--data", &data_arg]);
-    assert!(!status.success(), "rotated under a running host: {output}");
-    assert!(output.contains("stop keruj-host first"), "{output}");
+    // While the host runs, sled's database is locked: refused, nothing
+    // changed. (PostgreSQL cannot tell: its operators stop every replica.)
+    if !host.uses_postgres() {
+        let (status, output) = host.run_command(&["rotate-identity", "--data", &data_arg]);
+        assert!(!status.success(), "rotated under a running host: {output}");
+        assert!(output.contains("stop keruj-host first"), "{output}");
+    }
     host.stop();
 
     let identity = data.join("identity.txt");

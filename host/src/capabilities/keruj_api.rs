@@ -47,13 +47,11 @@ impl KerujApiState {
             .scope
             .storage()
             .api_key(&self.scope.bound().app, company)
+            .await
         {
             Ok(Some(key)) => key,
             Ok(None) => return Err("no Keruj API key is stored for this company".into()),
-            Err(error) => {
-                tracing::error!("reading the stored API key failed: {error:#}");
-                return Err("storage failed".into());
-            }
+            Err(error) => return Err(self.scope.store_failed(&error)),
         };
         let request = self
             .client

@@ -7,19 +7,19 @@ use crate::storage::Space;
 pub struct KvState(pub Scope);
 
 impl Host for KvState {
-    fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, String> {
-        self.0.get(Space::Data, &key)
+    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, String> {
+        self.0.get(Space::Data, &key).await
     }
 
-    fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
-        self.0.set(Space::Data, &key, &value)
+    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
+        self.0.set(Space::Data, &key, &value).await
     }
 
-    fn delete(&mut self, key: String) -> Result<(), String> {
-        self.0.delete(Space::Data, &key)
+    async fn delete(&mut self, key: String) -> Result<(), String> {
+        self.0.delete(Space::Data, &key).await
     }
 
-    fn keys(&mut self, prefix: String) -> Result<Vec<String>, String> {
-        self.0.list(Space::Data, &prefix)
+    async fn keys(&mut self, prefix: String) -> Result<Vec<String>, String> {
+        self.0.list(Space::Data, &prefix).await
     }
 }

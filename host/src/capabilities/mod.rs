@@ -102,6 +102,9 @@ pub struct EventScope {
     pub wrote: Arc<AtomicBool>,
     /// What the event may still log of its plugin's text.
     pub log_budget: Arc<LogBudget>,
+    /// Raised when a store call failed because the store is unreachable:
+    /// the event is answered 503, not with what the plugin made without it.
+    pub store_unreachable: Arc<AtomicBool>,
 }
 
 impl InstanceState {
@@ -111,12 +114,7 @@ impl InstanceState {
         bound: Bound,
         event: &EventScope,
     ) -> Self {
-        let scope = Scope::new(
-            services.storage.clone(),
-            bound.clone(),
-            event.install,
-            event.wrote.clone(),
-        );
+        let scope = Scope::new(services.storage.clone(), bound.clone(), event);
         InstanceState {
             wasi: WasiCtx::builder().build(),
             wasi_http: WasiHttpCtx::new(),

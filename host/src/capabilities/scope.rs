@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::Bound;
-use crate::storage::{Generation, PluginDataError, Space, Storage};
+use super::{Bound, EventScope};
+use crate::storage::{self, Generation, PluginDataError, Space, Storage};
 
 #[derive(Clone)]
 pub struct Scope {
@@ -14,20 +14,17 @@ pub struct Scope {
     /// The install the event acts for; every write checks it is still there.
     install: Option<Generation>,
     wrote: Arc<AtomicBool>,
+    store_unreachable: Arc<AtomicBool>,
 }
 
 impl Scope {
-    pub fn new(
-        storage: Arc<Storage>,
-        bound: Bound,
-        install: Option<Generation>,
-        wrote: Arc<AtomicBool>,
-    ) -> Self {
+    pub fn new(storage: Arc<Storage>, bound: Bound, event: &EventScope) -> Self {
         Scope {
             storage,
             bound,
-            install,
-            wrote,
+            install: event.install,
+            wrote: event.wrote.clone(),
+            store_unreachable: event.store_unreachable.clone(),
         }
     }
 
@@ -47,26 +44,29 @@ impl Scope {
         }
     }
 
-    pub fn get(&self, space: Space, key: &str) -> Result<Option<Vec<u8>>, String> {
+    pub async fn get(&self, space: Space, key: &str) -> Result<Option<Vec<u8>>, String> {
         let company = self.company()?;
         self.storage
             .plugin_get(space, &self.bound.app, company, key)
+            .await
             .map_err(|e| self.failed(e))
     }
 
-    pub fn set(&self, space: Space, key: &str, value: &[u8]) -> Result<(), String> {
+    pub async fn set(&self, space: Space, key: &str, value: &[u8]) -> Result<(), String> {
         let (company, install) = self.install()?;
         self.wrote.store(true, Ordering::Release);
         self.storage
             .plugin_set(space, &self.bound.app, company, install, key, value)
+            .await
             .map_err(|e| self.failed(e))
     }
 
-    pub fn delete(&self, space: Space, key: &str) -> Result<(), String> {
+    pub async fn delete(&self, space: Space, key: &str) -> Result<(), String> {
         let (company, install) = self.install()?;
         self.wrote.store(true, Ordering::Release);
         self.storage
             .plugin_delete(space, &self.bound.app, company, install, key)
+            .await
             .map_err(|e| self.failed(e))
     }
 
@@ -79,10 +79,11 @@ impl Scope {
         Ok((company, install))
     }
 
-    pub fn list(&self, space: Space, prefix: &str) -> Result<Vec<String>, String> {
+    pub async fn list(&self, space: Space, prefix: &str) -> Result<Vec<String>, String> {
         let company = self.company()?;
         self.storage
             .plugin_list(space, &self.bound.app, company, prefix)
+            .await
             .map_err(|e| self.failed(e))
     }
 
@@ -95,14 +96,28 @@ impl Scope {
             request_id,
         } = &self.bound;
         match &error {
-            PluginDataError::Storage(detail) => {
-                tracing::error!(%app, %company, %request_id, "plugin storage call failed: {detail:#}")
-            }
+            PluginDataError::Storage(detail) => return self.store_failed(detail),
             PluginDataError::Uninstalled(_) => {
                 tracing::warn!(%app, %company, %request_id, "plugin write refused: the company uninstalled the app while the event ran")
             }
             PluginDataError::Limit(_) => {}
         }
         error.to_string()
+    }
+
+    /// A store call failed: logged, and when the store is unreachable the
+    /// event is marked, so Keruj gets 503 whatever the plugin answers (it
+    /// answered without its data). The plugin sees "storage failed".
+    pub fn store_failed(&self, detail: &anyhow::Error) -> String {
+        let Bound {
+            app,
+            company,
+            request_id,
+        } = &self.bound;
+        tracing::error!(%app, %company, %request_id, "plugin storage call failed: {detail:#}");
+        if storage::is_unreachable(detail) {
+            self.store_unreachable.store(true, Ordering::Release);
+        }
+        "storage failed".into()
     }
 }

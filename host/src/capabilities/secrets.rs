@@ -7,8 +7,8 @@ use crate::storage::Space;
 pub struct SecretsState(pub Scope);
 
 impl Host for SecretsState {
-    fn get(&mut self, name: String) -> Result<Option<String>, String> {
-        match self.0.get(Space::Secrets, &name)? {
+    async fn get(&mut self, name: String) -> Result<Option<String>, String> {
+        match self.0.get(Space::Secrets, &name).await? {
             Some(bytes) => String::from_utf8(bytes)
                 .map(Some)
                 .map_err(|_| "the stored secret is not text".into()),
@@ -16,15 +16,15 @@ impl Host for SecretsState {
         }
     }
 
-    fn set(&mut self, name: String, value: String) -> Result<(), String> {
-        self.0.set(Space::Secrets, &name, value.as_bytes())
+    async fn set(&mut self, name: String, value: String) -> Result<(), String> {
+        self.0.set(Space::Secrets, &name, value.as_bytes()).await
     }
 
-    fn delete(&mut self, name: String) -> Result<(), String> {
-        self.0.delete(Space::Secrets, &name)
+    async fn delete(&mut self, name: String) -> Result<(), String> {
+        self.0.delete(Space::Secrets, &name).await
     }
 
-    fn keys(&mut self, prefix: String) -> Result<Vec<String>, String> {
-        self.0.list(Space::Secrets, &prefix)
+    async fn keys(&mut self, prefix: String) -> Result<Vec<String>, String> {
+        self.0.list(Space::Secrets, &prefix).await
     }
 }

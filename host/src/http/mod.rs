@@ -70,7 +70,7 @@ pub async fn handle(host: &Host, request: Request<Incoming>) -> Response<Body> {
     let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(&path).split('/').collect();
     let mut response = match (request.method(), segments.as_slice()) {
         (&Method::GET, ["healthz"]) => json_response(StatusCode::OK, &json!({"status": "ok"})),
-        (&Method::GET, ["readyz"]) => readyz(host),
+        (&Method::GET, ["readyz"]) => readyz(host).await,
         (&Method::GET, ["apps", app, "health"]) => app_health(host, app).await,
         (&Method::POST, ["apps", app, "events"]) => {
             let app = app.to_string();
@@ -222,8 +222,8 @@ async fn read_body(
 /// `GET /readyz`, for a load balancer: 200 once the store answers and every
 /// app found at start is loaded or its problem known; else 503 saying what
 /// is not ready. `/healthz` only says the process is alive.
-fn readyz(host: &Host) -> Response<Body> {
-    let ready = host.readiness();
+async fn readyz(host: &Host) -> Response<Body> {
+    let ready = host.readiness().await;
     let status = match ready.is_ready() {
         true => StatusCode::OK,
         false => StatusCode::SERVICE_UNAVAILABLE,

@@ -4,9 +4,19 @@
 wasmtime::component::bindgen!({
     path: "../guest-sdk/wit",
     world: "keruj:plugin/app",
+    // Calls that wait on the network or the store (PostgreSQL) suspend the
+    // plugin's fiber instead of blocking a worker thread.
     imports: {
         "keruj:plugin/http.send": async,
         "keruj:plugin/keruj-api.graphql": async,
+        "keruj:plugin/kv.get": async,
+        "keruj:plugin/kv.set": async,
+        "keruj:plugin/kv.delete": async,
+        "keruj:plugin/kv.keys": async,
+        "keruj:plugin/secrets.get": async,
+        "keruj:plugin/secrets.set": async,
+        "keruj:plugin/secrets.delete": async,
+        "keruj:plugin/secrets.keys": async,
     },
     exports: { default: async },
 });

@@ -1,13 +1,14 @@
-//! Durable state in sled: installs, their encrypted API keys, and the data
-//! plugins store.
+//! Durable state: installs, their encrypted API keys, and the data plugins
+//! store, in one of two stores behind one API ([`Storage`]):
+//! - sled ([`sled_store`]), embedded, the default: one process, its own disk;
+//! - PostgreSQL ([`postgres`]): any number of replicas sharing one database.
 //!
-//! Every key of every tree starts with `app 0x00 company 0x00`, so all that is
-//! held for one install is one prefix, and uninstall deletes that prefix from
-//! each tree. Credentials are age ciphertexts (see [`vault`]).
+//! Every credential is sealed with age here, before either store sees it
+//! ([`vault`]): neither the disk nor the database's operators ever see a key.
 //!
 //! ## Uninstall against writes in flight
 //!
-//! Each install has a [`Generation`], unique in the database and kept in the
+//! Each install has a [`Generation`], unique in the store and kept in the
 //! install's record. An event learns it when it starts, and every write made
 //! for the event (a plugin's `kv` or `secrets` write, a new API key) checks it
 //! in the same transaction as the write. Uninstall removes the record first,
@@ -17,19 +18,28 @@
 //! lock held in one process's memory, so the same rule holds for any number of
 //! host processes sharing one database.
 
+mod metrics;
+pub mod migrate;
 mod plugin_data;
+pub mod postgres;
 mod rotate;
+mod sled_store;
 pub mod vault;
 
+use std::future::Future;
 use std::path::Path;
+use std::str::FromStr;
+use std::time::Instant;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree, abort};
-use sled::{Transactional, Tree};
 
+pub use metrics::{Backend, Op, StoreMetrics};
+pub use migrate::{Migration, migrate_store};
 pub use plugin_data::{PluginDataError, Quota, Space};
+use postgres::{PgAddress, PgStore};
 pub use rotate::{Rotation, rotate_identity};
+use sled_store::SledStore;
 use vault::Vault;
 
 /// What the host keeps of an install (the API key is stored apart, encrypted).
@@ -44,30 +54,7 @@ pub struct Install {
 /// a new one, so an event that began before an uninstall cannot write into
 /// the company's next install either.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Generation(u64);
-
-/// The install as stored: what [`Install`] says, plus its generation.
-#[derive(Serialize, Deserialize)]
-struct Record {
-    #[serde(flatten)]
-    install: Install,
-    /// 0 in records written before generations existed.
-    #[serde(default)]
-    generation: u64,
-}
-
-/// A record's generation alone, read without decoding the rest.
-#[derive(Deserialize)]
-struct GenerationOf {
-    #[serde(default)]
-    generation: u64,
-}
-
-fn generation_of(record: &[u8]) -> anyhow::Result<Generation> {
-    let GenerationOf { generation } =
-        serde_json::from_slice(record).context("an install record is not readable")?;
-    Ok(Generation(generation))
-}
+pub struct Generation(pub(crate) u64);
 
 /// A write refused because the install it was for is gone: the company
 /// uninstalled the app (and maybe installed it again) meanwhile.
@@ -75,169 +62,254 @@ fn generation_of(record: &[u8]) -> anyhow::Result<Generation> {
 #[error("the app was uninstalled for this company while this event ran: nothing was stored")]
 pub struct Uninstalled;
 
-/// Inside a transaction: aborts unless `scope`'s install is `expected`.
-fn check_generation(
-    installs: &TransactionalTree,
-    scope: &[u8],
-    expected: Generation,
-) -> Result<(), ConflictableTransactionError<Uninstalled>> {
-    let current = installs.get(scope)?;
-    match current.map(|record| generation_of(&record)) {
-        Some(Ok(generation)) if generation == expected => Ok(()),
-        _ => abort(Uninstalled),
+/// The store cannot be reached (PostgreSQL down, restarting, unreachable or
+/// too slow): the host answers 503, never a guess such as "not installed".
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the store is unreachable: {0}")]
+pub struct Unreachable(pub String);
+
+/// Whether `error` (anywhere in its chain) is the store being unreachable.
+pub fn is_unreachable(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| cause.is::<Unreachable>())
+}
+
+/// The two kinds of stored entry: plain data, and age ciphertexts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tree {
+    Data,
+    Credentials,
+}
+
+/// What a checked write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Put {
+    Stored,
+    /// The install already holds the most entries allowed.
+    Full,
+    /// The install is gone (see [`Generation`]).
+    Uninstalled,
+}
+
+/// A new entry is stored only while the install holds fewer than
+/// `max_entries` names starting with `prefix`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Room<'a> {
+    pub prefix: &'a str,
+    pub max_entries: usize,
+}
+
+/// The name the account API key is stored under, beside plugins' `kv/…`
+/// and `secret/…` entries.
+const API_KEY: &str = "account_api_key";
+
+/// Where the host keeps its state: `--store` / `KERUJ_STORE`.
+#[derive(Debug, Clone, Default)]
+pub enum StoreLocation {
+    /// sled in `DATA/db` (the default).
+    #[default]
+    Sled,
+    /// A PostgreSQL database shared by replicas.
+    Postgres(Box<PgAddress>),
+}
+
+impl FromStr for StoreLocation {
+    type Err = anyhow::Error;
+
+    fn from_str(value: &str) -> anyhow::Result<StoreLocation> {
+        match value {
+            "" | "sled" => Ok(StoreLocation::Sled),
+            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(StoreLocation::Postgres(Box::new(PgAddress::parse(url)?)))
+            }
+            other => anyhow::bail!(
+                "unknown store {:?}: expected `sled` or a `postgres://` URL",
+                other.split(['@', '?']).next_back().unwrap_or_default()
+            ),
+        }
     }
 }
 
-/// The database and the vault that guards its credentials.
-pub struct Storage {
-    db: sled::Db,
-    installs: Tree,
-    /// Age ciphertexts: the account API key and, later, plugin secrets.
-    credentials: Tree,
-    /// Plain data plugins store.
-    data: Tree,
-    vault: Vault,
-    /// One flush at a time (see [`Storage::flush`]).
-    flushing: tokio::sync::Mutex<()>,
+enum Store {
+    Sled(SledStore),
+    Postgres(PgStore),
 }
 
-const API_KEY: &[u8] = b"account_api_key";
+/// The store and the vault that guards its credentials.
+pub struct Storage {
+    store: Store,
+    vault: Vault,
+    metrics: StoreMetrics,
+}
 
 impl Storage {
-    /// Opens (or creates) the database in `data_dir/db` and the identity.
+    /// Opens (or creates) the sled database in `data_dir/db` and the identity.
     pub fn open(data_dir: &Path, identity_path: &Path) -> anyhow::Result<Storage> {
+        let store = SledStore::open(data_dir)?;
+        let sample = store.sample_credential()?;
+        // A new identity is only made for a database with nothing encrypted yet.
+        let vault = Vault::open(identity_path, sample.is_none())?;
+        check_identity(&vault, sample.as_deref(), identity_path)?;
+        Ok(Storage {
+            store: Store::Sled(store),
+            vault,
+            metrics: StoreMetrics::new(Backend::sled),
+        })
+    }
+
+    /// Opens the store at `location`: sled in `data_dir`, or connects to
+    /// PostgreSQL (creating or migrating its schema). With PostgreSQL, a new
+    /// identity is only made for a database that has never held a
+    /// credential, and the database remembers which identity that is: a
+    /// replica started with another one is refused.
+    pub async fn connect(
+        location: &StoreLocation,
+        data_dir: &Path,
+        identity_path: &Path,
+    ) -> anyhow::Result<Storage> {
+        let address = match location {
+            StoreLocation::Sled => return Storage::open(data_dir, identity_path),
+            StoreLocation::Postgres(address) => address,
+        };
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
-        let db_path = data_dir.join("db");
-        let db = sled::open(&db_path)
-            .with_context(|| format!("cannot open the database {}", db_path.display()))?;
-        let credentials = db.open_tree("credentials")?;
-        // A new identity is only made for a database with nothing encrypted yet.
-        let vault = Vault::open(identity_path, credentials.is_empty())?;
-        if let Some(entry) = credentials.iter().next() {
-            let (_, sample) = entry?;
-            vault.unseal(&sample).with_context(|| {
-                let pending = rotate::pending_path(identity_path);
-                let hint = match pending.exists() {
-                    true => format!(
-                        " (an interrupted rotate-identity left {}: run `keruj-host rotate-identity` again to finish it)",
-                        pending.display()
-                    ),
-                    false => String::new(),
-                };
-                format!(
-                    "the age identity {} does not decrypt this database's credentials{hint}",
-                    identity_path.display()
-                )
-            })?;
-        }
+        let store = PgStore::connect(address).await?;
+        let vault = Vault::open(identity_path, !store.has_credentials().await?)?;
+        let recorded = store.claim_recipient(&vault.recipient()).await?;
+        anyhow::ensure!(
+            recorded == vault.recipient(),
+            "the age identity {} ({}) does not decrypt this database's credentials: {} holds \
+             credentials encrypted to {recorded}; give every replica the same identity file (--identity)",
+            identity_path.display(),
+            vault.recipient(),
+            store.name,
+        );
+        let sample = store.sample_credential().await?;
+        check_identity(&vault, sample.as_deref(), identity_path)?;
         Ok(Storage {
-            installs: db.open_tree("installs")?,
-            data: db.open_tree("data")?,
-            credentials,
-            db,
+            store: Store::Postgres(store),
             vault,
-            flushing: Default::default(),
+            metrics: StoreMetrics::new(Backend::postgres),
         })
+    }
+
+    /// The handles `/metrics` reads.
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.metrics
+    }
+
+    /// Which store this is, for the log: `sled` or `postgres://host:port/db`.
+    pub fn describe(&self) -> String {
+        match &self.store {
+            Store::Sled(_) => "sled".into(),
+            Store::Postgres(store) => store.name.clone(),
+        }
+    }
+
+    /// Times `operation` into the store's metrics.
+    async fn timed<T>(
+        &self,
+        op: Op,
+        operation: impl Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        let started = Instant::now();
+        let result = operation.await;
+        self.metrics.observe(op, started.elapsed(), result.is_err());
+        if let Store::Postgres(store) = &self.store {
+            self.metrics.pool_slots(store.pool_slots());
+        }
+        result
     }
 
     /// Records an install and its encrypted API key together. Installing
     /// again replaces both and keeps the install's generation (and data); a
     /// new install starts a new generation, on a clean slate. Call
     /// [`Storage::flush`] before acknowledging.
-    pub fn install(
+    pub async fn install(
         &self,
         app: &str,
         company: &str,
         install: &Install,
         api_key: &str,
     ) -> anyhow::Result<Generation> {
-        let scope = scope(app, company);
-        let existing = self.installs.get(&scope)?;
-        let fresh = match &existing {
-            Some(record) => generation_of(record)?,
-            None => {
-                // Whatever an uninstall interrupted before its end left behind.
-                self.sweep(&scope)?;
-                // Never 0, the generation of records older than generations.
-                Generation(self.db.generate_id()? + 1)
-            }
-        };
         let sealed = self.vault.seal(api_key.as_bytes())?;
-        (&self.installs, &self.credentials)
-            .transaction(|(installs, credentials)| {
-                let generation = match installs.get(&scope)? {
-                    Some(record) => generation_of(&record).map_err(abort_with)?,
-                    None => fresh,
-                };
-                let record = Record {
-                    install: install.clone(),
-                    generation: generation.0,
-                };
-                let record = serde_json::to_vec(&record).map_err(|e| abort_with(e.into()))?;
-                installs.insert(scope.as_slice(), record)?;
-                credentials.insert(key(&scope, API_KEY), sealed.as_slice())?;
-                Ok(generation)
-            })
-            .map_err(|e: TransactionError<anyhow::Error>| {
-                anyhow::anyhow!("storing the install failed: {e}")
-            })
+        self.timed(Op::install, async {
+            match &self.store {
+                Store::Sled(store) => store.install(app, company, install, &sealed),
+                Store::Postgres(store) => store.install(app, company, install, &sealed).await,
+            }
+        })
+        .await
     }
 
     /// The install of `company`, if any.
-    pub fn find_install(&self, app: &str, company: &str) -> anyhow::Result<Option<Install>> {
-        match self.installs.get(scope(app, company))? {
-            Some(bytes) => Ok(Some(serde_json::from_slice::<Record>(&bytes)?.install)),
-            None => Ok(None),
-        }
+    pub async fn find_install(&self, app: &str, company: &str) -> anyhow::Result<Option<Install>> {
+        self.timed(Op::install_check, async {
+            match &self.store {
+                Store::Sled(store) => store.install_of(app, company),
+                Store::Postgres(store) => store.install_of(app, company).await,
+            }
+        })
+        .await
     }
 
-    /// A cheap read, for readiness: whether the database answers.
-    pub fn ping(&self) -> anyhow::Result<()> {
-        self.installs.first()?;
-        Ok(())
+    /// A cheap read, for readiness: whether the store answers.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        self.timed(Op::ping, async {
+            match &self.store {
+                Store::Sled(store) => store.ping(),
+                Store::Postgres(store) => store.ping().await,
+            }
+        })
+        .await
     }
 
     /// Whether `company` has installed `app`.
-    pub fn is_installed(&self, app: &str, company: &str) -> anyhow::Result<bool> {
-        Ok(self.installs.contains_key(scope(app, company))?)
+    pub async fn is_installed(&self, app: &str, company: &str) -> anyhow::Result<bool> {
+        Ok(self.generation(app, company).await?.is_some())
     }
 
     /// The generation of `company`'s install, `None` when not installed: the
-    /// check every event makes, so one lookup and the generation decoded alone.
-    pub fn generation(&self, app: &str, company: &str) -> anyhow::Result<Option<Generation>> {
-        self.installs
-            .get(scope(app, company))?
-            .map(|record| generation_of(&record))
-            .transpose()
+    /// check every event makes.
+    pub async fn generation(&self, app: &str, company: &str) -> anyhow::Result<Option<Generation>> {
+        self.timed(Op::install_check, async {
+            match &self.store {
+                Store::Sled(store) => store.generation(app, company),
+                Store::Postgres(store) => store.generation(app, company).await,
+            }
+        })
+        .await
     }
 
     /// Replaces the stored API key of the install `generation`; refused if
     /// that install is gone.
-    pub fn set_api_key(
+    pub async fn set_api_key(
         &self,
         app: &str,
         company: &str,
         generation: Generation,
         api_key: &str,
     ) -> anyhow::Result<Result<(), Uninstalled>> {
-        let scope = scope(app, company);
         let sealed = self.vault.seal(api_key.as_bytes())?;
-        let stored = (&self.installs, &self.credentials).transaction(|(installs, credentials)| {
-            check_generation(installs, &scope, generation)?;
-            credentials.insert(key(&scope, API_KEY), sealed.as_slice())?;
-            Ok(())
-        });
-        match stored {
-            Ok(()) => Ok(Ok(())),
-            Err(TransactionError::Abort(uninstalled)) => Ok(Err(uninstalled)),
-            Err(TransactionError::Storage(error)) => Err(error.into()),
+        let put = self
+            .put(
+                Tree::Credentials,
+                app,
+                company,
+                generation,
+                API_KEY,
+                &sealed,
+                None,
+            )
+            .await?;
+        match put {
+            Put::Uninstalled => Ok(Err(Uninstalled)),
+            Put::Stored | Put::Full => Ok(Ok(())),
         }
     }
 
     /// The decrypted API key of an install.
-    pub fn api_key(&self, app: &str, company: &str) -> anyhow::Result<Option<String>> {
-        let Some(sealed) = self.credentials.get(key(&scope(app, company), API_KEY))? else {
+    pub async fn api_key(&self, app: &str, company: &str) -> anyhow::Result<Option<String>> {
+        let Some(sealed) = self.get(Tree::Credentials, app, company, API_KEY).await? else {
             return Ok(None);
         };
         let plain = self.vault.unseal(&sealed)?;
@@ -249,231 +321,125 @@ impl Storage {
     /// Deletes everything held for (app, company), and tells whether there
     /// was anything. The install record goes first: from then on every write
     /// for it is refused (see the module's doc), so what is deleted next
-    /// stays deleted. Interrupted, it leaves data without an install, which
-    /// the next uninstall or install of the company deletes.
-    pub fn uninstall(&self, app: &str, company: &str) -> anyhow::Result<bool> {
-        let scope = scope(app, company);
-        let installed = self.installs.remove(&scope)?.is_some();
-        let swept = self.sweep(&scope)?;
-        Ok(installed || swept)
-    }
-
-    /// Deletes the plugin's data and the credentials under `scope`; tells
-    /// whether there were any.
-    fn sweep(&self, scope: &[u8]) -> anyhow::Result<bool> {
-        let mut any = false;
-        for tree in [&self.data, &self.credentials] {
-            let mut batch = sled::Batch::default();
-            for entry in tree.scan_prefix(scope) {
-                batch.remove(entry?.0);
-                any = true;
+    /// stays deleted.
+    pub async fn uninstall(&self, app: &str, company: &str) -> anyhow::Result<bool> {
+        self.timed(Op::uninstall, async {
+            match &self.store {
+                Store::Sled(store) => store.uninstall(app, company),
+                Store::Postgres(store) => store.uninstall(app, company).await,
             }
-            tree.apply_batch(batch)?;
-        }
-        Ok(any)
+        })
+        .await
     }
 
-    /// Makes every write so far durable.
-    ///
-    /// Flushes run one at a time, each a blocking `flush` on a blocking
-    /// thread: sled 0.34's `flush_async` deadlocks when called concurrently
-    /// (spacejam/sled#1308), which under load froze every worker thread of
-    /// the host (found by `scripts/soak`). Serialized, a waiting flush also
-    /// covers every write made before it started.
+    /// Makes every write so far durable. PostgreSQL commits each write
+    /// before it returns: nothing is left to do there.
     pub async fn flush(&self) -> anyhow::Result<()> {
-        let _one_at_a_time = self.flushing.lock().await;
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.flush())
-            .await
-            .context("the flush task failed")?
-            .context("flushing the database failed")?;
-        Ok(())
+        match &self.store {
+            Store::Sled(store) => self.timed(Op::flush, store.flush()).await,
+            Store::Postgres(_) => Ok(()),
+        }
+    }
+
+    async fn get(
+        &self,
+        tree: Tree,
+        app: &str,
+        company: &str,
+        name: &str,
+    ) -> anyhow::Result<Option<Vec<u8>>> {
+        self.timed(Op::get, async {
+            match &self.store {
+                Store::Sled(store) => store.get(tree, app, company, name),
+                Store::Postgres(store) => store.get(tree, app, company, name).await,
+            }
+        })
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn put(
+        &self,
+        tree: Tree,
+        app: &str,
+        company: &str,
+        generation: Generation,
+        name: &str,
+        value: &[u8],
+        room: Option<Room<'_>>,
+    ) -> anyhow::Result<Put> {
+        self.timed(Op::put, async {
+            match &self.store {
+                Store::Sled(store) => store.put(tree, app, company, generation, name, value, room),
+                Store::Postgres(store) => {
+                    store
+                        .put(tree, app, company, generation, name, value, room)
+                        .await
+                }
+            }
+        })
+        .await
+    }
+
+    async fn delete(
+        &self,
+        tree: Tree,
+        app: &str,
+        company: &str,
+        generation: Generation,
+        name: &str,
+    ) -> anyhow::Result<Result<(), Uninstalled>> {
+        self.timed(Op::delete, async {
+            match &self.store {
+                Store::Sled(store) => store.delete(tree, app, company, generation, name),
+                Store::Postgres(store) => store.delete(tree, app, company, generation, name).await,
+            }
+        })
+        .await
+    }
+
+    async fn list(
+        &self,
+        tree: Tree,
+        app: &str,
+        company: &str,
+        prefix: &str,
+    ) -> anyhow::Result<Vec<String>> {
+        self.timed(Op::list, async {
+            match &self.store {
+                Store::Sled(store) => store.list(tree, app, company, prefix),
+                Store::Postgres(store) => store.list(tree, app, company, prefix).await,
+            }
+        })
+        .await
     }
 }
 
-/// `app 0x00 company 0x00`: the prefix of everything held for one install.
-fn scope(app: &str, company: &str) -> Vec<u8> {
-    let mut scope = Vec::with_capacity(app.len() + company.len() + 2);
-    scope.extend_from_slice(app.as_bytes());
-    scope.push(0);
-    scope.extend_from_slice(company.as_bytes());
-    scope.push(0);
-    scope
-}
-
-fn key(scope: &[u8], name: &[u8]) -> Vec<u8> {
-    [scope, name].concat()
-}
-
-/// Aborts a transaction that found a record it cannot read.
-fn abort_with(error: anyhow::Error) -> ConflictableTransactionError<anyhow::Error> {
-    ConflictableTransactionError::Abort(error)
+/// Refuses an identity that does not decrypt what the store holds.
+fn check_identity(
+    vault: &Vault,
+    sample: Option<&[u8]>,
+    identity_path: &Path,
+) -> anyhow::Result<()> {
+    let Some(sample) = sample else {
+        return Ok(());
+    };
+    vault.unseal(sample).with_context(|| {
+        let pending = rotate::pending_path(identity_path);
+        let hint = match pending.exists() {
+            true => format!(
+                " (an interrupted rotate-identity left {}: run `keruj-host rotate-identity` again to finish it)",
+                pending.display()
+            ),
+            false => String::new(),
+        };
+        format!(
+            "the age identity {} does not decrypt this database's credentials{hint}",
+            identity_path.display()
+        )
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn open(dir: &Path) -> Storage {
-        Storage::open(&dir.join("data"), &dir.join("data/identity.txt")).unwrap()
-    }
-
-    fn install(storage: &Storage, app: &str, company: &str, key: &str) -> Generation {
-        let record = Install {
-            account_id: "acc".into(),
-            installed_at: 1,
-        };
-        storage.install(app, company, &record, key).unwrap()
-    }
-
-    #[test]
-    fn install_is_found_and_key_decrypts() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = open(dir.path());
-        let generation = install(&storage, "hello", "co1", "kj_live_1");
-        assert_eq!(
-            storage
-                .find_install("hello", "co1")
-                .unwrap()
-                .unwrap()
-                .account_id,
-            "acc"
-        );
-        assert_eq!(
-            storage.api_key("hello", "co1").unwrap().unwrap(),
-            "kj_live_1"
-        );
-        assert!(storage.find_install("hello", "co2").unwrap().is_none());
-        assert!(storage.is_installed("hello", "co1").unwrap());
-        assert!(!storage.is_installed("hello", "co2").unwrap());
-        assert!(storage.find_install("other", "co1").unwrap().is_none());
-        storage
-            .set_api_key("hello", "co1", generation, "kj_live_2")
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            storage.api_key("hello", "co1").unwrap().unwrap(),
-            "kj_live_2"
-        );
-    }
-
-    #[test]
-    fn uninstall_removes_only_that_company() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = open(dir.path());
-        install(&storage, "hello", "co", "k1");
-        // A company whose id extends the other's must not be caught by its prefix.
-        install(&storage, "hello", "co2", "k2");
-        storage
-            .data
-            .insert(key(&scope("hello", "co"), b"x"), b"1".as_slice())
-            .unwrap();
-        assert!(storage.uninstall("hello", "co").unwrap());
-        assert!(!storage.uninstall("hello", "co").unwrap(), "nothing left");
-        assert!(storage.find_install("hello", "co").unwrap().is_none());
-        assert!(storage.api_key("hello", "co").unwrap().is_none());
-        assert!(
-            storage
-                .data
-                .scan_prefix(scope("hello", "co"))
-                .next()
-                .is_none()
-        );
-        assert_eq!(storage.api_key("hello", "co2").unwrap().unwrap(), "k2");
-    }
-
-    #[test]
-    fn generations_refuse_writes_for_an_install_that_is_gone() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = open(dir.path());
-        let first = install(&storage, "hello", "co", "k1");
-        assert_eq!(storage.generation("hello", "co").unwrap(), Some(first));
-        // Installing again keeps the generation: events in flight may still write.
-        assert_eq!(install(&storage, "hello", "co", "k2"), first);
-        storage.uninstall("hello", "co").unwrap();
-        assert_eq!(storage.generation("hello", "co").unwrap(), None);
-        assert_eq!(
-            storage.set_api_key("hello", "co", first, "k3").unwrap(),
-            Err(Uninstalled)
-        );
-        let second = install(&storage, "hello", "co", "k4");
-        assert_ne!(second, first, "a new install is a new generation");
-        assert_eq!(
-            storage.set_api_key("hello", "co", first, "k5").unwrap(),
-            Err(Uninstalled)
-        );
-        assert_eq!(storage.api_key("hello", "co").unwrap().unwrap(), "k4");
-    }
-
-    #[test]
-    fn a_record_from_before_generations_is_generation_zero() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = open(dir.path());
-        let old = br#"{"account_id":"acc","installed_at":1}"#;
-        storage
-            .installs
-            .insert(scope("hello", "co"), old.as_slice())
-            .unwrap();
-        assert_eq!(
-            storage.generation("hello", "co").unwrap(),
-            Some(Generation(0))
-        );
-        assert_eq!(
-            storage
-                .find_install("hello", "co")
-                .unwrap()
-                .unwrap()
-                .account_id,
-            "acc"
-        );
-        assert_eq!(install(&storage, "hello", "co", "k"), Generation(0));
-    }
-
-    #[test]
-    fn a_new_install_starts_clean_after_an_interrupted_uninstall() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = open(dir.path());
-        install(&storage, "hello", "co", "k1");
-        // An uninstall that removed the record and stopped before the data.
-        storage.installs.remove(scope("hello", "co")).unwrap();
-        storage
-            .data
-            .insert(key(&scope("hello", "co"), b"kv/left"), b"1".as_slice())
-            .unwrap();
-        install(&storage, "hello", "co", "k2");
-        assert!(
-            storage
-                .data
-                .scan_prefix(scope("hello", "co"))
-                .next()
-                .is_none()
-        );
-    }
-
-    #[tokio::test]
-    async fn survives_reopen_and_refuses_a_foreign_identity() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let storage = open(dir.path());
-            install(&storage, "hello", "co", "kj_live_1");
-            storage.flush().await.unwrap();
-        }
-        assert_eq!(
-            open(dir.path()).api_key("hello", "co").unwrap().unwrap(),
-            "kj_live_1"
-        );
-
-        let other = dir.path().join("other-identity.txt");
-        Vault::open(&other, true).unwrap();
-        let err = Storage::open(&dir.path().join("data"), &other)
-            .err()
-            .unwrap();
-        assert!(format!("{err:#}").contains("does not decrypt"), "{err:#}");
-
-        let missing = dir.path().join("missing.txt");
-        let err = Storage::open(&dir.path().join("data"), &missing)
-            .err()
-            .unwrap();
-        assert!(format!("{err:#}").contains("is missing"), "{err:#}");
-    }
-}
+mod tests;

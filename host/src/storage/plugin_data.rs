@@ -1,17 +1,14 @@
 //! What plugins store through the `kv` and `secrets` capabilities, each entry
 //! under its install's prefix, with limits on keys, values and entries.
 
-use sled::Transactional;
-use sled::transaction::TransactionError;
-
-use super::{Generation, Storage, Uninstalled, check_generation, key, scope};
+use super::{Generation, Put, Room, Storage, Tree, Uninstalled};
 
 /// Which store a plugin's entry lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Space {
-    /// Plain data (`kv`), in the `data` tree.
+    /// Plain data (`kv`), with the plugin's other data.
     Data,
-    /// Age-encrypted values (`secrets`), in the `credentials` tree.
+    /// Age-encrypted values (`secrets`), with the credentials.
     Secrets,
 }
 
@@ -40,10 +37,17 @@ impl Space {
     }
 
     /// Keeps plugin entries apart from the host's own (`account_api_key`).
-    fn tag(self) -> &'static [u8] {
+    fn tag(self) -> &'static str {
         match self {
-            Space::Data => b"kv/",
-            Space::Secrets => b"secret/",
+            Space::Data => "kv/",
+            Space::Secrets => "secret/",
+        }
+    }
+
+    fn tree(self) -> Tree {
+        match self {
+            Space::Data => Tree::Data,
+            Space::Secrets => Tree::Credentials,
         }
     }
 }
@@ -60,54 +64,26 @@ pub enum PluginDataError {
     Storage(#[from] anyhow::Error),
 }
 
-impl From<TransactionError<Uninstalled>> for PluginDataError {
-    fn from(error: TransactionError<Uninstalled>) -> Self {
-        match error {
-            TransactionError::Abort(uninstalled) => uninstalled.into(),
-            TransactionError::Storage(error) => PluginDataError::Storage(error.into()),
-        }
-    }
-}
-
-impl From<sled::Error> for PluginDataError {
-    fn from(error: sled::Error) -> Self {
-        PluginDataError::Storage(error.into())
-    }
-}
-
 impl Storage {
-    fn space_tree(&self, space: Space) -> &sled::Tree {
-        match space {
-            Space::Data => &self.data,
-            Space::Secrets => &self.credentials,
-        }
-    }
-
-    fn entry_prefix(space: Space, app: &str, company: &str) -> Vec<u8> {
-        key(&scope(app, company), space.tag())
-    }
-
-    pub fn plugin_get(
+    pub async fn plugin_get(
         &self,
         space: Space,
         app: &str,
         company: &str,
         name: &str,
     ) -> Result<Option<Vec<u8>>, PluginDataError> {
-        let stored = self.space_tree(space).get(key(
-            &Self::entry_prefix(space, app, company),
-            name.as_bytes(),
-        ))?;
+        let entry = [space.tag(), name].concat();
+        let stored = self.get(space.tree(), app, company, &entry).await?;
         match (stored, space) {
             (None, _) => Ok(None),
-            (Some(value), Space::Data) => Ok(Some(value.to_vec())),
+            (Some(value), Space::Data) => Ok(Some(value)),
             (Some(sealed), Space::Secrets) => Ok(Some(self.vault.unseal(&sealed)?)),
         }
     }
 
     /// Stores `name` for the install `generation`, in one transaction with
     /// the check that this install is still there.
-    pub fn plugin_set(
+    pub async fn plugin_set(
         &self,
         space: Space,
         app: &str,
@@ -130,30 +106,38 @@ impl Storage {
                 quota.max_value_bytes
             )));
         }
-        let tree = self.space_tree(space);
-        let prefix = Self::entry_prefix(space, app, company);
-        let entry = key(&prefix, name.as_bytes());
-        if !tree.contains_key(&entry)? && tree.scan_prefix(&prefix).count() >= quota.max_entries {
-            return Err(PluginDataError::Limit(format!(
-                "this company already holds the most entries allowed ({})",
-                quota.max_entries
-            )));
-        }
         let stored = match space {
             Space::Data => value.to_vec(),
             Space::Secrets => self.vault.seal(value)?,
         };
-        let install = scope(app, company);
-        (&self.installs, tree).transaction(|(installs, tree)| {
-            check_generation(installs, &install, generation)?;
-            tree.insert(entry.as_slice(), stored.as_slice())?;
-            Ok(())
-        })?;
-        Ok(())
+        let entry = [space.tag(), name].concat();
+        let room = Room {
+            prefix: space.tag(),
+            max_entries: quota.max_entries,
+        };
+        let put = self
+            .put(
+                space.tree(),
+                app,
+                company,
+                generation,
+                &entry,
+                &stored,
+                Some(room),
+            )
+            .await?;
+        match put {
+            Put::Stored => Ok(()),
+            Put::Full => Err(PluginDataError::Limit(format!(
+                "this company already holds the most entries allowed ({})",
+                quota.max_entries
+            ))),
+            Put::Uninstalled => Err(Uninstalled.into()),
+        }
     }
 
     /// Removes `name` for the install `generation`, checked like [`Storage::plugin_set`].
-    pub fn plugin_delete(
+    pub async fn plugin_delete(
         &self,
         space: Space,
         app: &str,
@@ -161,34 +145,27 @@ impl Storage {
         generation: Generation,
         name: &str,
     ) -> Result<(), PluginDataError> {
-        let entry = key(&Self::entry_prefix(space, app, company), name.as_bytes());
-        let install = scope(app, company);
-        (&self.installs, self.space_tree(space)).transaction(|(installs, tree)| {
-            check_generation(installs, &install, generation)?;
-            tree.remove(entry.as_slice())?;
-            Ok(())
-        })?;
+        let entry = [space.tag(), name].concat();
+        self.delete(space.tree(), app, company, generation, &entry)
+            .await??;
         Ok(())
     }
 
     /// Names starting with `prefix`, in order.
-    pub fn plugin_list(
+    pub async fn plugin_list(
         &self,
         space: Space,
         app: &str,
         company: &str,
         prefix: &str,
     ) -> Result<Vec<String>, PluginDataError> {
-        let entries = Self::entry_prefix(space, app, company);
-        let mut names = Vec::new();
-        for entry in self
-            .space_tree(space)
-            .scan_prefix(key(&entries, prefix.as_bytes()))
-        {
-            let (stored_key, _) = entry?;
-            names.push(String::from_utf8_lossy(&stored_key[entries.len()..]).into_owned());
-        }
-        Ok(names)
+        let entries = [space.tag(), prefix].concat();
+        let names = self.list(space.tree(), app, company, &entries).await?;
+        let tag = space.tag().len();
+        Ok(names
+            .into_iter()
+            .map(|name| name[tag..].to_owned())
+            .collect())
     }
 }
 
@@ -200,56 +177,86 @@ mod tests {
         Storage::open(&dir.join("data"), &dir.join("data/identity.txt")).unwrap()
     }
 
-    fn installed(storage: &Storage, app: &str, company: &str) -> Generation {
+    async fn installed(storage: &Storage, app: &str, company: &str) -> Generation {
         let install = super::super::Install {
             account_id: "acc".into(),
             installed_at: 1,
         };
-        storage.install(app, company, &install, "key").unwrap()
+        storage
+            .install(app, company, &install, "key")
+            .await
+            .unwrap()
     }
 
-    #[test]
-    fn data_and_secrets_are_scoped_to_app_and_company() {
+    #[tokio::test]
+    async fn data_and_secrets_are_scoped_to_app_and_company() {
         let dir = tempfile::tempdir().unwrap();
         let storage = open(dir.path());
         let (a1, a2, b1) = (
-            installed(&storage, "a", "c1"),
-            installed(&storage, "a", "c2"),
-            installed(&storage, "b", "c1"),
+            installed(&storage, "a", "c1").await,
+            installed(&storage, "a", "c2").await,
+            installed(&storage, "b", "c1").await,
         );
         for space in [Space::Data, Space::Secrets] {
             storage
                 .plugin_set(space, "a", "c1", a1, "k", b"v1")
+                .await
                 .unwrap();
             storage
                 .plugin_set(space, "a", "c2", a2, "k", b"v2")
+                .await
                 .unwrap();
             storage
                 .plugin_set(space, "b", "c1", b1, "k", b"v3")
+                .await
                 .unwrap();
             assert_eq!(
-                storage.plugin_get(space, "a", "c1", "k").unwrap().unwrap(),
+                storage
+                    .plugin_get(space, "a", "c1", "k")
+                    .await
+                    .unwrap()
+                    .unwrap(),
                 b"v1"
             );
             assert_eq!(
-                storage.plugin_get(space, "a", "c2", "k").unwrap().unwrap(),
+                storage
+                    .plugin_get(space, "a", "c2", "k")
+                    .await
+                    .unwrap()
+                    .unwrap(),
                 b"v2"
             );
             assert_eq!(
-                storage.plugin_get(space, "b", "c1", "k").unwrap().unwrap(),
+                storage
+                    .plugin_get(space, "b", "c1", "k")
+                    .await
+                    .unwrap()
+                    .unwrap(),
                 b"v3"
             );
-            assert_eq!(storage.plugin_list(space, "a", "c1", "").unwrap(), ["k"]);
-            storage.plugin_delete(space, "a", "c1", a1, "k").unwrap();
-            assert!(storage.plugin_get(space, "a", "c1", "k").unwrap().is_none());
+            assert_eq!(
+                storage.plugin_list(space, "a", "c1", "").await.unwrap(),
+                ["k"]
+            );
+            storage
+                .plugin_delete(space, "a", "c1", a1, "k")
+                .await
+                .unwrap();
+            assert!(
+                storage
+                    .plugin_get(space, "a", "c1", "k")
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
         }
     }
 
-    #[test]
-    fn secrets_are_encrypted_and_apart_from_the_api_key() {
+    #[tokio::test]
+    async fn secrets_are_encrypted_and_apart_from_the_api_key() {
         let dir = tempfile::tempdir().unwrap();
         let storage = open(dir.path());
-        let generation = installed(&storage, "a", "c");
+        let generation = installed(&storage, "a", "c").await;
         storage
             .plugin_set(
                 Space::Secrets,
@@ -259,104 +266,126 @@ mod tests {
                 "account_api_key",
                 b"np_plain",
             )
+            .await
             .unwrap();
-        let raw: Vec<_> = storage.credentials.iter().map(|e| e.unwrap().1).collect();
+        let super::super::Store::Sled(store) = &storage.store else {
+            unreachable!()
+        };
+        let credentials = store.raw_tree("credentials");
+        let raw: Vec<_> = credentials.iter().map(|e| e.unwrap().1).collect();
         assert_eq!(raw.len(), 2);
         assert!(raw.iter().all(|v| v.starts_with(b"age-encryption.org/v1")));
-        assert_eq!(storage.api_key("a", "c").unwrap().unwrap(), "key");
+        assert_eq!(storage.api_key("a", "c").await.unwrap().unwrap(), "key");
     }
 
-    #[test]
-    fn limits_are_enforced_with_clear_errors() {
+    #[tokio::test]
+    async fn limits_are_enforced_with_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
         let storage = open(dir.path());
-        let g = installed(&storage, "a", "c");
+        let g = installed(&storage, "a", "c").await;
         let quota = Space::Secrets.quota();
         let long_key = "k".repeat(quota.max_key_bytes + 1);
         let err = storage
             .plugin_set(Space::Secrets, "a", "c", g, &long_key, b"v")
+            .await
             .unwrap_err();
         assert!(err.to_string().contains("1 to 256 bytes"), "{err}");
         let big = vec![0; quota.max_value_bytes + 1];
         let err = storage
             .plugin_set(Space::Secrets, "a", "c", g, "k", &big)
+            .await
             .unwrap_err();
         assert!(err.to_string().contains("over the limit"), "{err}");
         for i in 0..quota.max_entries {
             storage
                 .plugin_set(Space::Secrets, "a", "c", g, &format!("k{i}"), b"v")
+                .await
                 .unwrap();
         }
         let err = storage
             .plugin_set(Space::Secrets, "a", "c", g, "one-more", b"v")
+            .await
             .unwrap_err();
         assert!(err.to_string().contains("most entries"), "{err}");
         // Replacing an existing entry is still allowed at the limit.
         storage
             .plugin_set(Space::Secrets, "a", "c", g, "k0", b"new")
+            .await
             .unwrap();
     }
 
-    #[test]
-    fn uninstall_deletes_plugin_entries() {
+    #[tokio::test]
+    async fn uninstall_deletes_plugin_entries() {
         let dir = tempfile::tempdir().unwrap();
         let storage = open(dir.path());
-        let g = installed(&storage, "a", "c");
+        let g = installed(&storage, "a", "c").await;
         storage
             .plugin_set(Space::Data, "a", "c", g, "k", b"v")
+            .await
             .unwrap();
         storage
             .plugin_set(Space::Secrets, "a", "c", g, "s", b"v")
+            .await
             .unwrap();
-        storage.uninstall("a", "c").unwrap();
+        storage.uninstall("a", "c").await.unwrap();
         assert!(
             storage
                 .plugin_list(Space::Data, "a", "c", "")
+                .await
                 .unwrap()
                 .is_empty()
         );
         assert!(
             storage
                 .plugin_list(Space::Secrets, "a", "c", "")
+                .await
                 .unwrap()
                 .is_empty()
         );
     }
 
-    #[test]
-    fn writes_for_an_install_that_is_gone_are_refused() {
+    #[tokio::test]
+    async fn writes_for_an_install_that_is_gone_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let storage = open(dir.path());
-        let old = installed(&storage, "a", "c");
-        storage.uninstall("a", "c").unwrap();
+        let old = installed(&storage, "a", "c").await;
+        storage.uninstall("a", "c").await.unwrap();
         for space in [Space::Data, Space::Secrets] {
             let err = storage
                 .plugin_set(space, "a", "c", old, "late", b"v")
+                .await
                 .unwrap_err();
             assert!(matches!(err, PluginDataError::Uninstalled(_)), "{err}");
             assert!(err.to_string().contains("uninstalled"), "{err}");
         }
-        let new = installed(&storage, "a", "c");
+        let new = installed(&storage, "a", "c").await;
         assert!(
             storage
                 .plugin_set(Space::Data, "a", "c", old, "late", b"v")
+                .await
                 .is_err()
         );
         assert!(
             storage
                 .plugin_delete(Space::Data, "a", "c", old, "late")
+                .await
                 .is_err()
         );
         storage
             .plugin_set(Space::Data, "a", "c", new, "k", b"v")
+            .await
             .unwrap();
         assert_eq!(
-            storage.plugin_list(Space::Data, "a", "c", "").unwrap(),
+            storage
+                .plugin_list(Space::Data, "a", "c", "")
+                .await
+                .unwrap(),
             ["k"]
         );
         assert!(
             storage
                 .plugin_list(Space::Secrets, "a", "c", "")
+                .await
                 .unwrap()
                 .is_empty()
         );

@@ -3,14 +3,18 @@
 //!
 //! The host must be stopped: sled locks the database for one process, so a
 //! rotation against a running host fails to open it and changes nothing.
+//! With PostgreSQL every replica must be stopped (nothing can enforce it):
+//! a replica still running would keep encrypting to the old identity. The
+//! database records the new identity's public key, and a replica started
+//! with the old one afterwards is refused.
 //!
 //! Every step leaves a state the host or a second run can use, whenever the
 //! process dies:
 //! 1. the new identity is written to `<identity>.new` (through a temporary
 //!    file and a rename, so it is whole or absent);
-//! 2. every value of the `credentials` tree (account API keys and plugin
-//!    secrets) is decrypted and re-encrypted to it in one sled batch, which
-//!    applies atomically, then flushed;
+//! 2. every stored credential (account API keys and plugin secrets) is
+//!    decrypted and re-encrypted to it at once: one sled batch, which applies
+//!    atomically, then flushed, or one PostgreSQL transaction;
 //! 3. the old identity is copied to `<identity>.old` (mode 0600), and
 //!    `<identity>.new` is renamed over `<identity>`.
 //!
@@ -23,6 +27,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use super::StoreLocation;
+use super::postgres::PgStore;
+use super::sled_store::SledStore;
 use super::vault::{Vault, private_file};
 
 /// What a rotation did.
@@ -47,22 +54,26 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Rotates the identity at `identity_path` of the database in `data_dir`;
-/// see the module's documentation for the steps.
-pub fn rotate_identity(data_dir: &Path, identity_path: &Path) -> anyhow::Result<Rotation> {
-    let db_path = data_dir.join("db");
-    anyhow::ensure!(
-        db_path.is_dir(),
-        "no database at {}: nothing to rotate",
-        db_path.display()
-    );
+/// Rotates the identity at `identity_path` of the store at `location` (sled
+/// in `data_dir`, or PostgreSQL); see the module's documentation for the steps.
+pub async fn rotate_identity(
+    location: &StoreLocation,
+    data_dir: &Path,
+    identity_path: &Path,
+) -> anyhow::Result<Rotation> {
     let old = Vault::open(identity_path, false)?;
-    let db = sled::open(&db_path).with_context(|| {
-        format!(
-            "cannot open the database {} (stop keruj-host first: the database admits one process at a time)",
-            db_path.display()
-        )
-    })?;
+    let store = match location {
+        StoreLocation::Sled => {
+            let db_path = data_dir.join("db");
+            anyhow::ensure!(
+                db_path.is_dir(),
+                "no database at {}: nothing to rotate",
+                db_path.display()
+            );
+            Opened::Sled(SledStore::open(data_dir).context("stop keruj-host first")?)
+        }
+        StoreLocation::Postgres(address) => Opened::Postgres(PgStore::connect(address).await?),
+    };
 
     let pending = pending_path(identity_path);
     let new = match pending.exists() {
@@ -83,14 +94,10 @@ pub fn rotate_identity(data_dir: &Path, identity_path: &Path) -> anyhow::Result<
         }
     };
 
-    let credentials = db.open_tree("credentials")?;
-    let mut batch = sled::Batch::default();
-    let mut count = 0;
-    for entry in credentials.iter() {
-        let (key, sealed) = entry?;
+    let reseal = |sealed: &[u8]| {
         let plain = old
-            .unseal(&sealed)
-            .or_else(|_| new.unseal(&sealed))
+            .unseal(sealed)
+            .or_else(|_| new.unseal(sealed))
             .with_context(|| {
                 format!(
                     "a stored credential decrypts with neither {} nor {}; nothing was re-encrypted",
@@ -98,12 +105,12 @@ pub fn rotate_identity(data_dir: &Path, identity_path: &Path) -> anyhow::Result<
                     pending.display()
                 )
             })?;
-        batch.insert(key, new.seal(&plain)?);
-        count += 1;
-    }
-    credentials.apply_batch(batch)?;
-    db.flush().context("flushing the database failed")?;
-    drop(db);
+        new.seal(&plain)
+    };
+    let count = match store {
+        Opened::Sled(store) => store.reseal_credentials(reseal)?,
+        Opened::Postgres(store) => store.reseal_credentials(&new.recipient(), reseal).await?,
+    };
 
     let old_identity = with_suffix(identity_path, "old");
     keep_copy(identity_path, &old_identity)?;
@@ -121,6 +128,12 @@ pub fn rotate_identity(data_dir: &Path, identity_path: &Path) -> anyhow::Result<
         recipient: new.recipient(),
         old_identity,
     })
+}
+
+/// The store being rotated, opened before anything is changed.
+enum Opened {
+    Sled(SledStore),
+    Postgres(PgStore),
 }
 
 /// Copies `from` to `to` with mode 0600, replacing `to` atomically.
@@ -151,7 +164,11 @@ mod tests {
     use super::super::{Install, Space, Storage};
     use super::*;
 
-    fn fill(data: &Path, identity: &Path) {
+    async fn rotate(data: &Path, identity: &Path) -> anyhow::Result<Rotation> {
+        rotate_identity(&StoreLocation::Sled, data, identity).await
+    }
+
+    async fn fill(data: &Path, identity: &Path) {
         let storage = Storage::open(data, identity).unwrap();
         let install = Install {
             account_id: "acc".into(),
@@ -159,14 +176,17 @@ mod tests {
         };
         let co1 = storage
             .install("hello", "co1", &install, "kj_key_1")
+            .await
             .unwrap();
         storage
             .install("hello", "co2", &install, "kj_key_2")
+            .await
             .unwrap();
         storage
             .plugin_set(Space::Secrets, "hello", "co1", co1, "np", b"np_secret")
+            .await
             .unwrap();
-        storage.db.flush().unwrap();
+        storage.flush().await.unwrap();
     }
 
     fn ciphertexts(data: &Path) -> Vec<Vec<u8>> {
@@ -175,17 +195,17 @@ mod tests {
         tree.iter().map(|e| e.unwrap().1.to_vec()).collect()
     }
 
-    #[test]
-    fn rotation_re_encrypts_every_credential_and_keeps_the_old_identity() {
+    #[tokio::test]
+    async fn rotation_re_encrypts_every_credential_and_keeps_the_old_identity() {
         let dir = tempfile::tempdir().unwrap();
         let (data, identity) = (
             dir.path().join("data"),
             dir.path().join("data/identity.txt"),
         );
-        fill(&data, &identity);
+        fill(&data, &identity).await;
         let before = std::fs::read_to_string(&identity).unwrap();
 
-        let rotation = rotate_identity(&data, &identity).unwrap();
+        let rotation = rotate(&data, &identity).await.unwrap();
         assert_eq!(rotation.credentials, 3);
         assert_eq!(
             rotation.old_identity,
@@ -216,28 +236,30 @@ mod tests {
         }
         let storage = Storage::open(&data, &identity).unwrap();
         assert_eq!(
-            storage.api_key("hello", "co1").unwrap().unwrap(),
+            storage.api_key("hello", "co1").await.unwrap().unwrap(),
             "kj_key_1"
         );
         assert_eq!(
-            storage.api_key("hello", "co2").unwrap().unwrap(),
+            storage.api_key("hello", "co2").await.unwrap().unwrap(),
             "kj_key_2"
         );
-        let secret = storage.plugin_get(Space::Secrets, "hello", "co1", "np");
+        let secret = storage
+            .plugin_get(Space::Secrets, "hello", "co1", "np")
+            .await;
         assert_eq!(secret.unwrap().unwrap(), b"np_secret");
         drop(storage);
         let err = Storage::open(&data, &rotation.old_identity).err().unwrap();
         assert!(format!("{err:#}").contains("does not decrypt"), "{err:#}");
     }
 
-    #[test]
-    fn an_interrupted_rotation_is_finished_by_the_next_run() {
+    #[tokio::test]
+    async fn an_interrupted_rotation_is_finished_by_the_next_run() {
         let dir = tempfile::tempdir().unwrap();
         let (data, identity) = (
             dir.path().join("data"),
             dir.path().join("data/identity.txt"),
         );
-        fill(&data, &identity);
+        fill(&data, &identity).await;
         // As if a run died after writing the new identity and re-encrypting
         // one credential to it: the rest still belong to the old identity.
         let pending = pending_path(&identity);
@@ -252,7 +274,7 @@ mod tests {
         let err = Storage::open(&data, &identity).err().unwrap();
         assert!(format!("{err:#}").contains("rotate-identity"), "{err:#}");
 
-        let rotation = rotate_identity(&data, &identity).unwrap();
+        let rotation = rotate(&data, &identity).await.unwrap();
         assert_eq!(
             rotation.recipient,
             new.recipient(),
@@ -260,25 +282,27 @@ mod tests {
         );
         let storage = Storage::open(&data, &identity).unwrap();
         assert_eq!(
-            storage.api_key("hello", "co2").unwrap().unwrap(),
+            storage.api_key("hello", "co2").await.unwrap().unwrap(),
             "kj_key_2"
         );
     }
 
-    #[test]
-    fn refuses_without_an_identity_or_a_database() {
+    #[tokio::test]
+    async fn refuses_without_an_identity_or_a_database() {
         let dir = tempfile::tempdir().unwrap();
         let (data, identity) = (
             dir.path().join("data"),
             dir.path().join("data/identity.txt"),
         );
-        fill(&data, &identity);
+        fill(&data, &identity).await;
         let missing = dir.path().join("nope.txt");
-        let err = rotate_identity(&data, &missing).unwrap_err();
+        let err = rotate(&data, &missing).await.unwrap_err();
         assert!(format!("{err:#}").contains("is missing"), "{err:#}");
         assert!(!missing.exists(), "an identity was made up");
 
-        let err = rotate_identity(&dir.path().join("empty"), &identity).unwrap_err();
+        let err = rotate(&dir.path().join("empty"), &identity)
+            .await
+            .unwrap_err();
         assert!(format!("{err:#}").contains("no database"), "{err:#}");
     }
 }

@@ -244,8 +244,8 @@ impl TestApp {
     /// Whether `company` has the app installed.
     pub fn is_installed(&self, company: &str) -> bool {
         let storage = &self.host.inner.storage;
-        storage
-            .is_installed(&self.name, company)
+        self.runtime
+            .block_on(storage.is_installed(&self.name, company))
             .expect("the test database reads")
     }
 
@@ -273,16 +273,17 @@ impl TestApp {
     #[track_caller]
     fn get(&self, space: Space, company: &str, key: &str) -> Option<Vec<u8>> {
         let storage = &self.host.inner.storage;
-        storage
-            .plugin_get(space, &self.name, company, key)
+        self.runtime
+            .block_on(storage.plugin_get(space, &self.name, company, key))
             .unwrap_or_else(|error| panic!("reading {key:?} of {company} failed: {error}"))
     }
 
     #[track_caller]
     fn set(&self, space: Space, company: &str, key: &str, value: &[u8]) {
         let storage = &self.host.inner.storage;
-        let generation = storage
-            .generation(&self.name, company)
+        let generation = self
+            .runtime
+            .block_on(storage.generation(&self.name, company))
             .expect("the test database reads")
             .unwrap_or_else(|| {
                 panic!(
@@ -290,8 +291,8 @@ impl TestApp {
                     self.name
                 )
             });
-        storage
-            .plugin_set(space, &self.name, company, generation, key, value)
+        self.runtime
+            .block_on(storage.plugin_set(space, &self.name, company, generation, key, value))
             .unwrap_or_else(|error| panic!("storing {key:?} for {company} failed: {error}"));
     }
 }

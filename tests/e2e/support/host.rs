@@ -23,6 +23,7 @@ pub struct Setup {
     apps: Vec<App>,
     env: Vec<(String, String)>,
     descriptor_limit: Option<u64>,
+    store: Option<String>,
 }
 
 struct App {
@@ -64,6 +65,14 @@ impl Setup {
     /// hard limit), so it cannot raise them.
     pub fn descriptor_limit(mut self, limit: u64) -> Self {
         self.descriptor_limit = Some(limit);
+        self
+    }
+
+    /// Serves from this store (`--store`) instead of the default one: sled
+    /// in the data folder, or with `KERUJ_E2E_STORE=postgres` a new database
+    /// of the test process's PostgreSQL server ([`super::shared_postgres`]).
+    pub fn store(mut self, url: &str) -> Self {
+        self.store = Some(url.into());
         self
     }
 
@@ -118,6 +127,8 @@ impl Answer {
 pub struct Host {
     dir: TempDir,
     env: Vec<(String, String)>,
+    /// The PostgreSQL store's URL; `None`: sled in the data folder.
+    store: Option<String>,
     descriptor_limit: Option<u64>,
     child: Option<Child>,
     base: String,
@@ -132,6 +143,10 @@ impl Host {
         let plugins = dir.path().join("plugins");
         fs::create_dir_all(&plugins).unwrap();
         let mut env = setup.env;
+        let store = setup.store.or_else(super::default_store);
+        if let Some(url) = &store {
+            env.push(("KERUJ_STORE".into(), url.clone()));
+        }
         for app in &setup.apps {
             fs::copy(&app.wasm, plugins.join(format!("{}.wasm", app.name)))
                 .unwrap_or_else(|e| panic!("copying {:?}: {e}", app.wasm));
@@ -154,6 +169,7 @@ impl Host {
         let mut host = Host {
             dir,
             env,
+            store,
             descriptor_limit: setup.descriptor_limit,
             child: None,
             base: String::new(),
@@ -363,6 +379,11 @@ impl Host {
         answer(self.http.get(format!("{admin}{path}")).send())
     }
 
+    /// Whether the host serves from PostgreSQL (else sled in its data folder).
+    pub fn uses_postgres(&self) -> bool {
+        self.store.is_some()
+    }
+
     /// The plugins folder (`--plugins`).
     pub fn plugins_dir(&self) -> PathBuf {
         self.dir.path().join("plugins")
@@ -382,13 +403,17 @@ impl Host {
         self.dir.path().join("host.log")
     }
 
-    /// Every key and every value in every tree of the host's database.
-    /// Only once the host has stopped: sled allows one process at a time.
+    /// Every key and every value in every tree of the host's database (every
+    /// column of every row of its tables, with PostgreSQL). Only once the
+    /// host has stopped: sled allows one process at a time.
     pub fn db_entries(&self) -> Vec<Vec<u8>> {
         assert!(
             self.child.is_none(),
             "stop the host before opening its database"
         );
+        if let Some(url) = &self.store {
+            return postgres_entries(url);
+        }
         let db = sled::open(self.data_dir().join("db")).expect("the database opens");
         let mut entries = Vec::new();
         for name in db.tree_names() {
@@ -407,6 +432,28 @@ impl Host {
             .iter()
             .any(|entry| contains(entry, needle.as_bytes()))
     }
+}
+
+/// The host's tables as sled's keys and values: each row's key as
+/// `app 0x00 company 0x00 name`, then its value (an install: its columns).
+fn postgres_entries(url: &str) -> Vec<Vec<u8>> {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).expect("the store connects");
+    let scope = |app: String, company: String| format!("{app}\0{company}\0");
+    let mut entries = Vec::new();
+    let installs = "SELECT app, company, account_id || ' ' || generation FROM keruj_installs";
+    for row in client.query(installs, &[]).unwrap() {
+        entries.push(scope(row.get(0), row.get(1)).into_bytes());
+        entries.push(row.get::<_, String>(2).into_bytes());
+    }
+    for table in ["keruj_data", "keruj_credentials"] {
+        let sql = format!("SELECT app, company, key, value FROM {table}");
+        for row in client.query(&sql, &[]).unwrap() {
+            let key = scope(row.get(0), row.get(1)) + row.get::<_, &str>(2);
+            entries.push(key.into_bytes());
+            entries.push(row.get::<_, Vec<u8>>(3));
+        }
+    }
+    entries
 }
 
 impl Drop for Host {

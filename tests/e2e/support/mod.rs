@@ -2,6 +2,8 @@
 //! running host ([`Host`]).
 
 mod host;
+#[path = "../../../host/dev/postgres.rs"]
+pub mod postgres;
 mod raw;
 #[path = "../../../host/dev/serve.rs"]
 pub mod serve;
@@ -16,6 +18,41 @@ use std::sync::OnceLock;
 use serde_json::{Value, json};
 
 pub use host::{Answer, Host, Setup, contains};
+
+/// The store a [`Host`] gets when its [`Setup`] names none: sled, or with
+/// `KERUJ_E2E_STORE=postgres` (the second pass of `scripts/test`) a new
+/// database of [`shared_postgres`], so that the storage and lifecycle tests
+/// run against both stores.
+fn default_store() -> Option<String> {
+    match std::env::var("KERUJ_E2E_STORE").as_deref() {
+        Ok("postgres") => Some(
+            shared_postgres()
+                .expect("KERUJ_E2E_STORE=postgres needs a PostgreSQL server")
+                .new_database(),
+        ),
+        _ => None,
+    }
+}
+
+/// One PostgreSQL server for the whole test process, started on first use
+/// and stopped when the process exits; `None` (after saying why) when none
+/// can be started and none is required ([`postgres::REQUIRE_VARIABLE`]).
+pub fn shared_postgres() -> Option<&'static postgres::Postgres> {
+    static SHARED: OnceLock<Option<postgres::Postgres>> = OnceLock::new();
+    extern "C" fn stop_shared() {
+        if let Some(Some(server)) = SHARED.get() {
+            server.remove();
+        }
+    }
+    SHARED
+        .get_or_init(|| {
+            let server = postgres::Postgres::start_or_skip("PostgreSQL tests")?;
+            // SAFETY: registers a plain function to run at exit.
+            unsafe { libc::atexit(stop_shared) };
+            Some(server)
+        })
+        .as_ref()
+}
 
 /// The token the tests give every app that has one.
 pub const TOKEN: &str = "e2e-token-7f3a9c";

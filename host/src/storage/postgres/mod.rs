@@ -1,0 +1,614 @@
+//! The shared store: PostgreSQL, for any number of keruj-host replicas.
+//!
+//! The database is the only state: every install, write and uninstall is
+//! committed before the host answers, so a replica that dies loses nothing
+//! it acknowledged, and any replica serves any company. The one thing kept
+//! in memory is which companies are installed ([`installs_cache`]), forgotten
+//! by every replica when any of them uninstalls.
+//!
+//! ## Writes against uninstalls
+//!
+//! A plugin's write is one statement that first locks the install's row
+//! (`FOR SHARE`) and checks its generation. An uninstall deletes that row,
+//! then the data, in one transaction. Whichever comes first, the write either
+//! commits before the uninstall's deletes run (and is deleted with the rest)
+//! or finds the install gone and stores nothing.
+//!
+//! ## Outages
+//!
+//! Every operation has a deadline ([`OPERATION_TIMEOUT`]): connecting,
+//! waiting for a pool slot and the statements together. A database that does
+//! not answer makes operations fail with [`Unreachable`], which the host
+//! answers with 503; the pool reconnects by itself once it is back.
+
+mod installs_cache;
+pub mod schema;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+use super::{Generation, Install, Put, Room, Tree, Uninstalled, Unreachable};
+pub use installs_cache::TRUSTED_FOR;
+use installs_cache::{CHANNEL, InstallsCache};
+
+/// The longest one storage operation may take, all waiting included.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Connections in the pool when the store URL does not say.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+pub(crate) struct PgStore {
+    pool: Pool,
+    cache: Arc<InstallsCache>,
+    /// The listener task, stopped with the store.
+    listener: tokio::task::JoinHandle<()>,
+    /// `host:port/dbname`, never the password: for messages.
+    pub(super) name: String,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+/// A PostgreSQL store's address and pool size, from `postgres://…` (libpq's
+/// URL and key=value forms both work; `pool_size=N` is the host's own).
+#[derive(Clone)]
+pub struct PgAddress {
+    config: tokio_postgres::Config,
+    pool_size: usize,
+}
+
+impl std::fmt::Debug for PgAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.display_name())
+    }
+}
+
+impl PgAddress {
+    pub fn parse(url: &str) -> anyhow::Result<PgAddress> {
+        let (url, pool_size) = take_pool_size(url)?;
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| anyhow::anyhow!("the store URL is not a PostgreSQL URL: {e}"))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(OPERATION_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("keruj-host");
+        }
+        // A peer that vanished (a cable, a VM) is found in seconds, not hours.
+        config.keepalives_idle(Duration::from_secs(10));
+        Ok(PgAddress { config, pool_size })
+    }
+
+    /// `host:port/dbname`: what messages and logs may show of the URL.
+    pub fn display_name(&self) -> String {
+        let host = match self.config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+            Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+            None => "localhost".into(),
+        };
+        let port = self.config.get_ports().first().copied().unwrap_or(5432);
+        let db = self
+            .config
+            .get_dbname()
+            .or(self.config.get_user())
+            .unwrap_or("postgres");
+        format!("postgres://{host}:{port}/{db}")
+    }
+}
+
+/// Takes the host's own `pool_size` parameter out of a URL's query.
+fn take_pool_size(url: &str) -> anyhow::Result<(String, usize)> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.into(), DEFAULT_POOL_SIZE));
+    };
+    let mut pool_size = DEFAULT_POOL_SIZE;
+    let mut kept = Vec::new();
+    for pair in query.split('&') {
+        match pair.strip_prefix("pool_size=") {
+            Some(value) => {
+                pool_size = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .with_context(|| format!("pool_size={value}: expected 1 to 1000"))?;
+            }
+            None => kept.push(pair),
+        }
+    }
+    let url = match kept.is_empty() {
+        true => base.to_owned(),
+        false => format!("{base}?{}", kept.join("&")),
+    };
+    Ok((url, pool_size))
+}
+
+impl PgStore {
+    /// Connects, creates or migrates the schema, and starts following
+    /// uninstalls. Fails when the database cannot be reached now.
+    pub async fn connect(address: &PgAddress) -> anyhow::Result<PgStore> {
+        let name = address.display_name();
+        let manager = Manager::from_config(
+            address.config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(address.pool_size)
+            .wait_timeout(Some(OPERATION_TIMEOUT))
+            .create_timeout(Some(OPERATION_TIMEOUT))
+            .recycle_timeout(Some(OPERATION_TIMEOUT))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .context("cannot build the connection pool")?;
+        let mut client = pool
+            .get()
+            .await
+            .map_err(pool_error)
+            .with_context(|| format!("cannot reach the store {name}"))?;
+        schema::migrate(&mut client)
+            .await
+            .with_context(|| format!("cannot prepare the store {name}"))?;
+        drop(client);
+        let cache = Arc::new(InstallsCache::default());
+        let listener = tokio::spawn(installs_cache::listen(
+            address.config.clone(),
+            cache.clone(),
+        ));
+        Ok(PgStore {
+            pool,
+            cache,
+            listener,
+            name,
+        })
+    }
+
+    /// Slots of the pool: (in use, open, most allowed).
+    pub fn pool_slots(&self) -> (usize, usize, usize) {
+        let status = self.pool.status();
+        (status.size - status.available, status.size, status.max_size)
+    }
+
+    /// Runs `operation` on a pooled connection within [`OPERATION_TIMEOUT`].
+    async fn with_client<T, F>(&self, operation: impl FnOnce(Object) -> F) -> anyhow::Result<T>
+    where
+        F: Future<Output = Result<T, tokio_postgres::Error>>,
+    {
+        let run = async {
+            let client = self.pool.get().await.map_err(pool_error)?;
+            operation(client).await.map_err(query_error)
+        };
+        match tokio::time::timeout(OPERATION_TIMEOUT, run).await {
+            Ok(result) => result,
+            Err(_) => Err(Unreachable(format!(
+                "{} did not answer within {OPERATION_TIMEOUT:?}",
+                self.name
+            ))
+            .into()),
+        }
+    }
+
+    /// The age recipient the database's credentials are encrypted to, if
+    /// recorded; records `mine` when none is.
+    pub async fn claim_recipient(&self, mine: &str) -> anyhow::Result<String> {
+        let mine = mine.to_owned();
+        self.with_client(move |client| async move {
+            client
+                .execute(
+                    "INSERT INTO keruj_identity (recipient) \
+                     SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM keruj_identity)",
+                    &[&mine],
+                )
+                .await?;
+            let row = client
+                .query_one("SELECT recipient FROM keruj_identity LIMIT 1", &[])
+                .await?;
+            Ok(row.get(0))
+        })
+        .await
+    }
+
+    /// Whether the database holds any credential or a recorded recipient:
+    /// if so, an identity must be given, never made up.
+    pub async fn has_credentials(&self) -> anyhow::Result<bool> {
+        self.with_client(|client| async move {
+            let row = client
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM keruj_credentials) \
+                         OR EXISTS (SELECT 1 FROM keruj_identity)",
+                    &[],
+                )
+                .await?;
+            Ok(row.get(0))
+        })
+        .await
+    }
+
+    pub async fn sample_credential(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        self.with_client(|client| async move {
+            let row = client
+                .query_opt("SELECT value FROM keruj_credentials LIMIT 1", &[])
+                .await?;
+            Ok(row.map(|row| row.get(0)))
+        })
+        .await
+    }
+
+    pub async fn install(
+        &self,
+        app: &str,
+        company: &str,
+        install: &Install,
+        sealed_key: &[u8],
+    ) -> anyhow::Result<Generation> {
+        let installed_at = install.installed_at as i64;
+        let generation = self
+            .with_client(|mut client| async move {
+                let tx = client.transaction().await?;
+                let row = tx
+                    .query_one(
+                        "INSERT INTO keruj_installs (app, company, account_id, installed_at, generation) \
+                         VALUES ($1, $2, $3, $4, nextval('keruj_install_generations')) \
+                         ON CONFLICT (app, company) DO UPDATE \
+                         SET account_id = EXCLUDED.account_id, installed_at = EXCLUDED.installed_at \
+                         RETURNING generation, (xmax = 0) AS fresh",
+                        &[&app, &company, &install.account_id, &installed_at],
+                    )
+                    .await?;
+                let (generation, fresh): (i64, bool) = (row.get(0), row.get(1));
+                if fresh {
+                    // Nothing can be left of an earlier install (uninstall is
+                    // one transaction) but what an older host left in sled
+                    // and `migrate-store` copied: a new install starts clean.
+                    for table in ["keruj_data", "keruj_credentials"] {
+                        tx.execute(
+                            &format!("DELETE FROM {table} WHERE app = $1 AND company = $2"),
+                            &[&app, &company],
+                        )
+                        .await?;
+                    }
+                }
+                tx.execute(
+                    "INSERT INTO keruj_credentials (app, company, key, value) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (app, company, key) DO UPDATE SET value = EXCLUDED.value",
+                    &[&app, &company, &super::API_KEY, &sealed_key],
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(Generation(generation as u64))
+            })
+            .await?;
+        Ok(generation)
+    }
+
+    pub async fn install_of(&self, app: &str, company: &str) -> anyhow::Result<Option<Install>> {
+        self.with_client(|client| async move {
+            let statement = client
+                .prepare_cached(
+                    "SELECT account_id, installed_at FROM keruj_installs \
+                     WHERE app = $1 AND company = $2",
+                )
+                .await?;
+            let row = client.query_opt(&statement, &[&app, &company]).await?;
+            Ok(row.map(|row| Install {
+                account_id: row.get(0),
+                installed_at: row.get::<_, i64>(1) as u64,
+            }))
+        })
+        .await
+    }
+
+    /// The install check of every event: from memory when it can be (see
+    /// [`installs_cache`]), else one indexed read.
+    pub async fn generation(&self, app: &str, company: &str) -> anyhow::Result<Option<Generation>> {
+        if let Some(generation) = self.cache.get(app, company) {
+            return Ok(Some(generation));
+        }
+        let epoch = self.cache.epoch();
+        let found = self
+            .with_client(|client| async move {
+                let statement = client
+                    .prepare_cached(
+                        "SELECT generation FROM keruj_installs WHERE app = $1 AND company = $2",
+                    )
+                    .await?;
+                let row = client.query_opt(&statement, &[&app, &company]).await?;
+                Ok(row.map(|row| Generation(row.get::<_, i64>(0) as u64)))
+            })
+            .await?;
+        if let Some(generation) = found {
+            self.cache.remember(epoch, app, company, generation);
+        }
+        Ok(found)
+    }
+
+    pub async fn get(
+        &self,
+        tree: Tree,
+        app: &str,
+        company: &str,
+        name: &str,
+    ) -> anyhow::Result<Option<Vec<u8>>> {
+        let sql = format!(
+            "SELECT value FROM {} WHERE app = $1 AND company = $2 AND key = $3",
+            table(tree)
+        );
+        self.with_client(|client| async move {
+            let statement = client.prepare_cached(&sql).await?;
+            let row = client
+                .query_opt(&statement, &[&app, &company, &name])
+                .await?;
+            Ok(row.map(|row| row.get(0)))
+        })
+        .await
+    }
+
+    /// One statement: the install's row locked and its generation checked,
+    /// the room counted, the entry written (see the module's doc).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn put(
+        &self,
+        tree: Tree,
+        app: &str,
+        company: &str,
+        generation: Generation,
+        name: &str,
+        value: &[u8],
+        room: Option<Room<'_>>,
+    ) -> anyhow::Result<Put> {
+        let table = table(tree);
+        let sql = format!(
+            "WITH live AS ( \
+                 SELECT 1 FROM keruj_installs \
+                 WHERE app = $1 AND company = $2 AND generation = $3 FOR SHARE \
+             ), room AS ( \
+                 SELECT EXISTS (SELECT 1 FROM {table} WHERE app = $1 AND company = $2 AND key = $4) \
+                     OR (SELECT count(*) FROM {table} \
+                         WHERE app = $1 AND company = $2 AND starts_with(key, $6)) < $7 AS ok \
+             ), put AS ( \
+                 INSERT INTO {table} (app, company, key, value) \
+                 SELECT $1, $2, $4, $5 FROM live, room WHERE room.ok \
+                 ON CONFLICT (app, company, key) DO UPDATE SET value = EXCLUDED.value \
+                 RETURNING 1 \
+             ) \
+             SELECT EXISTS (SELECT 1 FROM live), (SELECT ok FROM room)"
+        );
+        let generation = generation.0 as i64;
+        let (prefix, max_entries) = match room {
+            Some(room) => (room.prefix, room.max_entries as i64),
+            None => ("", i64::MAX),
+        };
+        let (live, ok): (bool, bool) = self
+            .with_client(|client| async move {
+                let statement = client.prepare_cached(&sql).await?;
+                let row = client
+                    .query_one(
+                        &statement,
+                        &[
+                            &app,
+                            &company,
+                            &generation,
+                            &name,
+                            &value,
+                            &prefix,
+                            &max_entries,
+                        ],
+                    )
+                    .await?;
+                Ok((row.get(0), row.get(1)))
+            })
+            .await?;
+        Ok(match (live, ok) {
+            (false, _) => {
+                self.cache.forget(app, company);
+                Put::Uninstalled
+            }
+            (true, false) => Put::Full,
+            (true, true) => Put::Stored,
+        })
+    }
+
+    /// Removes `name`, checked like [`PgStore::put`].
+    pub async fn delete(
+        &self,
+        tree: Tree,
+        app: &str,
+        company: &str,
+        generation: Generation,
+        name: &str,
+    ) -> anyhow::Result<Result<(), Uninstalled>> {
+        let sql = format!(
+            "WITH live AS ( \
+                 SELECT 1 FROM keruj_installs \
+                 WHERE app = $1 AND company = $2 AND generation = $3 FOR SHARE \
+             ), gone AS ( \
+                 DELETE FROM {} WHERE app = $1 AND company = $2 AND key = $4 \
+                 AND EXISTS (SELECT 1 FROM live) RETURNING 1 \
+             ) \
+             SELECT EXISTS (SELECT 1 FROM live)",
+            table(tree)
+        );
+        let generation = generation.0 as i64;
+        let live: bool = self
+            .with_client(|client| async move {
+                let statement = client.prepare_cached(&sql).await?;
+                let row = client
+                    .query_one(&statement, &[&app, &company, &generation, &name])
+                    .await?;
+                Ok(row.get(0))
+            })
+            .await?;
+        match live {
+            true => Ok(Ok(())),
+            false => {
+                self.cache.forget(app, company);
+                Ok(Err(Uninstalled))
+            }
+        }
+    }
+
+    pub async fn list(
+        &self,
+        tree: Tree,
+        app: &str,
+        company: &str,
+        prefix: &str,
+    ) -> anyhow::Result<Vec<String>> {
+        let sql = format!(
+            "SELECT key FROM {} WHERE app = $1 AND company = $2 AND starts_with(key, $3) ORDER BY key",
+            table(tree)
+        );
+        self.with_client(|client| async move {
+            let statement = client.prepare_cached(&sql).await?;
+            let rows = client.query(&statement, &[&app, &company, &prefix]).await?;
+            Ok(rows.iter().map(|row| row.get(0)).collect())
+        })
+        .await
+    }
+
+    /// One transaction: the install's row, then its data and credentials,
+    /// and the notification every replica forgets the install on.
+    pub async fn uninstall(&self, app: &str, company: &str) -> anyhow::Result<bool> {
+        self.cache.forget(app, company);
+        let payload = format!("{app} {company}");
+        let removed = self
+            .with_client(|mut client| async move {
+                let tx = client.transaction().await?;
+                let mut removed = 0;
+                for table in ["keruj_installs", "keruj_data", "keruj_credentials"] {
+                    removed += tx
+                        .execute(
+                            &format!("DELETE FROM {table} WHERE app = $1 AND company = $2"),
+                            &[&app, &company],
+                        )
+                        .await?;
+                }
+                tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
+                    .await?;
+                tx.commit().await?;
+                Ok(removed > 0)
+            })
+            .await?;
+        // A lookup that raced the delete may have remembered it meanwhile.
+        self.cache.forget(app, company);
+        Ok(removed)
+    }
+
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        self.with_client(|client| async move {
+            client.simple_query("SELECT 1").await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Re-encrypts every credential with `reseal` and records `recipient`,
+    /// in one transaction; returns how many (`rotate-identity`).
+    pub async fn reseal_credentials(
+        &self,
+        recipient: &str,
+        reseal: impl Fn(&[u8]) -> anyhow::Result<Vec<u8>>,
+    ) -> anyhow::Result<usize> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await?;
+        let rows = tx
+            .query(
+                "SELECT app, company, key, value FROM keruj_credentials FOR UPDATE",
+                &[],
+            )
+            .await?;
+        for row in &rows {
+            let (app, company, key, sealed): (&str, &str, &str, &[u8]) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            tx.execute(
+                "UPDATE keruj_credentials SET value = $4 WHERE app = $1 AND company = $2 AND key = $3",
+                &[&app, &company, &key, &reseal(sealed)?],
+            )
+            .await?;
+        }
+        tx.execute("DELETE FROM keruj_identity", &[]).await?;
+        tx.execute(
+            "INSERT INTO keruj_identity (recipient) VALUES ($1)",
+            &[&recipient],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(rows.len())
+    }
+
+    /// A connection of its own, for `migrate-store`'s one long transaction.
+    pub async fn client(&self) -> anyhow::Result<Object> {
+        self.pool.get().await.map_err(pool_error)
+    }
+}
+
+/// The table of `tree`'s entries.
+pub(crate) fn table(tree: Tree) -> &'static str {
+    match tree {
+        Tree::Data => "keruj_data",
+        Tree::Credentials => "keruj_credentials",
+    }
+}
+
+/// A pool that cannot hand out a connection: the database is unreachable.
+fn pool_error(error: PoolError) -> anyhow::Error {
+    match error {
+        PoolError::Backend(error) => query_error(error),
+        other => Unreachable(other.to_string()).into(),
+    }
+}
+
+/// Errors of the connection (lost, refused, the server shutting down) make
+/// the store unreachable; an error the server reports for a statement is a
+/// plain failure.
+fn query_error(error: tokio_postgres::Error) -> anyhow::Error {
+    use tokio_postgres::error::SqlState;
+    let connection_lost = match error.code() {
+        None => true,
+        Some(code) => {
+            code.code().starts_with("08")
+                || [
+                    SqlState::ADMIN_SHUTDOWN,
+                    SqlState::CRASH_SHUTDOWN,
+                    SqlState::CANNOT_CONNECT_NOW,
+                    SqlState::TOO_MANY_CONNECTIONS,
+                ]
+                .contains(code)
+        }
+    };
+    match connection_lost {
+        true => Unreachable(error.to_string()).into(),
+        false => anyhow::Error::new(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_size_is_read_and_the_password_never_shown() {
+        let address = PgAddress::parse(
+            "postgres://keruj:s3cret@db.internal:6543/keruj?pool_size=4&sslmode=disable",
+        )
+        .unwrap();
+        assert_eq!(address.pool_size, 4);
+        assert_eq!(address.display_name(), "postgres://db.internal:6543/keruj");
+        assert!(!format!("{address:?}").contains("s3cret"));
+        let default = PgAddress::parse("postgres://localhost/keruj").unwrap();
+        assert_eq!(default.pool_size, DEFAULT_POOL_SIZE);
+        let err = PgAddress::parse("postgres://localhost/keruj?pool_size=0").unwrap_err();
+        assert!(format!("{err:#}").contains("1 to 1000"), "{err:#}");
+        assert!(PgAddress::parse("postgres://[bad").is_err());
+    }
+}
