@@ -68,9 +68,10 @@ impl Setup {
         self
     }
 
-    /// Serves from this store (`--store`) instead of the default one: sled
-    /// in the data folder, or with `KERUJ_E2E_STORE=postgres` a new database
-    /// of the test process's PostgreSQL server ([`super::shared_postgres`]).
+    /// Serves from this store (`--store`: `sled` or a PostgreSQL URL)
+    /// instead of the default one: sled in the data folder, or with
+    /// `KERUJ_E2E_STORE=postgres` a new database of the test process's
+    /// PostgreSQL server ([`super::shared_postgres`]).
     pub fn store(mut self, url: &str) -> Self {
         self.store = Some(url.into());
         self
@@ -147,6 +148,7 @@ impl Host {
         if let Some(url) = &store {
             env.push(("KERUJ_STORE".into(), url.clone()));
         }
+        let store = store.filter(|url| url != "sled");
         for app in &setup.apps {
             fs::copy(&app.wasm, plugins.join(format!("{}.wasm", app.name)))
                 .unwrap_or_else(|e| panic!("copying {:?}: {e}", app.wasm));
