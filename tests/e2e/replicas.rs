@@ -81,6 +81,13 @@ fn replicas_share_installs_data_and_uninstalls() {
 
     // Installed on one, served by the others at once.
     assert_eq!(a.send("probe", &install(company)).status, 200);
+    let metrics = a.get_admin("/metrics").body;
+    for line in [
+        r#"keruj_store_operation_duration_seconds_count{store="postgres",op="install"} 1"#,
+        r#"keruj_store_pool_connections{state="max"} 16"#,
+    ] {
+        assert!(metrics.contains(line), "no {line} in:\n{metrics}");
+    }
     let set = json!({"key": "city", "value": "Kyiv"});
     assert_eq!(probe(b, company, "kv_set", set), Ok("ok: stored".into()));
     assert_eq!(kv_get(c, company, "city"), Ok("ok: Kyiv".into()));
@@ -278,6 +285,12 @@ fn a_killed_replica_and_a_database_outage_lose_nothing_acknowledged() {
         assert_eq!(ready.status, 503, "{}", ready.body);
         assert!(ready.body.contains("store"), "{}", ready.body);
         assert_eq!(host.get("/healthz").status, 200, "the process is alive");
+    }
+
+    for host in [a, b] {
+        let metrics = host.get_admin("/metrics").body;
+        let line = r#"keruj_store_errors_total{store="postgres",op="install"} 1"#;
+        assert!(metrics.contains(line), "no {line} in:\n{metrics}");
     }
 
     // Back by itself once the database is.
