@@ -77,6 +77,11 @@ impl PgAddress {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| anyhow::anyhow!("the store URL is not a PostgreSQL URL: {e}"))?;
+        anyhow::ensure!(
+            config.get_ssl_mode() != tokio_postgres::config::SslMode::Require,
+            "sslmode=require: keruj-host does not encrypt its PostgreSQL connections; \
+             reach the database over a private network or a TLS tunnel (README, Running in production)"
+        );
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(OPERATION_TIMEOUT);
         }
@@ -610,5 +615,7 @@ mod tests {
         let err = PgAddress::parse("postgres://localhost/keruj?pool_size=0").unwrap_err();
         assert!(format!("{err:#}").contains("1 to 1000"), "{err:#}");
         assert!(PgAddress::parse("postgres://[bad").is_err());
+        let err = PgAddress::parse("postgres://localhost/keruj?sslmode=require").unwrap_err();
+        assert!(format!("{err:#}").contains("does not encrypt"), "{err:#}");
     }
 }
