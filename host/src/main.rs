@@ -21,15 +21,16 @@ use tracing_subscriber::prelude::*;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// How log lines on stderr are written: `text` for people, `json` (one
-    /// object a line, the same fields) for log collectors.
-    #[arg(long, global = true, env = "KERUJ_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    /// How log lines on stderr are written: `human` (also `text`) for
+    /// people, `json` (one object a line, the same fields) for log collectors.
+    #[arg(long, global = true, env = "KERUJ_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum LogFormat {
-    Text,
+    #[value(alias = "text")]
+    Human,
     Json,
 }
 
@@ -205,7 +206,7 @@ async fn main() -> std::process::ExitCode {
     let filter = EnvFilter::try_from_env("KERUJ_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let fmt = match cli.log_format {
-        LogFormat::Text => fmt
+        LogFormat::Human => fmt
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_filter(filter)
             .boxed(),
