@@ -9,7 +9,8 @@
 //! - [`dispatch`]: the lifecycle around the plugin (install, uninstall, 409);
 //! - [`runtime`]: wasmtime: a fresh instance per event, memory and time limits;
 //! - [`capabilities`]: what plugins may import, each bound to the event's app and company;
-//! - [`storage`]: sled, with credentials encrypted by age;
+//! - [`storage`]: sled (embedded) or PostgreSQL (shared by replicas), with
+//!   credentials encrypted by age;
 //! - [`apps`]: the plugins folder and the table of loaded apps;
 //! - [`reload`]: following the plugins folder live (hot reload);
 //! - [`metrics`]: what Prometheus scrapes from the admin listener;
