@@ -3,14 +3,15 @@
 //! real `keruj-host` binary serving `hello`, loaded by `wrk`:
 //!
 //! 1. configure events per second at c=64 (they do not write): sled against
-//!    PostgreSQL, alternated, medians;
+//!    PostgreSQL, alternated, medians; and events whose plugin reads one
+//!    `kv` value (the `probe` test plugin), a round trip to PostgreSQL each;
 //! 2. installs per second at c=64 (each a write and a commit);
 //! 3. two replicas on one PostgreSQL database against one, on this machine;
 //! 4. the uninstall-visibility bound: after an uninstall is acknowledged by
 //!    one replica, how long until another answers 409 for that company.
 //!
 //! `--smoke`: one short point of each (for CI). Inputs: `KERUJ_BENCH_PLUGINS`
-//! (a folder with `hello.wasm`).
+//! (a folder with `hello.wasm` and `probe.wasm`).
 
 #[path = "e2e/load.rs"]
 #[allow(dead_code)]
@@ -55,6 +56,7 @@ fn start(dir: &Path, store: &str, identity: &Path) -> Host {
     command
         .arg("--no-watch")
         .env("KERUJ_APP_TOKEN_HELLO", TOKEN)
+        .env("KERUJ_APP_TOKEN_PROBE", TOKEN)
         .env("KERUJ_STORE", store)
         .env("KERUJ_IDENTITY", identity)
         .stdout(Stdio::piped())
@@ -70,12 +72,19 @@ fn start(dir: &Path, store: &str, identity: &Path) -> Host {
     }
 }
 
-/// A folder with `hello.wasm` (the concurrency limit lifted: speed, not 503s).
-fn app_folder(root: &Path, name: &str, hello: &[u8]) -> PathBuf {
+/// A folder with `hello.wasm` and `probe.wasm` (the concurrency limit
+/// lifted: speed, not 503s).
+fn app_folder(root: &Path, name: &str, apps: &[(&str, Vec<u8>)]) -> PathBuf {
     let dir = root.join(name);
     std::fs::create_dir_all(dir.join("plugins")).unwrap();
-    std::fs::write(dir.join("plugins/hello.wasm"), hello).unwrap();
-    std::fs::write(dir.join("plugins/hello.toml"), "max_concurrency = 1000\n").unwrap();
+    for (app, wasm) in apps {
+        std::fs::write(dir.join(format!("plugins/{app}.wasm")), wasm).unwrap();
+        std::fs::write(
+            dir.join(format!("plugins/{app}.toml")),
+            "max_concurrency = 1000\n",
+        )
+        .unwrap();
+    }
     dir
 }
 
@@ -90,8 +99,12 @@ fn event_body(name: &str, company: &str) -> String {
 }
 
 fn post(addr: &str, body: &str) -> u16 {
+    post_to(addr, EVENTS, body)
+}
+
+fn post_to(addr: &str, path: &str, body: &str) -> u16 {
     let mut conn = Conn::open(addr).expect("connects");
-    conn.post(EVENTS, TOKEN, body).expect("answers")
+    conn.post(path, TOKEN, body).expect("answers")
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -103,7 +116,7 @@ struct Bench {
     generator: Generator,
     seconds: Duration,
     rounds: usize,
-    hello: Vec<u8>,
+    apps: Vec<(&'static str, Vec<u8>)>,
     root: tempfile::TempDir,
     server: Postgres,
     folders: usize,
@@ -113,7 +126,7 @@ impl Bench {
     /// A new host folder and a store URL: `sled`, or a new PostgreSQL database.
     fn fresh(&mut self, postgres: bool) -> (PathBuf, String) {
         self.folders += 1;
-        let dir = app_folder(self.root.path(), &format!("h{}", self.folders), &self.hello);
+        let dir = app_folder(self.root.path(), &format!("h{}", self.folders), &self.apps);
         let store = match postgres {
             true => self.server.new_database(),
             false => "sled".into(),
@@ -134,6 +147,22 @@ impl Bench {
         let reqs = [Req {
             path: EVENTS.into(),
             body: event_body("application_configure", "co-bench"),
+        }];
+        self.load(&host.addr, &reqs, 64)
+    }
+
+    /// Events whose plugin reads one stored `kv` value, at c=64.
+    fn kv_reads(&mut self, postgres: bool) -> Stats {
+        let (dir, store) = self.fresh(postgres);
+        let host = start(&dir, &store, &dir.join("identity.txt"));
+        let probe = "/apps/probe/events";
+        assert_eq!(post_to(&host.addr, probe, &install_body("co-bench")), 200);
+        let set =
+            r#"{"event":"kv_set","company_id":"co-bench","data":{"key":"city","value":"Kyiv"}}"#;
+        assert_eq!(post_to(&host.addr, probe, set), 200);
+        let reqs = [Req {
+            path: probe.into(),
+            body: r#"{"event":"kv_get","company_id":"co-bench","data":{"key":"city"}}"#.into(),
         }];
         self.load(&host.addr, &reqs, 64)
     }
@@ -210,18 +239,21 @@ fn main() {
     let plugins = std::env::var_os("KERUJ_BENCH_PLUGINS")
         .map(PathBuf::from)
         .unwrap_or_else(|| "target/plugins/wasm32-wasip2/release".into());
-    let hello = std::fs::read(plugins.join("hello.wasm")).unwrap_or_else(|e| {
-        panic!(
-            "{}/hello.wasm: {e} (scripts/build-plugins)",
-            plugins.display()
-        )
-    });
+    let read = |name: &str| {
+        std::fs::read(plugins.join(format!("{name}.wasm"))).unwrap_or_else(|e| {
+            panic!(
+                "{}/{name}.wasm: {e} (scripts/bench-store builds it)",
+                plugins.display()
+            )
+        })
+    };
+    let apps = vec![("hello", read("hello")), ("probe", read("probe"))];
     let server = Postgres::start().unwrap_or_else(|why| panic!("no PostgreSQL server: {why}"));
     let mut bench = Bench {
         generator: Generator::detect(),
         seconds: Duration::from_secs(if smoke { 1 } else { 5 }),
         rounds: if smoke { 1 } else { 3 },
-        hello,
+        apps,
         root: tempfile::tempdir().unwrap(),
         server,
         folders: 0,
@@ -240,6 +272,7 @@ fn main() {
             "configure (no write), c=64",
             Bench::configure as fn(&mut Bench, bool) -> Stats,
         ),
+        ("an event reading one kv value, c=64", Bench::kv_reads),
         ("install (a write), c=64", Bench::installs),
     ] {
         let (mut sled, mut pg) = (Vec::new(), Vec::new());
