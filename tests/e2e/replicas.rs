@@ -314,3 +314,71 @@ fn a_killed_replica_and_a_database_outage_lose_nothing_acknowledged() {
         "an install after the outage is served by the other replica"
     );
 }
+
+#[test]
+fn a_newer_schema_or_another_identity_stops_the_start() {
+    let Some(server) = Postgres::start_or_skip("a_newer_schema_or_another_identity") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.new_database();
+    let identity = shared_identity(dir.path());
+    let setup = || {
+        Setup::new()
+            .app("probe", &plugin("probe"))
+            .store(&url)
+            .env("KERUJ_IDENTITY", identity.to_str().unwrap())
+    };
+    let mut first = Host::start(setup());
+    assert_eq!(first.send("probe", &install("co-schema-1")).status, 200);
+    first.stop();
+
+    // A replica given another identity: refused before it writes anything.
+    let other = dir.path().join("other.txt");
+    std::fs::write(
+        &other,
+        format!(
+            "{}\n",
+            age::x25519::Identity::generate()
+                .to_string()
+                .expose_secret()
+        ),
+    )
+    .unwrap();
+    first.set_env("KERUJ_IDENTITY", other.to_str().unwrap());
+    let (status, output) = first.start_refused();
+    assert!(!status.success(), "{output}");
+    assert!(output.contains("does not decrypt"), "{output}");
+    assert!(output.contains("same identity file"), "{output}");
+    assert!(
+        !output.contains("keruj@"),
+        "the store URL's user is shown: {output}"
+    );
+    first.set_env("KERUJ_IDENTITY", identity.to_str().unwrap());
+
+    // A database migrated by a newer keruj-host: refused, left as it is.
+    let mut client = server.connect(url.rsplit('/').next().unwrap());
+    client
+        .execute("UPDATE keruj_schema SET version = 99", &[])
+        .unwrap();
+    let (status, output) = first.start_refused();
+    assert!(!status.success(), "{output}");
+    assert!(
+        output.contains("schema is version 99, newer than this keruj-host knows"),
+        "{output}"
+    );
+    let version: i32 = client
+        .query_one("SELECT version FROM keruj_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, 99);
+    client
+        .execute("UPDATE keruj_schema SET version = 1", &[])
+        .unwrap();
+    first.start_again();
+    let answer = first.send(
+        "probe",
+        &submission("kv_get", "co-schema-1", json!({"key": "k"})),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+}
