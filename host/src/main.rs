@@ -115,7 +115,17 @@ struct RotateArgs {
     /// The age identity file now in use [default: DATA/identity.txt].
     #[arg(long, env = "KERUJ_IDENTITY")]
     identity: Option<PathBuf>,
-    /// The store whose credentials to re-encrypt, as for `serve`.
+    #[command(flatten)]
+    store: StoreArg,
+}
+
+/// `--store`, shared by `serve` and `rotate-identity`.
+#[derive(clap::Args)]
+struct StoreArg {
+    /// Where installs and plugin data live: `sled` (in DATA) or a PostgreSQL
+    /// URL shared by replicas, `postgres://USER:PASSWORD@HOST:PORT/DB`
+    /// (`?pool_size=N`, default 16). Prefer the environment variable: a
+    /// password on the command line is visible to every user of the machine.
     #[arg(
         long,
         env = "KERUJ_STORE",
@@ -154,17 +164,8 @@ struct ServeArgs {
     /// Replicas sharing a store share this file.
     #[arg(long, env = "KERUJ_IDENTITY")]
     identity: Option<PathBuf>,
-    /// Where installs and plugin data live: `sled` (in DATA) or a PostgreSQL
-    /// URL shared by replicas, `postgres://USER:PASSWORD@HOST:PORT/DB`
-    /// (`?pool_size=N`, default 16). Prefer the environment variable: a
-    /// password on the command line is visible to every user of the machine.
-    #[arg(
-        long,
-        env = "KERUJ_STORE",
-        default_value = "sled",
-        hide_env_values = true
-    )]
-    store: String,
+    #[command(flatten)]
+    store: StoreArg,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "KERUJ_MAX_BODY_BYTES", default_value_t = keruj_host::config::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
@@ -239,7 +240,7 @@ async fn main() -> std::process::ExitCode {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = HostConfig::new(args.plugins, args.data);
     config.identity = args.identity;
-    config.store = args.store.parse()?;
+    config.store = args.store.store.parse()?;
     config.max_body_bytes = args.max_body_bytes;
     config.header_timeout = Duration::from_millis(args.header_timeout_ms);
     config.body_timeout = Duration::from_millis(args.body_timeout_ms);
@@ -302,7 +303,7 @@ async fn rotate_identity(args: RotateArgs) -> anyhow::Result<()> {
     let identity = args
         .identity
         .unwrap_or_else(|| args.data.join("identity.txt"));
-    let store = args.store.parse()?;
+    let store = args.store.store.parse()?;
     let report = keruj_host::storage::rotate_identity(&store, &args.data, &identity).await?;
     println!(
         "keruj-host: rotated the age identity {}: {} credentials re-encrypted to {}; \
