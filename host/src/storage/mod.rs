@@ -134,6 +134,21 @@ enum Store {
     Postgres(PgStore),
 }
 
+/// Runs `$call` on whichever store this is, timed as `$op`: the same method
+/// on both, answered at once by sled, awaited from PostgreSQL.
+macro_rules! on_store {
+    ($self:ident, $op:expr, |$store:ident| $call:expr) => {
+        $self
+            .timed($op, async {
+                match &$self.store {
+                    Store::Sled($store) => $call,
+                    Store::Postgres($store) => $call.await,
+                }
+            })
+            .await
+    };
+}
+
 /// The store and the vault that guards its credentials.
 pub struct Storage {
     store: Store,
@@ -232,35 +247,19 @@ impl Storage {
         api_key: &str,
     ) -> anyhow::Result<Generation> {
         let sealed = self.vault.seal(api_key.as_bytes())?;
-        self.timed(Op::install, async {
-            match &self.store {
-                Store::Sled(store) => store.install(app, company, install, &sealed),
-                Store::Postgres(store) => store.install(app, company, install, &sealed).await,
-            }
-        })
-        .await
+        on_store!(self, Op::install, |store| store
+            .install(app, company, install, &sealed))
     }
 
     /// The install of `company`, if any.
     pub async fn find_install(&self, app: &str, company: &str) -> anyhow::Result<Option<Install>> {
-        self.timed(Op::install_check, async {
-            match &self.store {
-                Store::Sled(store) => store.install_of(app, company),
-                Store::Postgres(store) => store.install_of(app, company).await,
-            }
-        })
-        .await
+        on_store!(self, Op::install_check, |store| store
+            .install_of(app, company))
     }
 
     /// A cheap read, for readiness: whether the store answers.
     pub async fn ping(&self) -> anyhow::Result<()> {
-        self.timed(Op::ping, async {
-            match &self.store {
-                Store::Sled(store) => store.ping(),
-                Store::Postgres(store) => store.ping().await,
-            }
-        })
-        .await
+        on_store!(self, Op::ping, |store| store.ping())
     }
 
     /// Whether `company` has installed `app`.
@@ -271,13 +270,8 @@ impl Storage {
     /// The generation of `company`'s install, `None` when not installed: the
     /// check every event makes.
     pub async fn generation(&self, app: &str, company: &str) -> anyhow::Result<Option<Generation>> {
-        self.timed(Op::install_check, async {
-            match &self.store {
-                Store::Sled(store) => store.generation(app, company),
-                Store::Postgres(store) => store.generation(app, company).await,
-            }
-        })
-        .await
+        on_store!(self, Op::install_check, |store| store
+            .generation(app, company))
     }
 
     /// Replaces the stored API key of the install `generation`; refused if
@@ -323,13 +317,7 @@ impl Storage {
     /// for it is refused (see the module's doc), so what is deleted next
     /// stays deleted.
     pub async fn uninstall(&self, app: &str, company: &str) -> anyhow::Result<bool> {
-        self.timed(Op::uninstall, async {
-            match &self.store {
-                Store::Sled(store) => store.uninstall(app, company),
-                Store::Postgres(store) => store.uninstall(app, company).await,
-            }
-        })
-        .await
+        on_store!(self, Op::uninstall, |store| store.uninstall(app, company))
     }
 
     /// Makes every write so far durable. PostgreSQL commits each write
@@ -348,13 +336,7 @@ impl Storage {
         company: &str,
         name: &str,
     ) -> anyhow::Result<Option<Vec<u8>>> {
-        self.timed(Op::get, async {
-            match &self.store {
-                Store::Sled(store) => store.get(tree, app, company, name),
-                Store::Postgres(store) => store.get(tree, app, company, name).await,
-            }
-        })
-        .await
+        on_store!(self, Op::get, |store| store.get(tree, app, company, name))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -368,17 +350,8 @@ impl Storage {
         value: &[u8],
         room: Option<Room<'_>>,
     ) -> anyhow::Result<Put> {
-        self.timed(Op::put, async {
-            match &self.store {
-                Store::Sled(store) => store.put(tree, app, company, generation, name, value, room),
-                Store::Postgres(store) => {
-                    store
-                        .put(tree, app, company, generation, name, value, room)
-                        .await
-                }
-            }
-        })
-        .await
+        on_store!(self, Op::put, |store| store
+            .put(tree, app, company, generation, name, value, room))
     }
 
     async fn delete(
@@ -389,13 +362,8 @@ impl Storage {
         generation: Generation,
         name: &str,
     ) -> anyhow::Result<Result<(), Uninstalled>> {
-        self.timed(Op::delete, async {
-            match &self.store {
-                Store::Sled(store) => store.delete(tree, app, company, generation, name),
-                Store::Postgres(store) => store.delete(tree, app, company, generation, name).await,
-            }
-        })
-        .await
+        on_store!(self, Op::delete, |store| store
+            .delete(tree, app, company, generation, name))
     }
 
     async fn list(
@@ -405,13 +373,8 @@ impl Storage {
         company: &str,
         prefix: &str,
     ) -> anyhow::Result<Vec<String>> {
-        self.timed(Op::list, async {
-            match &self.store {
-                Store::Sled(store) => store.list(tree, app, company, prefix),
-                Store::Postgres(store) => store.list(tree, app, company, prefix).await,
-            }
-        })
-        .await
+        on_store!(self, Op::list, |store| store
+            .list(tree, app, company, prefix))
     }
 }
 
