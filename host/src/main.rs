@@ -375,3 +375,38 @@ fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
         let _ = tokio::signal::ctrl_c().await;
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command, LogFormat};
+
+    #[test]
+    fn log_formats_and_the_store_are_named_as_the_contract_says() {
+        for (given, expected) in [
+            ("human", LogFormat::Human),
+            ("text", LogFormat::Human),
+            ("json", LogFormat::Json),
+        ] {
+            let cli = Cli::try_parse_from(["keruj-host", "--log-format", given, "check", "a.wasm"])
+                .unwrap();
+            assert!(cli.log_format == expected, "{given}");
+        }
+        let cli = Cli::try_parse_from([
+            "keruj-host",
+            "serve",
+            "--plugins",
+            "p",
+            "--data",
+            "d",
+            "--store",
+            "postgres://keruj@db/keruj",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.store.store, "postgres://keruj@db/keruj");
+    }
+}
