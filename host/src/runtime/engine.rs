@@ -11,14 +11,8 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// How much of a pool slot's memory stays resident between instances when
-/// only dirtied pages are reset: the working set of a JavaScript or Python
-/// app too (their memory images are 9 and 13 MiB). Dirtied pages below it
-/// are restored in place; above it they are given back to the kernel and
-/// fault in again on the next event (at 8 MiB, a Python `hello` took about
-/// 240 page faults and 210 TLB flushes per event; see BENCHMARKS.md). Only
-/// pages an instance dirtied stay resident, so a small app keeps what it
-/// kept before.
-const KEEP_RESIDENT_BYTES: usize = 32 * 1024 * 1024;
+/// only dirtied pages are reset: a small app's whole working set.
+const KEEP_RESIDENT_BYTES: usize = 8 * 1024 * 1024;
 
 /// How much of a table slot stays resident between instances. A component's
 /// tables are small (its shim modules' hold a few dozen entries): at one
