@@ -11,21 +11,14 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// How much of a pool slot's memory stays resident between instances when
-/// only dirtied pages are reset. Dirtied pages below it are restored in
-/// place; above it they are given back to the kernel (`madvise`) and fault
-/// in again on the next event. A Python app's heap reaches about 39 MiB and
-/// dirties its top on every event: at 8 or 32 MiB that was about 250 page
-/// faults and 200 TLB flushes per event (BENCHMARKS.md, Performance II).
-/// Only the pages an instance dirtied stay resident, so a small app keeps
-/// what it kept before.
-const KEEP_RESIDENT_BYTES: usize = 64 * 1024 * 1024;
+/// only dirtied pages are reset: a small app's whole working set.
+const KEEP_RESIDENT_BYTES: usize = 8 * 1024 * 1024;
 
-/// How much of a table slot stays resident between instances. A table of
-/// one page or less (a Rust app's: a few dozen entries) is zeroed in place
-/// with no system call whatever this is; a larger one (Python's 5,684
-/// entries, 45 KB) has its dirtied pages found and zeroed in place instead
-/// of given back to the kernel and faulted in again.
-const TABLE_KEEP_RESIDENT_BYTES: usize = 1024 * 1024;
+/// How much of a table slot stays resident between instances. A component's
+/// tables are small (its shim modules' hold a few dozen entries): at one
+/// page, wasmtime zeroes such a table in place, with no system call, instead
+/// of asking the kernel which pages the instance dirtied.
+const TABLE_KEEP_RESIDENT_BYTES: usize = 4096;
 
 /// Pool slots kept warm for reuse by the module they held (RSS: only the
 /// pages their instances touched).
