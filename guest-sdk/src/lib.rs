@@ -247,13 +247,23 @@ pub mod __private {
     /// Turns the WIT event into typed values, runs the app, encodes its reply.
     pub fn handle_event<A: App>(event: WitEvent) -> Result<Outcome, String> {
         log_panics();
-        let body = serde_json::from_str(&event.body)
-            .map_err(|e| format!("the host sent a body that is not JSON: {e}"))?;
+        // Configure and uninstall carry nothing the app reads: their body
+        // is not parsed (the host has checked it already). Fewer pages of
+        // code and memory per event, which counts when many apps take turns.
+        let typed = match event.name.as_str() {
+            crate::event::CONFIGURE => Event::Configure,
+            crate::event::UNINSTALL => Event::Uninstall,
+            name => {
+                let body = serde_json::from_str(&event.body)
+                    .map_err(|e| format!("the host sent a body that is not JSON: {e}"))?;
+                Event::from_body(name, body)
+            }
+        };
         let ctx = Context {
             company_id: event.company_id,
             account_id: event.account_id,
         };
-        match A::handle(&ctx, Event::from_body(&event.name, body)) {
+        match A::handle(&ctx, typed) {
             Ok(Reply::Done) => Ok(Outcome::Done),
             Ok(Reply::Form(form)) => Ok(Outcome::Reply(form.to_json())),
             Err(Error(message)) => Err(message),

@@ -23,6 +23,12 @@
 //! `scripts/bench --micro` runs it (or `cargo bench --bench
 //! dispatch`); `-- --smoke` takes a few seconds in all, for CI. The plugin is
 //! read from `KERUJ_BENCH_PLUGINS` (a folder holding `hello.wasm`).
+//!
+//! `-- --count <plugin> <apps> <events>` is no criterion run: it sends
+//! `events` events round-robin to `apps` loaded copies of `plugin` (`hello`,
+//! `null`, or a path to a `.wasm`), after one untimed round, and prints the
+//! wall time per event. Under `perf stat` (less a run with 0 events) it gives
+//! counts per event: system calls, page faults, TLB flushes, CPU time.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,6 +48,10 @@ const CONFIGURE: &[u8] =
     br#"{"event":"application_configure","company_id":"co-bench","account_id":"acc"}"#;
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--count") {
+        return count(&args[at + 1..]);
+    }
     let smoke = std::env::args().any(|a| a == "--smoke");
     let mut criterion = match smoke {
         // One short point of each: it must run, not measure well.
@@ -300,6 +310,58 @@ fn dispatch(c: &mut Criterion, tokio: &tokio::runtime::Runtime, wasm: &[u8]) {
         b.iter(|| IncomingEvent::parse(std::hint::black_box(CONFIGURE)).unwrap())
     });
     group.finish();
+}
+
+/// `--count <plugin> <apps> <events>`: see the module's docs.
+fn count(args: &[String]) {
+    let [plugin, apps, events] = args else {
+        panic!("usage: --count <hello|null|path.wasm> <apps> <events>")
+    };
+    let (apps, events): (usize, usize) = (apps.parse().unwrap(), events.parse().unwrap());
+    let wasm = match plugin.as_str() {
+        "null" => wat::parse_str(include_str!("null_plugin.wat")).expect("null_plugin.wat"),
+        "hello" => std::fs::read(plugins_dir().join("hello.wasm")).expect("hello.wasm"),
+        path => std::fs::read(path).expect("the plugin"),
+    };
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(
+        Storage::open(&dir.path().join("data"), &dir.path().join("identity.txt")).unwrap(),
+    );
+    let settings = AppSettings::load("hello", &dir.path().join("none.toml")).unwrap();
+    let services = Arc::new(Services::new(storage, KerujApiConfig::default()).unwrap());
+    let runtime = Runtime::with_strategy(services, AllocationStrategy::Pooling)
+        .expect("the pooling allocator")
+        .with_cache(dir.path().join("cache"));
+    let copies: Vec<Plugin> = (0..apps).map(|_| runtime.compile(&wasm).unwrap()).collect();
+    let benches: Vec<Bench> = copies
+        .iter()
+        .map(|plugin| Bench {
+            name: "counted",
+            runtime: &runtime,
+            plugin,
+            settings: &settings,
+            tokio: &tokio,
+        })
+        .collect();
+    let event = Bench::event();
+    for bench in &benches {
+        tokio.block_on(bench.event_once(event.clone()));
+    }
+    let started = Instant::now();
+    for i in 0..events {
+        tokio.block_on(benches[i % apps].event_once(event.clone()));
+    }
+    let took = started.elapsed();
+    if events > 0 {
+        println!(
+            "{plugin}: {events} events to {apps} apps, {:.2} µs per event (wall)",
+            took.as_secs_f64() * 1e6 / events as f64
+        );
+    }
 }
 
 fn plugins_dir() -> PathBuf {

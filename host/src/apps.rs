@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::Semaphore;
 
 use crate::config::{AppSettings, is_app_name};
+use crate::metrics::AppMetrics;
 use crate::runtime::{Plugin, Runtime};
 use crate::throttle::Throttle;
 
@@ -26,6 +27,8 @@ pub struct App {
     pub gate: Arc<Semaphore>,
     /// Busy refusals can come by the thousand: one log line a second.
     pub busy_log: Throttle,
+    /// This version's metric series, found on its first event.
+    pub metrics: AppMetrics,
 }
 
 /// What the host knows of one app id.
@@ -254,6 +257,7 @@ fn build(
         plugin,
         gate,
         busy_log: Throttle::default(),
+        metrics: AppMetrics::default(),
     })
 }
 

@@ -148,7 +148,13 @@ impl Host {
             Err(bad) => {
                 let error = DispatchError::from(bad);
                 log_failure(app, "", request_id, &error);
-                metrics.event(&app.name, Class::invalid, Err(&error), started.elapsed());
+                metrics.event(
+                    &app.name,
+                    &app.metrics,
+                    Class::invalid,
+                    Err(&error),
+                    started.elapsed(),
+                );
                 return Err(error);
             }
         };
@@ -158,7 +164,7 @@ impl Host {
             log_failure(app, &company, request_id, error);
         }
         let outcome = result.as_ref().map(|_| ());
-        metrics.event(&app.name, class, outcome, started.elapsed());
+        metrics.event(&app.name, &app.metrics, class, outcome, started.elapsed());
         result
     }
 

@@ -11,6 +11,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -76,6 +77,17 @@ struct EventLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AppLabels {
     app: String,
+}
+
+/// One app's metric handles, kept with the app (see [`Metrics::event`]).
+#[derive(Default)]
+pub struct AppMetrics(OnceLock<AppHandles>);
+
+/// The series every answered event of an app updates, found once.
+struct AppHandles {
+    seconds: Histogram,
+    /// `events{app, class, status="200"}`, indexed by [`Class`].
+    answered: [OnceLock<Counter>; 6],
 }
 
 /// How a plugin let an event down.
@@ -222,30 +234,57 @@ impl Metrics {
         store.register(&mut self.registry);
     }
 
-    /// One event's end: its class, its outcome and how long it took.
+    /// One event's end: its class, its outcome and how long it took. A
+    /// success (the common case) goes through the app's own handles in
+    /// `handles`, made on its first event: no label set built, hashed or
+    /// looked up per event.
     pub(crate) fn event(
         &self,
         app: &str,
+        handles: &AppMetrics,
         class: Class,
         result: Result<(), &DispatchError>,
         took: Duration,
     ) {
-        let status = match result {
-            Ok(()) => 200,
-            Err(error) => error.status(),
+        let handles = handles.0.get_or_init(|| AppHandles {
+            seconds: self
+                .event_seconds
+                .get_or_create(&AppLabels {
+                    app: app.to_owned(),
+                })
+                .clone(),
+            answered: Default::default(),
+        });
+        handles.seconds.observe(took.as_secs_f64());
+        let error = match result {
+            Ok(()) => {
+                // Made on the class's first success, so that /metrics shows
+                // only the series that happened, as before.
+                let answered = handles.answered[class as usize].get_or_init(|| {
+                    let labels = EventLabels {
+                        app: app.to_owned(),
+                        class,
+                        status: 200,
+                    };
+                    self.events.get_or_create(&labels).clone()
+                });
+                answered.inc();
+                return;
+            }
+            Err(error) => error,
         };
         let app = app.to_owned();
-        let kind = match result {
-            Err(DispatchError::Busy(_)) => {
+        let kind = match error {
+            DispatchError::Busy(_) => {
                 self.busy
                     .get_or_create(&AppLabels { app: app.clone() })
                     .inc();
                 None
             }
-            Err(DispatchError::Plugin(RunError::Failed(_))) => Some(PluginError::failed),
-            Err(DispatchError::Plugin(RunError::Crashed(_))) => Some(PluginError::crashed),
-            Err(DispatchError::Plugin(RunError::Timeout(_))) => Some(PluginError::timeout),
-            Err(DispatchError::InvalidReply { .. }) => Some(PluginError::invalid_reply),
+            DispatchError::Plugin(RunError::Failed(_)) => Some(PluginError::failed),
+            DispatchError::Plugin(RunError::Crashed(_)) => Some(PluginError::crashed),
+            DispatchError::Plugin(RunError::Timeout(_)) => Some(PluginError::timeout),
+            DispatchError::InvalidReply { .. } => Some(PluginError::invalid_reply),
             _ => None,
         };
         if let Some(kind) = kind {
@@ -255,14 +294,10 @@ impl Metrics {
             };
             self.plugin_errors.get_or_create(&labels).inc();
         }
-        let labels = AppLabels { app };
-        self.event_seconds
-            .get_or_create(&labels)
-            .observe(took.as_secs_f64());
         let labels = EventLabels {
-            app: labels.app,
+            app,
             class,
-            status,
+            status: error.status(),
         };
         self.events.get_or_create(&labels).inc();
     }
@@ -388,10 +423,23 @@ mod tests {
     fn labels_are_classes_and_statuses_never_names() {
         let metrics = Metrics::new();
         let took = Duration::from_millis(3);
-        metrics.event("hello", Class::of("application_install"), Ok(()), took);
-        metrics.event("hello", Class::of("company-42-secret"), Ok(()), took);
+        let handles = AppMetrics::default();
+        metrics.event(
+            "hello",
+            &handles,
+            Class::of("application_install"),
+            Ok(()),
+            took,
+        );
+        metrics.event(
+            "hello",
+            &handles,
+            Class::of("company-42-secret"),
+            Ok(()),
+            took,
+        );
         let error = DispatchError::NotInstalled;
-        metrics.event("hello", Class::configure, Err(&error), took);
+        metrics.event("hello", &handles, Class::configure, Err(&error), took);
         let text = metrics.encode();
         assert!(
             text.contains(r#"keruj_events_total{app="hello",class="install",status="200"} 1"#),
@@ -411,6 +459,36 @@ mod tests {
         );
         assert!(!text.contains("company-42"), "{text}");
         assert!(text.contains("keruj_build_info{version="), "{text}");
+    }
+
+    #[test]
+    fn a_reloaded_app_counts_on_in_the_same_series() {
+        let metrics = Metrics::new();
+        let took = Duration::from_millis(3);
+        let (old, new) = (AppMetrics::default(), AppMetrics::default());
+        metrics.event("hello", &old, Class::configure, Ok(()), took);
+        metrics.event("hello", &new, Class::configure, Ok(()), took);
+        metrics.event(
+            "other",
+            &AppMetrics::default(),
+            Class::configure,
+            Ok(()),
+            took,
+        );
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"keruj_events_total{app="hello",class="configure",status="200"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"keruj_event_duration_seconds_count{app="hello"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"keruj_events_total{app="other",class="configure",status="200"} 1"#),
+            "{text}"
+        );
+        assert!(!text.contains(r#"class="install""#), "{text}");
     }
 
     #[test]

@@ -17,7 +17,10 @@
 //! (folder with `extism-host`, `extism_hello.wasm`, `http_hello.wasm`),
 //! `KERUJ_BENCH_WASMTIME` (a `wasmtime` CLI), `KERUJ_BENCH_HOST` (another
 //! `keruj-host` binary, to compare builds: before/after an optimisation).
+//! `-- --alternate <rounds>` measures native and keruj-host (and
+//! `KERUJ_BENCH_BEFORE`, an earlier build) in turn instead ([`alternate`]).
 
+mod alternate;
 #[path = "../../../bench/front.rs"]
 mod front;
 #[path = "../../../bench/hello_logic.rs"]
@@ -79,6 +82,10 @@ fn main() {
         .unwrap_or_else(|| repo().join("target/plugins/wasm32-wasip2/release"));
     let hello = std::fs::read(plugins.join("hello.wasm"))
         .expect("hello.wasm: run scripts/bench (or scripts/build-plugins) first");
+    if let Some(at) = args.iter().position(|a| a == "--alternate") {
+        let rounds = args.get(at + 1).and_then(|n| n.parse().ok()).unwrap_or(5);
+        return alternate::run(&plan, &generator, &hello, rounds);
+    }
 
     let mut targets: Vec<(&str, Starter)> = vec![
         ("native", Box::new(Server::native)),

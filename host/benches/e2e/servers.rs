@@ -31,9 +31,14 @@ impl Server {
 
     /// keruj-host serving `hello`, with [`COMPANY`] installed.
     pub fn keruj(hello: &[u8]) -> Server {
+        Server::keruj_binary(&keruj_binary(), hello)
+    }
+
+    /// [`Server::keruj`] with this keruj-host binary.
+    pub fn keruj_binary(binary: &Path, hello: &[u8]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         write_apps(&dir.path().join("plugins"), hello, &["hello"]);
-        let server = Server::keruj_in(dir, &["hello".to_owned()]);
+        let server = Server::keruj_run(binary, dir, &["hello".to_owned()]);
         let install = install_body(COMPANY);
         let (status, body) = post(&server.addr, "/apps/hello/events", &install);
         assert_eq!(status, 200, "install answered {status}: {body}");
@@ -42,13 +47,13 @@ impl Server {
 
     /// keruj-host on `dir/plugins` and `dir/data`, with a token for each app.
     pub fn keruj_in(dir: tempfile::TempDir, apps: &[String]) -> Server {
-        let binary = std::env::var_os("KERUJ_BENCH_HOST")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| env!("CARGO_BIN_EXE_keruj-host").into());
+        Server::keruj_run(&keruj_binary(), dir, apps)
+    }
+
+    fn keruj_run(binary: &Path, dir: tempfile::TempDir, apps: &[String]) -> Server {
         let log = std::fs::File::create(dir.path().join("host.log")).unwrap();
         let mut command = serve_command(
-            &binary,
+            binary,
             &dir.path().join("plugins"),
             &dir.path().join("data"),
         );
@@ -187,6 +192,14 @@ impl Drop for Server {
 
 /// `<app>.wasm` for each app, with a sidecar that lifts the per-app
 /// concurrency limit out of the way: the benchmark measures speed, not 503s.
+/// The keruj-host binary to measure: `KERUJ_BENCH_HOST`, else this build's.
+pub fn keruj_binary() -> PathBuf {
+    std::env::var_os("KERUJ_BENCH_HOST")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_keruj-host").into())
+}
+
 pub fn write_apps(plugins: &Path, wasm: &[u8], apps: &[impl AsRef<str>]) {
     std::fs::create_dir_all(plugins).unwrap();
     for app in apps {

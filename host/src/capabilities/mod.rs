@@ -75,8 +75,11 @@ pub struct Bound {
 /// Everything one instance holds; dropped with the instance after the event.
 pub struct InstanceState {
     /// WASI with nothing granted: no files, no environment, no sockets, no
-    /// stdio. Present because Rust's standard library imports it.
-    wasi: WasiCtx,
+    /// stdio. Present because Rust's standard library imports it; built on
+    /// the plugin's first WASI call (seeding its random generators and
+    /// boxing its clocks and streams cost more than most events' WASI use,
+    /// which is none).
+    wasi: Option<WasiCtx>,
     /// `wasi:http`'s own state; its requests go through [`InstanceState::http`].
     wasi_http: WasiHttpCtx,
     table: ResourceTable,
@@ -116,7 +119,7 @@ impl InstanceState {
     ) -> Self {
         let scope = Scope::new(services.storage.clone(), bound.clone(), event);
         InstanceState {
-            wasi: WasiCtx::builder().build(),
+            wasi: None,
             wasi_http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
@@ -137,7 +140,7 @@ impl InstanceState {
 impl WasiView for InstanceState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: self.wasi.get_or_insert_with(|| WasiCtx::builder().build()),
             table: &mut self.table,
         }
     }
