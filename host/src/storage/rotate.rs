@@ -190,7 +190,7 @@ mod tests {
     }
 
     fn ciphertexts(data: &Path) -> Vec<Vec<u8>> {
-        let db = sled::open(data.join("db")).unwrap();
+        let db = super::super::sled_store::open_when_released(&data.join("db")).unwrap();
         let tree = db.open_tree("credentials").unwrap();
         tree.iter().map(|e| e.unwrap().1.to_vec()).collect()
     }
@@ -265,7 +265,7 @@ mod tests {
         let pending = pending_path(&identity);
         let new = Vault::create(&pending).unwrap();
         {
-            let db = sled::open(data.join("db")).unwrap();
+            let db = super::super::sled_store::open_when_released(&data.join("db")).unwrap();
             let tree = db.open_tree("credentials").unwrap();
             let (key, _) = tree.iter().next().unwrap().unwrap();
             tree.insert(key, new.seal(b"kj_key_1").unwrap()).unwrap();

@@ -85,7 +85,7 @@ impl SledStore {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
         let db_path = data_dir.join("db");
-        let db = sled::open(&db_path).with_context(|| {
+        let db = open_when_released(&db_path).with_context(|| {
             format!(
                 "cannot open the database {} (one process at a time: is another keruj-host using it?)",
                 db_path.display()
@@ -365,6 +365,28 @@ impl SledStore {
         self.db.open_tree(tree).unwrap()
     }
 }
+
+/// Opens sled's database, waiting up to [`RELEASE_WAIT`] for its lock: after
+/// the last handle in this process is dropped, sled's own IO threads may
+/// hold the lock a moment longer (an embedder restarting a host in-process,
+/// or a test reopening, would otherwise be refused). Another process
+/// holding it is refused once the wait is over.
+pub(super) fn open_when_released(path: &Path) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + RELEASE_WAIT;
+    loop {
+        match sled::open(path) {
+            Err(sled::Error::Io(error))
+                if error.kind() == std::io::ErrorKind::WouldBlock
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            result => return result,
+        }
+    }
+}
+
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `app 0x00 company 0x00`: the prefix of everything held for one install.
 fn scope(app: &str, company: &str) -> Vec<u8> {
