@@ -1,12 +1,20 @@
 //! What the store reports to `/metrics`: each operation's latency and
 //! errors, and the PostgreSQL pool's slots.
+//!
+//! Timing an operation costs no label lookup: the install check runs on
+//! every event. Each operation's histogram is found once, when the store
+//! opens; the pool's slots are read when `/metrics` is scraped.
 
 use std::time::Duration;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric,
+};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -24,6 +32,20 @@ pub enum Op {
     list,
     flush,
     ping,
+}
+
+impl Op {
+    const ALL: [Op; 9] = [
+        Op::install,
+        Op::uninstall,
+        Op::install_check,
+        Op::get,
+        Op::put,
+        Op::delete,
+        Op::list,
+        Op::flush,
+        Op::ping,
+    ];
 }
 
 /// Which store answers: `sled` or `postgres`.
@@ -54,24 +76,33 @@ struct SlotLabels {
 }
 
 /// Handles to the store's metrics; registered once with the host's.
-#[derive(Clone)]
 pub struct StoreMetrics {
     backend: Backend,
     seconds: Family<OpLabels, Histogram>,
+    /// `seconds`' series of each operation, in [`Op::ALL`]'s order.
+    seconds_by_op: [Histogram; Op::ALL.len()],
     errors: Family<OpLabels, Counter>,
-    pool: Family<SlotLabels, Gauge>,
+    /// The pool to read at each scrape (PostgreSQL only).
+    pool: Option<deadpool_postgres::Pool>,
 }
 
 impl StoreMetrics {
-    pub fn new(backend: Backend) -> StoreMetrics {
+    pub fn new(backend: Backend, pool: Option<deadpool_postgres::Pool>) -> StoreMetrics {
+        // 10 µs to about 10 s.
+        let seconds = Family::<OpLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.000_01, 2.5, 16))
+        });
+        let seconds_by_op = Op::ALL.map(|op| {
+            seconds
+                .get_or_create(&OpLabels { store: backend, op })
+                .clone()
+        });
         StoreMetrics {
             backend,
-            // 10 µs to about 10 s.
-            seconds: Family::new_with_constructor(|| {
-                Histogram::new(exponential_buckets(0.000_01, 2.5, 16))
-            }),
+            seconds,
+            seconds_by_op,
             errors: Family::default(),
-            pool: Family::default(),
+            pool,
         }
     }
 
@@ -86,35 +117,49 @@ impl StoreMetrics {
             "Storage operations that failed, by store and operation",
             self.errors.clone(),
         );
-        registry.register(
-            "store_pool_connections",
-            "PostgreSQL pool connections: in_use, open and the max allowed",
-            self.pool.clone(),
-        );
+        if let Some(pool) = &self.pool {
+            registry.register_collector(Box::new(PoolSlots(pool.clone())));
+        }
     }
 
     pub(super) fn observe(&self, op: Op, took: Duration, failed: bool) {
-        let labels = OpLabels {
-            store: self.backend,
-            op,
-        };
-        self.seconds
-            .get_or_create(&labels)
-            .observe(took.as_secs_f64());
+        self.seconds_by_op[op as usize].observe(took.as_secs_f64());
         if failed {
+            let labels = OpLabels {
+                store: self.backend,
+                op,
+            };
             self.errors.get_or_create(&labels).inc();
         }
     }
+}
 
-    pub(super) fn pool_slots(&self, (in_use, open, max): (usize, usize, usize)) {
+/// `store_pool_connections`, read from the pool at each scrape.
+struct PoolSlots(deadpool_postgres::Pool);
+
+impl std::fmt::Debug for PoolSlots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PoolSlots")
+    }
+}
+
+impl Collector for PoolSlots {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let status = self.0.status();
+        let mut metric = encoder.encode_descriptor(
+            "store_pool_connections",
+            "PostgreSQL pool connections: in_use, open and the max allowed",
+            None,
+            MetricType::Gauge,
+        )?;
         for (state, value) in [
-            (SlotState::in_use, in_use),
-            (SlotState::open, open),
-            (SlotState::max, max),
+            (SlotState::in_use, status.size - status.available),
+            (SlotState::open, status.size),
+            (SlotState::max, status.max_size),
         ] {
-            self.pool
-                .get_or_create(&SlotLabels { state })
-                .set(value as i64);
+            let labels = SlotLabels { state };
+            ConstGauge::new(value as i64).encode(metric.encode_family(&labels)?)?;
         }
+        Ok(())
     }
 }

@@ -167,7 +167,7 @@ impl Storage {
         Ok(Storage {
             store: Store::Sled(store),
             vault,
-            metrics: StoreMetrics::new(Backend::sled),
+            metrics: StoreMetrics::new(Backend::sled, None),
         })
     }
 
@@ -201,9 +201,9 @@ impl Storage {
         let sample = store.sample_credential().await?;
         check_identity(&vault, sample.as_deref(), identity_path)?;
         Ok(Storage {
+            metrics: StoreMetrics::new(Backend::postgres, Some(store.pool())),
             store: Store::Postgres(store),
             vault,
-            metrics: StoreMetrics::new(Backend::postgres),
         })
     }
 
@@ -229,9 +229,6 @@ impl Storage {
         let started = Instant::now();
         let result = operation.await;
         self.metrics.observe(op, started.elapsed(), result.is_err());
-        if let Store::Postgres(store) = &self.store {
-            self.metrics.pool_slots(store.pool_slots());
-        }
         result
     }
 

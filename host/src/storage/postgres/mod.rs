@@ -101,10 +101,9 @@ impl PgStore {
         })
     }
 
-    /// Slots of the pool: (in use, open, most allowed).
-    pub fn pool_slots(&self) -> (usize, usize, usize) {
-        let status = self.pool.status();
-        (status.size - status.available, status.size, status.max_size)
+    /// The connection pool (a handle), for the metrics to read its slots.
+    pub fn pool(&self) -> Pool {
+        self.pool.clone()
     }
 
     /// Runs `operation` on a pooled connection within [`OPERATION_TIMEOUT`].
