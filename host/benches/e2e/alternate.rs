@@ -33,14 +33,7 @@ pub fn run(plan: &Plan, generator: &Generator, hello: &[u8], rounds: usize) {
         keruj_binary().display()
     );
     for (_, server) in &targets {
-        // Warm up: pool slots, connections, caches. Not reported.
-        generator.run(
-            &server.addr,
-            TOKEN,
-            &server.configure(),
-            16,
-            Duration::from_secs(1),
-        );
+        crate::warm_up(generator, server);
     }
     let mut stats: Vec<Vec<Stats>> = vec![Vec::new(); targets.len()];
     for round in 0..rounds {

@@ -122,14 +122,7 @@ fn main() {
             Some(expected) => assert_eq!(&form, expected, "{name} answers another form"),
         }
         if !plan.smoke {
-            // Warm up: pool slots, connections, caches. Not reported.
-            generator.run(
-                &server.addr,
-                TOKEN,
-                &server.configure(),
-                16,
-                Duration::from_secs(1),
-            );
+            warm_up(&generator, &server);
         }
         for &c in &plan.concurrency {
             let load = || {
@@ -190,6 +183,17 @@ fn print_table(plan: &Plan, rows: &[Row]) {
             );
         }
     }
+}
+
+/// A second of load before measuring (pool slots, connections, caches); not reported.
+pub fn warm_up(generator: &Generator, server: &Server) {
+    generator.run(
+        &server.addr,
+        TOKEN,
+        &server.configure(),
+        16,
+        Duration::from_secs(1),
+    );
 }
 
 fn env_dir(name: &str) -> Option<PathBuf> {
