@@ -67,16 +67,8 @@ fn main() {
     };
     let wasm = std::fs::read(plugins_dir().join("hello.wasm"))
         .expect("hello.wasm: run scripts/bench (or scripts/build-plugins) first");
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let storage = Arc::new(
-        Storage::open(&dir.path().join("data"), &dir.path().join("identity.txt")).unwrap(),
-    );
-    let settings = AppSettings::load("hello", &dir.path().join("none.toml")).unwrap();
-    let services = Arc::new(Services::new(storage, KerujApiConfig::default()).unwrap());
+    let (tokio, settings, services) = setup(dir.path());
 
     let null = wat::parse_str(include_str!("null_plugin.wat")).expect("null_plugin.wat");
     let plugins = [("hello", &wasm[..]), ("null", &null[..])];
@@ -323,16 +315,8 @@ fn count(args: &[String]) {
         "hello" => std::fs::read(plugins_dir().join("hello.wasm")).expect("hello.wasm"),
         path => std::fs::read(path).expect("the plugin"),
     };
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let storage = Arc::new(
-        Storage::open(&dir.path().join("data"), &dir.path().join("identity.txt")).unwrap(),
-    );
-    let settings = AppSettings::load("hello", &dir.path().join("none.toml")).unwrap();
-    let services = Arc::new(Services::new(storage, KerujApiConfig::default()).unwrap());
+    let (tokio, settings, services) = setup(dir.path());
     let runtime = Runtime::with_strategy(services, AllocationStrategy::Pooling)
         .expect("the pooling allocator")
         .with_cache(dir.path().join("cache"));
@@ -370,4 +354,17 @@ fn plugins_dir() -> PathBuf {
         .unwrap_or_else(|| {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins/wasm32-wasip2/release")
         })
+}
+
+/// A current-thread runtime, default app settings and the services a
+/// [`Runtime`] needs, with the store in `dir`.
+fn setup(dir: &std::path::Path) -> (tokio::runtime::Runtime, AppSettings, Arc<Services>) {
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let storage = Arc::new(Storage::open(&dir.join("data"), &dir.join("identity.txt")).unwrap());
+    let settings = AppSettings::load("hello", &dir.join("none.toml")).unwrap();
+    let services = Arc::new(Services::new(storage, KerujApiConfig::default()).unwrap());
+    (tokio, settings, services)
 }
