@@ -29,6 +29,13 @@
 //! `null`, or a path to a `.wasm`), after one untimed round, and prints the
 //! wall time per event. Under `perf stat` (less a run with 0 events) it gives
 //! counts per event: system calls, page faults, TLB flushes, CPU time.
+//!
+//! `-- --compare <events> <apps> <plugin>...` compares plugins paired: one
+//! event to each plugin in turn (each to the next of its `apps` copies),
+//! every event timed alone, then the median per plugin and its ratio to the
+//! first plugin's. A noisy machine slows every plugin alike within a round
+//! of a few microseconds, and a preempted event lands in the tail, not the
+//! median: differences of a few percent show that separate runs hide.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -49,8 +56,16 @@ const CONFIGURE: &[u8] =
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // `cargo bench` adds `--bench` after the arguments given to it.
+    let operands = |at: usize| -> Vec<String> {
+        let rest = args[at + 1..].iter();
+        rest.take_while(|a| !a.starts_with("--")).cloned().collect()
+    };
     if let Some(at) = args.iter().position(|a| a == "--count") {
-        return count(&args[at + 1..]);
+        return count(&operands(at));
+    }
+    if let Some(at) = args.iter().position(|a| a == "--compare") {
+        return compare(&operands(at));
     }
     let smoke = std::env::args().any(|a| a == "--smoke");
     let mut criterion = match smoke {
@@ -304,17 +319,84 @@ fn dispatch(c: &mut Criterion, tokio: &tokio::runtime::Runtime, wasm: &[u8]) {
     group.finish();
 }
 
+/// The plugin a command line names: `null`, `hello`, or a path to a
+/// `.wasm` or a `.wat`.
+fn plugin_bytes(plugin: &str) -> Vec<u8> {
+    match plugin {
+        "null" => wat::parse_str(include_str!("null_plugin.wat")).expect("null_plugin.wat"),
+        "hello" => std::fs::read(plugins_dir().join("hello.wasm")).expect("hello.wasm"),
+        path if path.ends_with(".wat") => wat::parse_file(path).expect("the plugin's text"),
+        path => std::fs::read(path).expect("the plugin"),
+    }
+}
+
+/// `--compare <events> <apps> <plugin>...`: see the module's docs.
+fn compare(args: &[String]) {
+    let [events, apps, plugins @ ..] = args else {
+        panic!("usage: --compare <events> <apps> <hello|null|path.wasm>...")
+    };
+    let (events, apps): (usize, usize) = (events.parse().unwrap(), apps.parse().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let (tokio, settings, services) = setup(dir.path());
+    let runtime = Runtime::with_strategy(services, AllocationStrategy::Pooling)
+        .expect("the pooling allocator")
+        .with_cache(dir.path().join("cache"));
+    let copies: Vec<Vec<Plugin>> = plugins
+        .iter()
+        .map(|name| {
+            let wasm = plugin_bytes(name);
+            (0..apps).map(|_| runtime.compile(&wasm).unwrap()).collect()
+        })
+        .collect();
+    let bench = |plugin| Bench {
+        name: "compared",
+        runtime: &runtime,
+        plugin,
+        settings: &settings,
+        tokio: &tokio,
+    };
+    let event = Bench::event();
+    for plugin in copies.iter().flatten() {
+        tokio.block_on(bench(plugin).event_once(event.clone()));
+    }
+    let mut took: Vec<Vec<Duration>> = vec![Vec::with_capacity(events); plugins.len()];
+    for i in 0..events {
+        for (copies, took) in copies.iter().zip(&mut took) {
+            let bench = bench(&copies[i % apps]);
+            let started = Instant::now();
+            tokio.block_on(bench.event_once(event.clone()));
+            took.push(started.elapsed());
+        }
+    }
+    let micros = |d: Duration| d.as_secs_f64() * 1e6;
+    let mut first = None;
+    println!("{events} events each, {apps} copies each, paired; wall µs per event");
+    println!(
+        "{:>40} {:>8} {:>8} {:>8} {:>9}",
+        "plugin", "p10", "median", "p90", "vs first"
+    );
+    for (name, took) in plugins.iter().zip(&mut took) {
+        took.sort_unstable();
+        let at = |q: f64| micros(took[((took.len() - 1) as f64 * q) as usize]);
+        let median = at(0.5);
+        let first = *first.get_or_insert(median);
+        let name = Path::new(name).file_name().unwrap().to_string_lossy();
+        println!(
+            "{name:>40} {:>8.2} {median:>8.2} {:>8.2} {:>8.2}x",
+            at(0.1),
+            at(0.9),
+            median / first
+        );
+    }
+}
+
 /// `--count <plugin> <apps> <events>`: see the module's docs.
 fn count(args: &[String]) {
     let [plugin, apps, events] = args else {
         panic!("usage: --count <hello|null|path.wasm> <apps> <events>")
     };
     let (apps, events): (usize, usize) = (apps.parse().unwrap(), events.parse().unwrap());
-    let wasm = match plugin.as_str() {
-        "null" => wat::parse_str(include_str!("null_plugin.wat")).expect("null_plugin.wat"),
-        "hello" => std::fs::read(plugins_dir().join("hello.wasm")).expect("hello.wasm"),
-        path => std::fs::read(path).expect("the plugin"),
-    };
+    let wasm = plugin_bytes(plugin);
     let dir = tempfile::tempdir().unwrap();
     let (tokio, settings, services) = setup(dir.path());
     let runtime = Runtime::with_strategy(services, AllocationStrategy::Pooling)
