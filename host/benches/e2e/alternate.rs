@@ -1,4 +1,5 @@
-//! `-- --alternate <rounds>`: native, this build's keruj-host and, with
+//! `-- --alternate <rounds>`: native, this build's keruj-host (serving
+//! `hello`, and serving the null plugin answering hello's form) and, with
 //! `KERUJ_BENCH_BEFORE=<keruj-host binary>`, an earlier build, all started
 //! side by side and measured in turn at c=64, round after round (the order
 //! rotating each round), then the median of each. On 2 cores shared with
@@ -16,9 +17,15 @@ use crate::{Plan, TOKEN};
 const CONNECTIONS: usize = 64;
 
 pub fn run(plan: &Plan, generator: &Generator, hello: &[u8], rounds: usize) {
+    // The floor: this build serving a plugin that does nothing but answer
+    // hello's form (`null_reply.wat`). The same HTTP path and the same reply
+    // as hello, and the cheapest sandboxed event there is: the most any
+    // plugin-side saving could give end to end.
+    let floor = wat::parse_str(include_str!("../null_reply.wat")).expect("null_reply.wat");
     let mut targets: Vec<(String, Server)> = vec![
         ("native".into(), Server::native()),
         ("keruj-host".into(), Server::keruj(hello)),
+        ("keruj-host, floor".into(), Server::keruj(&floor)),
     ];
     if let Some(before) = std::env::var_os("KERUJ_BENCH_BEFORE").filter(|v| !v.is_empty()) {
         let before = PathBuf::from(before);
