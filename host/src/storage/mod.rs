@@ -18,6 +18,7 @@
 //! lock held in one process's memory, so the same rule holds for any number of
 //! host processes sharing one database.
 
+mod installs_cache;
 mod metrics;
 pub mod migrate;
 mod plugin_data;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree, abort};
 use sled::{Transactional, Tree as SledTree};
 
+use super::installs_cache::InstallsCache;
 use super::{Generation, Install, Put, Room, Tree, Uninstalled};
 
 /// The install as stored: what [`Install`] says, plus its generation.
@@ -75,6 +76,9 @@ pub struct SledStore {
     installs: SledTree,
     credentials: SledTree,
     data: SledTree,
+    /// The install check of every event, answered from memory: this process
+    /// is the database's only writer, so it hears every uninstall.
+    installs_cache: InstallsCache,
     /// One flush at a time (see [`SledStore::flush`]).
     flushing: tokio::sync::Mutex<()>,
 }
@@ -96,6 +100,7 @@ impl SledStore {
             credentials: db.open_tree("credentials")?,
             data: db.open_tree("data")?,
             db,
+            installs_cache: InstallsCache::following(),
             flushing: Default::default(),
         })
     }
@@ -129,6 +134,8 @@ impl SledStore {
             None => {
                 // Whatever an uninstall interrupted before its end left behind.
                 self.sweep(&scope)?;
+                // A new generation: nothing remembered of an older one stays.
+                self.installs_cache.forget(app, company);
                 // Never 0, the generation of records older than generations.
                 Generation(self.db.generate_id()? + 1)
             }
@@ -160,12 +167,23 @@ impl SledStore {
         }
     }
 
-    /// One lookup, and the generation decoded alone: every event asks.
+    /// Every event asks: from memory when it can be (see [`InstallsCache`]),
+    /// else one lookup, the generation decoded alone.
     pub fn generation(&self, app: &str, company: &str) -> anyhow::Result<Option<Generation>> {
-        self.installs
+        if let Some(generation) = self.installs_cache.get(app, company) {
+            return Ok(Some(generation));
+        }
+        let epoch = self.installs_cache.epoch();
+        let found = self
+            .installs
             .get(scope(app, company))?
             .map(|record| generation_of(&record))
-            .transpose()
+            .transpose()?;
+        if let Some(generation) = found {
+            self.installs_cache
+                .remember(epoch, app, company, generation);
+        }
+        Ok(found)
     }
 
     pub fn get(
@@ -263,6 +281,9 @@ impl SledStore {
     pub fn uninstall(&self, app: &str, company: &str) -> anyhow::Result<bool> {
         let scope = scope(app, company);
         let installed = self.installs.remove(&scope)?.is_some();
+        // After the removal: a lookup that read the record before it is
+        // not remembered (the epoch moved).
+        self.installs_cache.forget(app, company);
         let swept = self.sweep(&scope)?;
         Ok(installed || swept)
     }

@@ -97,6 +97,11 @@ async fn generations_refuse_writes_for_an_install_that_is_gone() {
     assert_eq!(refused.unwrap(), Err(Uninstalled));
     let second = install(&storage, "hello", "co", "k4").await;
     assert_ne!(second, first, "a new install is a new generation");
+    // The install check (answered from memory once read) follows each change.
+    assert_eq!(
+        storage.generation("hello", "co").await.unwrap(),
+        Some(second)
+    );
     let refused = storage.set_api_key("hello", "co", first, "k5").await;
     assert_eq!(refused.unwrap(), Err(Uninstalled));
     let key = storage.api_key("hello", "co").await.unwrap();
@@ -125,15 +130,24 @@ async fn a_record_from_before_generations_is_generation_zero() {
 async fn a_new_install_starts_clean_after_an_interrupted_uninstall() {
     let dir = tempfile::tempdir().unwrap();
     let storage = open(dir.path());
-    install(&storage, "hello", "co", "k1").await;
+    let first = install(&storage, "hello", "co", "k1").await;
+    assert_eq!(
+        storage.generation("hello", "co").await.unwrap(),
+        Some(first)
+    );
     // An uninstall that removed the record and stopped before the data.
     let scope = raw_scope("hello", "co");
     sled(&storage).raw_tree("installs").remove(&scope).unwrap();
     let data = sled(&storage).raw_tree("data");
     data.insert([scope.as_slice(), b"kv/left"].concat(), b"1".as_slice())
         .unwrap();
-    install(&storage, "hello", "co", "k2").await;
+    let second = install(&storage, "hello", "co", "k2").await;
     assert!(data.scan_prefix(&scope).next().is_none());
+    // Not the generation remembered from before the interruption.
+    assert_eq!(
+        storage.generation("hello", "co").await.unwrap(),
+        Some(second)
+    );
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! The database is the only state: every install, write and uninstall is
 //! committed before the host answers, so a replica that dies loses nothing
 //! it acknowledged, and any replica serves any company. The one thing kept
-//! in memory is which companies are installed ([`installs_cache`]), forgotten
+//! in memory is which companies are installed ([`InstallsCache`]), forgotten
 //! by every replica when any of them uninstalls.
 //!
 //! ## Writes against uninstalls
@@ -22,8 +22,8 @@
 //! answers with 503; the pool reconnects by itself once it is back.
 
 mod address;
-mod installs_cache;
 pub mod schema;
+mod uninstall_feed;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -34,9 +34,10 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, Recycli
 use tokio_postgres::NoTls;
 
 use super::{Generation, Install, Put, Room, Tree, Uninstalled, Unreachable};
+use crate::storage::installs_cache::InstallsCache;
+pub use crate::storage::installs_cache::TRUSTED_FOR;
 pub use address::PgAddress;
-pub use installs_cache::TRUSTED_FOR;
-use installs_cache::{CHANNEL, InstallsCache};
+use uninstall_feed::CHANNEL;
 
 /// The longest one storage operation may take, all waiting included.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
@@ -89,7 +90,7 @@ impl PgStore {
             .with_context(|| format!("cannot prepare the store {name}"))?;
         drop(client);
         let cache = Arc::new(InstallsCache::default());
-        let listener = tokio::spawn(installs_cache::listen(
+        let listener = tokio::spawn(uninstall_feed::listen(
             address.config.clone(),
             cache.clone(),
         ));
@@ -236,7 +237,7 @@ impl PgStore {
     }
 
     /// The install check of every event: from memory when it can be (see
-    /// [`installs_cache`]), else one indexed read.
+    /// [`InstallsCache`]), else one indexed read.
     pub async fn generation(&self, app: &str, company: &str) -> anyhow::Result<Option<Generation>> {
         if let Some(generation) = self.cache.get(app, company) {
             return Ok(Some(generation));
