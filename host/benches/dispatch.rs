@@ -333,7 +333,7 @@ fn plugin_bytes(plugin: &str) -> Vec<u8> {
 /// `--compare <events> <apps> <plugin>...`: see the module's docs.
 fn compare(args: &[String]) {
     let [events, apps, plugins @ ..] = args else {
-        panic!("usage: --compare <events> <apps> <hello|null|path.wasm>...")
+        panic!("usage: --compare <events> <apps> <hello|null|path.wasm|path.wat>...")
     };
     let (events, apps): (usize, usize) = (events.parse().unwrap(), apps.parse().unwrap());
     let dir = tempfile::tempdir().unwrap();
@@ -369,7 +369,7 @@ fn compare(args: &[String]) {
         }
     }
     let micros = |d: Duration| d.as_secs_f64() * 1e6;
-    let mut first = None;
+    let mut baseline = None;
     println!("{events} events each, {apps} copies each, paired; wall µs per event");
     println!(
         "{:>40} {:>8} {:>8} {:>8} {:>9}",
@@ -379,13 +379,13 @@ fn compare(args: &[String]) {
         took.sort_unstable();
         let at = |q: f64| micros(took[((took.len() - 1) as f64 * q) as usize]);
         let median = at(0.5);
-        let first = *first.get_or_insert(median);
+        let baseline = *baseline.get_or_insert(median);
         let name = Path::new(name).file_name().unwrap().to_string_lossy();
         println!(
             "{name:>40} {:>8.2} {median:>8.2} {:>8.2} {:>8.2}x",
             at(0.1),
             at(0.9),
-            median / first
+            median / baseline
         );
     }
 }
