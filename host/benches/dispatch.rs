@@ -44,9 +44,9 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion};
 use keruj_guest::form::Form;
 use keruj_host::capabilities::Services;
-use keruj_host::config::KerujApiConfig;
 use keruj_host::event::IncomingEvent;
 use keruj_host::runtime::{AllocationStrategy, Call, Event, Outcome, Plugin, Runtime};
+use keruj_host::settings::KerujApiConfig;
 use keruj_host::storage::Storage;
 use keruj_host::{AppSettings, Host, HostConfig};
 

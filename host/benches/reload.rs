@@ -16,9 +16,9 @@ use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-#[path = "../dev/serve.rs"]
+#[path = "../support/serve.rs"]
 mod serve;
-#[path = "../dev/variant.rs"]
+#[path = "../support/variant.rs"]
 mod variant;
 
 use serve::{serve_command, wait_for_listening};

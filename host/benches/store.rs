@@ -16,9 +16,9 @@
 #[path = "e2e/load.rs"]
 #[allow(dead_code)]
 mod load;
-#[path = "../dev/postgres.rs"]
+#[path = "../support/postgres.rs"]
 mod postgres;
-#[path = "../dev/serve.rs"]
+#[path = "../support/serve.rs"]
 mod serve;
 
 use std::path::{Path, PathBuf};

@@ -43,7 +43,7 @@ async fn main() -> anyhow::Result<()> {
 
     // 2. Mount the host's service beside your own routes. It checks tokens
     //    and speaks the contract's routes (/apps/<app>/events, /healthz, ...).
-    let keruj = host.service();
+    let keruj = keruj_host::server::service(&host);
     let app = service_fn(move |request: Request<Incoming>| {
         let keruj = keruj.clone();
         async move {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-#[path = "../dev/serve.rs"]
+#[path = "../support/serve.rs"]
 mod serve;
 
 const TOKEN: &str = "soak-token-0b9e";

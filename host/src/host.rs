@@ -1,46 +1,37 @@
-//! The host: the apps, the runtime and the storage, behind one cheap handle.
+//! The host: the apps, the runtime, the storage and the dispatcher that
+//! joins them, started together and behind one cheap handle.
 
 use std::sync::Arc;
 
+use crate::apps::reload::{self, Reloader};
 use crate::apps::{self, Apps};
 use crate::capabilities::Services;
-use crate::config::HostConfig;
+use crate::dispatch::{AppHealth, DispatchError, Dispatcher, Reply};
 use crate::metrics::Metrics;
-use crate::reload::{self, Reloads};
-use crate::runtime::{Call, Runtime};
+use crate::runtime::Runtime;
+use crate::settings::HostConfig;
 use crate::storage::Storage;
 
 /// A running keruj-host. Clone it freely: clones share everything.
 ///
-/// Build one with [`Host::start`], then either [`serve`](crate::http::serve)
-/// it over HTTP, mount [`Host::service`] in your own hyper server, or call
-/// [`Host::dispatch`] yourself.
+/// Build one with [`Host::start`], then either [`serve`](crate::server::serve)
+/// it over HTTP, mount [`server::service`](crate::server::service) in your
+/// own hyper server, or call [`Host::dispatch`] yourself.
 #[derive(Clone)]
 pub struct Host {
-    pub(crate) inner: Arc<Inner>,
+    inner: Arc<Inner>,
 }
 
-pub(crate) struct Inner {
-    pub config: HostConfig,
-    pub runtime: Runtime,
-    pub apps: Apps,
-    /// The plugins folder's watcher, alive as long as the host.
-    pub reloads: Reloads,
-    pub storage: Arc<Storage>,
+struct Inner {
+    config: HostConfig,
+    dispatcher: Dispatcher,
+    apps: Arc<Apps>,
+    /// Follows the plugins folder for as long as the host lives.
+    reloader: Arc<Reloader>,
+    storage: Arc<Storage>,
+    metrics: Arc<Metrics>,
     /// `true` once every app of the first scan is loaded or its problem known.
-    pub loaded: tokio::sync::watch::Receiver<bool>,
-    pub metrics: Metrics,
-}
-
-/// An app's status for Keruj's status page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppHealth {
-    /// Whether the app can serve events now.
-    pub ok: bool,
-    /// SHA-256 of the serving `.wasm`, if one is loaded.
-    pub version: Option<String>,
-    /// Why it cannot serve, or what went wrong with the latest file.
-    pub problem: Option<String>,
+    loaded: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Whether the host can take traffic: see [`Host::readiness`].
@@ -61,39 +52,6 @@ impl Readiness {
 }
 
 impl Host {
-    /// Whether the store answers a read and every app found at start is
-    /// loaded or its problem known (an app that cannot load is known, not
-    /// pending: the host is ready without it).
-    pub async fn readiness(&self) -> Readiness {
-        let store_problem = self
-            .inner
-            .storage
-            .ping()
-            .await
-            .err()
-            .map(|error| format!("the store does not answer: {error:#}"));
-        let compiling = match *self.inner.loaded.borrow() {
-            true => Vec::new(),
-            false => self
-                .inner
-                .apps
-                .names()
-                .into_iter()
-                .filter(|name| {
-                    self.inner.apps.get(name).is_some_and(|entry| {
-                        entry.serving.is_none()
-                            && entry.problem.as_deref() == Some(crate::apps::COMPILING)
-                    })
-                })
-                .collect(),
-        };
-        Readiness {
-            store_problem,
-            loading: !*self.inner.loaded.borrow(),
-            compiling,
-        }
-    }
-
     /// Opens the storage (creating the identity on first start), builds the
     /// engine and loads the plugins of the folder, then follows the folder
     /// (unless [`HostConfig::watch`] is off). Compiled plugins are cached in
@@ -132,44 +90,99 @@ impl Host {
                 "plugins loaded from the compile cache; compiling the others in the background"
             ),
         }
-        let (all_loaded, loaded) = tokio::sync::watch::channel(to_compile.is_empty());
+        let apps = Arc::new(apps);
         if let Some(cache) = runtime.cache() {
             cache.retain(&apps.digests());
         }
-        let (reloads, events) = Reloads::new(watching);
         let mut metrics = Metrics::new();
-        metrics.register_store(storage.metrics());
+        storage.metrics().register(metrics.registry_mut());
         for name in apps.names() {
             if let Some(serving) = apps.get(&name).and_then(|entry| entry.serving) {
                 metrics.serving(&name, None, Some(&serving.plugin.digest));
             }
         }
-        let host = Host {
-            inner: Arc::new(Inner {
-                config,
-                runtime,
-                apps,
-                reloads,
-                storage,
-                loaded,
-                metrics,
-            }),
-        };
+        let metrics = Arc::new(metrics);
+        let reloader = Reloader::new(
+            apps.clone(),
+            runtime.clone(),
+            metrics.clone(),
+            config.plugins_dir.clone(),
+            watching,
+        );
+        let (all_loaded, loaded) = tokio::sync::watch::channel(to_compile.is_empty());
         if !to_compile.is_empty() {
-            let host = Arc::downgrade(&host.inner);
+            let reloader = Arc::downgrade(&reloader);
             tokio::spawn(async move {
                 for app in to_compile {
-                    let Some(inner) = host.upgrade() else { return };
-                    reload::reload(&inner, &app).await;
+                    let Some(reloader) = reloader.upgrade() else {
+                        return;
+                    };
+                    reloader.reload(&app).await;
                 }
                 let _ = all_loaded.send(true);
             });
         }
-        if let Some(events) = events {
-            reload::spawn(Arc::downgrade(&host.inner), events);
-            tracing::info!(folder = %host.inner.config.plugins_dir.display(), "following the plugins folder");
+        let dispatcher = Dispatcher::new(apps.clone(), runtime, storage.clone(), metrics.clone());
+        Ok(Host {
+            inner: Arc::new(Inner {
+                config,
+                dispatcher,
+                apps,
+                reloader,
+                storage,
+                metrics,
+                loaded,
+            }),
+        })
+    }
+
+    /// Handles one event for `app` (the Keruj lifecycle, see
+    /// [`crate::dispatch`]), for callers that authenticated it themselves.
+    pub async fn dispatch(
+        &self,
+        app: &str,
+        body: &[u8],
+        request_id: &str,
+    ) -> Result<Reply, DispatchError> {
+        let app = self.inner.dispatcher.app(app)?;
+        self.inner.dispatcher.dispatch(&app, body, request_id).await
+    }
+
+    /// The dispatcher every trigger calls.
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.inner.dispatcher
+    }
+
+    /// The live status of one app; `None` for an unknown app.
+    pub async fn health(&self, app: &str) -> Option<AppHealth> {
+        self.inner.dispatcher.health(app).await
+    }
+
+    /// Whether the store answers a read and every app found at start is
+    /// loaded or its problem known (an app that cannot load is known, not
+    /// pending: the host is ready without it).
+    pub async fn readiness(&self) -> Readiness {
+        let store_problem = self
+            .inner
+            .storage
+            .ping()
+            .await
+            .err()
+            .map(|error| format!("the store does not answer: {error:#}"));
+        let loading = !*self.inner.loaded.borrow();
+        let compiling = match loading {
+            false => Vec::new(),
+            true => (self.inner.apps.names().into_iter())
+                .filter(|name| {
+                    (self.inner.apps.get(name)).is_some_and(|entry| entry.is_compiling())
+                })
+                .collect(),
+        };
+        Readiness {
+            store_problem,
+            loading,
+            compiling,
         }
-        Ok(host)
     }
 
     /// Reads `app`'s files in the plugins folder again, as the watcher does
@@ -177,7 +190,7 @@ impl Host {
     /// cannot load leaves the old one serving, with a `problem`; a deleted
     /// `.wasm` unloads the app. For embedders with [`HostConfig::watch`] off.
     pub async fn reload(&self, app: &str) {
-        reload::reload(&self.inner, app).await
+        self.inner.reloader.reload(app).await
     }
 
     /// Waits until every plugin found at start is loaded or its problem is
@@ -197,67 +210,15 @@ impl Host {
         self.inner.apps.names()
     }
 
-    /// The live status of one app; `None` for an unknown app.
-    pub async fn health(&self, app: &str) -> Option<AppHealth> {
-        let entry = self.inner.apps.get(app)?;
-        let Some(serving) = entry.serving else {
-            return Some(AppHealth {
-                ok: false,
-                version: None,
-                problem: entry.problem,
-            });
-        };
-        let version = Some(serving.plugin.digest.clone());
-        if let Some(clash) = entry.token_clash {
-            return Some(AppHealth {
-                ok: false,
-                version,
-                problem: Some(clash),
-            });
-        }
-        if serving.settings.token.is_none() {
-            let problem = format!(
-                "no token configured ({} is not set)",
-                serving.settings.token_source
-            );
-            return Some(AppHealth {
-                ok: false,
-                version,
-                problem: Some(problem),
-            });
-        }
-        // Health runs the plugin without a token: it takes a permit of the
-        // app's concurrency limit like an event, so a flood of health checks
-        // cannot run more instances than the limit either.
-        let Ok(_permit) = serving.gate.clone().try_acquire_owned() else {
-            return Some(AppHealth {
-                ok: false,
-                version,
-                problem: Some(format!(
-                    "busy: {} events already running",
-                    serving.settings.max_concurrency
-                )),
-            });
-        };
-        let request_id = crate::http::new_request_id();
-        let call = Call {
-            app,
-            request_id: &request_id,
-            settings: &serving.settings,
-            scope: Default::default(),
-        };
-        match self.inner.runtime.health(&serving.plugin, &call).await {
-            Ok(()) => Some(AppHealth {
-                ok: true,
-                version,
-                problem: entry.problem,
-            }),
-            Err(error) => Some(AppHealth {
-                ok: false,
-                version,
-                problem: Some(error.to_string()),
-            }),
-        }
+    /// What Prometheus scrapes (see [`crate::metrics`]).
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The store, for tools that read or seed what apps hold (the test
+    /// harness).
+    pub fn storage(&self) -> &Storage {
+        &self.inner.storage
     }
 
     /// Flushes the database; the server calls it on shutdown.

@@ -34,7 +34,7 @@
 //! host.loaded().await;
 //! // Either serve it yourself...
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! keruj_host::http::serve(host.clone(), listener, async {
+//! keruj_host::server::serve(host.clone(), listener, async {
 //!     let _ = tokio::signal::ctrl_c().await;
 //! })
 //! .await?;
@@ -45,26 +45,22 @@
 //! ```
 
 pub mod apps;
+pub mod bindings;
 pub mod capabilities;
-pub mod check;
-pub mod config;
-pub mod dev;
+pub mod cli;
 pub mod dispatch;
 pub mod event;
-pub mod form_text;
 mod host;
-pub mod http;
 pub mod metrics;
 pub mod plugin_text;
-pub mod reload;
 pub mod runtime;
-pub mod scaffold;
-pub mod send;
+pub mod server;
+pub mod settings;
 pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod throttle;
 
-pub use config::{AppSettings, HostConfig, Limits, Token};
-pub use dispatch::{DispatchError, Response};
-pub use host::{AppHealth, Host, Readiness};
+pub use dispatch::{AppHealth, DispatchError, Reply};
+pub use host::{Host, Readiness};
+pub use settings::{AppSettings, HostConfig, Limits, Token};

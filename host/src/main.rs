@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use keruj_host::config::KerujApiConfig;
-use keruj_host::dev::{Capture, DevOptions};
+use keruj_host::cli::console::{Capture, DevOptions};
+use keruj_host::settings::KerujApiConfig;
 use keruj_host::storage::StoreLocation;
 use keruj_host::{Host, HostConfig};
 use tracing_subscriber::EnvFilter;
@@ -70,7 +70,7 @@ enum Command {
     /// token and show the answer (a form drawn as text, `done`, or the
     /// error). Exit status 0 on 2xx, 1 on another answer, 2 when nothing
     /// could be sent.
-    Send(keruj_host::send::SendArgs),
+    Send(keruj_host::cli::send::SendArgs),
     /// Run a host for development with a web console at `/` that plays
     /// Keruj: install, configure, fill in the forms, send events, read each
     /// event's log. Loopback only unless --allow-remote; apps without a token
@@ -78,7 +78,7 @@ enum Command {
     Dev(DevArgs),
     /// Scaffold an app crate: a two-step dialogue, its test, a build script
     /// and a README with the commands that matter.
-    New(keruj_host::scaffold::NewArgs),
+    New(keruj_host::cli::scaffold::NewArgs),
 }
 
 #[derive(clap::Args)]
@@ -90,7 +90,7 @@ struct DevArgs {
     #[arg(long)]
     data: Option<PathBuf>,
     /// Address to listen on; port 0 picks a free one.
-    #[arg(long, default_value = keruj_host::dev::DEFAULT_LISTEN)]
+    #[arg(long, default_value = keruj_host::cli::console::DEFAULT_LISTEN)]
     listen: SocketAddr,
     /// Accept a listen address other than loopback: anyone who reaches it
     /// can play Keruj against your apps.
@@ -167,13 +167,13 @@ struct ServeArgs {
     #[command(flatten)]
     store: StoreArg,
     /// Largest accepted request body, in bytes.
-    #[arg(long, env = "KERUJ_MAX_BODY_BYTES", default_value_t = keruj_host::config::DEFAULT_MAX_BODY_BYTES)]
+    #[arg(long, env = "KERUJ_MAX_BODY_BYTES", default_value_t = keruj_host::settings::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
     /// Time a client may take to send its request headers (slow clients lose the connection).
-    #[arg(long, env = "KERUJ_HEADER_TIMEOUT_MS", default_value_t = keruj_host::config::DEFAULT_HEADER_TIMEOUT.as_millis() as u64)]
+    #[arg(long, env = "KERUJ_HEADER_TIMEOUT_MS", default_value_t = keruj_host::settings::DEFAULT_HEADER_TIMEOUT.as_millis() as u64)]
     header_timeout_ms: u64,
     /// Time a client may take to send its request body (slow clients get 408).
-    #[arg(long, env = "KERUJ_BODY_TIMEOUT_MS", default_value_t = keruj_host::config::DEFAULT_BODY_TIMEOUT.as_millis() as u64)]
+    #[arg(long, env = "KERUJ_BODY_TIMEOUT_MS", default_value_t = keruj_host::settings::DEFAULT_BODY_TIMEOUT.as_millis() as u64)]
     body_timeout_ms: u64,
     /// Connections kept open at once; at the bound a new connection takes
     /// the place of the oldest idle one [default: half the descriptor limit].
@@ -182,19 +182,19 @@ struct ServeArgs {
     /// Address of the admin listener, which serves Prometheus metrics at
     /// `GET /metrics` (never on --listen); port 0 picks a free one; `off`
     /// for none. Keep it off the public network.
-    #[arg(long, env = "KERUJ_ADMIN_LISTEN", default_value = keruj_host::metrics::DEFAULT_ADMIN_LISTEN, value_parser = parse_admin_listen)]
+    #[arg(long, env = "KERUJ_ADMIN_LISTEN", default_value = keruj_host::server::admin::DEFAULT_ADMIN_LISTEN, value_parser = parse_admin_listen)]
     admin_listen: AdminListen,
     /// Do not follow the plugins folder: changes apply at the next start.
     #[arg(long)]
     no_watch: bool,
     /// Keruj's GraphQL API, which plugins call through the host.
-    #[arg(long, env = "KERUJ_API_URL", default_value = keruj_host::config::DEFAULT_KERUJ_API_URL)]
+    #[arg(long, env = "KERUJ_API_URL", default_value = keruj_host::settings::DEFAULT_KERUJ_API_URL)]
     keruj_api_url: String,
     /// The header that carries the company's API key to Keruj's API.
-    #[arg(long, env = "KERUJ_API_KEY_HEADER", default_value = keruj_host::config::DEFAULT_KERUJ_KEY_HEADER)]
+    #[arg(long, env = "KERUJ_API_KEY_HEADER", default_value = keruj_host::settings::DEFAULT_KERUJ_KEY_HEADER)]
     keruj_api_key_header: String,
     /// The header that carries the company id to Keruj's API.
-    #[arg(long, env = "KERUJ_API_COMPANY_HEADER", default_value = keruj_host::config::DEFAULT_KERUJ_COMPANY_HEADER)]
+    #[arg(long, env = "KERUJ_API_COMPANY_HEADER", default_value = keruj_host::settings::DEFAULT_KERUJ_COMPANY_HEADER)]
     keruj_api_company_header: String,
 }
 
@@ -224,8 +224,8 @@ async fn main() -> std::process::ExitCode {
         Command::RotateIdentity(args) => rotate_identity(args).await,
         Command::MigrateStore(args) => migrate_store(args).await,
         Command::Check(args) => return check(args),
-        Command::Send(args) => return keruj_host::send::run(args).await,
-        Command::New(args) => return keruj_host::scaffold::run(args),
+        Command::Send(args) => return keruj_host::cli::send::run(args).await,
+        Command::New(args) => return keruj_host::cli::scaffold::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -251,7 +251,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     config.watch = !args.no_watch;
     config.max_connections = args.max_connections.map(|n| n as usize);
-    match keruj_host::http::raise_descriptor_limit() {
+    match keruj_host::server::raise_descriptor_limit() {
         Ok(limit) => tracing::debug!(limit, "descriptor limit raised to the hard limit"),
         Err(error) => tracing::warn!(%error, "cannot raise the descriptor limit"),
     }
@@ -268,12 +268,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // Tests read the admin port from this line (before the public one).
         println!("keruj-host admin on http://{}", admin.local_addr()?);
         let host = host.clone();
-        tokio::spawn(async move {
-            let forever = std::future::pending::<()>();
-            if let Err(error) = keruj_host::metrics::serve_admin(host, admin, forever).await {
-                tracing::error!("the admin listener stopped: {error:#}");
-            }
-        });
+        let forever = std::future::pending::<()>();
+        tokio::spawn(keruj_host::server::admin::serve(host, admin, forever));
     }
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     // Operators and tests read the bound port from this line.
@@ -284,10 +280,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         loading.loaded().await;
         println!("keruj-host apps loaded: {}", loading.app_names().len());
     });
-    keruj_host::http::serve(host, listener, shutdown).await
+    keruj_host::server::serve(host, listener, shutdown).await
 }
 
-/// `dev`: see [`keruj_host::dev`].
+/// `dev`: see [`keruj_host::cli::console`].
 async fn dev(args: DevArgs, capture: Capture) -> anyhow::Result<()> {
     let options = DevOptions {
         plugins: args.plugins,
@@ -295,7 +291,7 @@ async fn dev(args: DevArgs, capture: Capture) -> anyhow::Result<()> {
         listen: args.listen,
         allow_remote: args.allow_remote,
     };
-    keruj_host::dev::run(options, capture, shutdown_signal()?).await
+    keruj_host::cli::console::run(options, capture, shutdown_signal()?).await
 }
 
 /// `rotate-identity`: see [`keruj_host::storage::rotate_identity`].
@@ -338,9 +334,9 @@ async fn migrate_store(args: MigrateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `check`: see [`keruj_host::check`].
+/// `check`: see [`keruj_host::cli::check`].
 fn check(args: CheckArgs) -> std::process::ExitCode {
-    match keruj_host::check::check(&args.file, args.sidecar.as_deref()) {
+    match keruj_host::cli::check::check(&args.file, args.sidecar.as_deref()) {
         Ok(report) => {
             print!("{report}");
             match report.loadable() {

@@ -2,25 +2,18 @@
 //! status, event latency, plugin failures, busy refusals, reloads and their
 //! compile times, the version each app serves, open connections and the
 //! build. Served as text (OpenMetrics, which Prometheus reads) at
-//! `GET /metrics` on a separate admin listener ([`serve_admin`]), never on
-//! the public port: Keruj's requests and the operator's scrapes do not mix.
+//! `GET /metrics` on a separate admin listener (`crate::server::admin`),
+//! never on the public port: Keruj's requests and the operator's scrapes do
+//! not mix. A leaf: the dispatcher and the reloader report into it, and it
+//! knows nothing of them.
 //!
 //! Every label value is bounded: app ids (bounded by the plugins folder),
 //! an event *class* (never the event name a body carries), a status code,
 //! a fixed set of kinds. No company id, no request id.
 
-use std::convert::Infallible;
-use std::future::Future;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Method, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use keruj_guest::event::{CONFIGURE, INSTALL, UNINSTALL, UPDATE};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
@@ -29,16 +22,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
-use tokio::net::TcpListener;
-
-use crate::dispatch::DispatchError;
-use crate::host::Host;
-use crate::runtime::RunError;
-
-/// The admin listener's default address: loopback, off the public port.
-pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
-/// What `/metrics` answers with (Prometheus reads OpenMetrics text).
-const CONTENT_TYPE_OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// The kind of Keruj event, from its name: a bounded label.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -90,10 +73,29 @@ struct AppHandles {
     answered: [OnceLock<Counter>; 6],
 }
 
+/// Why an event got no successful answer, as the metrics count it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The HTTP status the event was answered with.
+    pub status: u16,
+    pub kind: FailureKind,
+}
+
+/// What the metrics tell apart among failures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The app's concurrency limit was full (`busy_refusals`).
+    Busy,
+    /// The plugin let the event down (`plugin_errors`).
+    Plugin(PluginError),
+    /// Anything else: counted by its status alone.
+    Other,
+}
+
 /// How a plugin let an event down.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
-enum PluginError {
+pub enum PluginError {
     /// It returned an error.
     failed,
     /// It trapped (panic, out of memory, ...).
@@ -135,7 +137,7 @@ struct VersionLabels {
     version: String,
 }
 
-/// The host's metrics; one per [`Host`], updated where things happen.
+/// The host's metrics; one per host, updated where things happen.
 pub struct Metrics {
     registry: Registry,
     events: Family<EventLabels, Counter>,
@@ -229,21 +231,22 @@ impl Metrics {
         }
     }
 
-    /// Adds the store's operation and pool metrics.
-    pub(crate) fn register_store(&mut self, store: &crate::storage::StoreMetrics) {
-        store.register(&mut self.registry);
+    /// The registry, for other parts' metrics (the store's) to join before
+    /// the host starts serving.
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
     }
 
     /// One event's end: its class, its outcome and how long it took. A
     /// success (the common case) goes through the app's own handles in
     /// `handles`, made on its first event: no label set built, hashed or
     /// looked up per event.
-    pub(crate) fn event(
+    pub fn event(
         &self,
         app: &str,
         handles: &AppMetrics,
         class: Class,
-        result: Result<(), &DispatchError>,
+        result: Result<(), Failure>,
         took: Duration,
     ) {
         let handles = handles.0.get_or_init(|| AppHandles {
@@ -274,36 +277,31 @@ impl Metrics {
             Err(error) => error,
         };
         let app = app.to_owned();
-        let kind = match error {
-            DispatchError::Busy(_) => {
+        match error.kind {
+            FailureKind::Busy => {
                 self.busy
                     .get_or_create(&AppLabels { app: app.clone() })
                     .inc();
-                None
             }
-            DispatchError::Plugin(RunError::Failed(_)) => Some(PluginError::failed),
-            DispatchError::Plugin(RunError::Crashed(_)) => Some(PluginError::crashed),
-            DispatchError::Plugin(RunError::Timeout(_)) => Some(PluginError::timeout),
-            DispatchError::InvalidReply { .. } => Some(PluginError::invalid_reply),
-            _ => None,
-        };
-        if let Some(kind) = kind {
-            let labels = PluginErrorLabels {
-                app: app.clone(),
-                kind,
-            };
-            self.plugin_errors.get_or_create(&labels).inc();
+            FailureKind::Plugin(kind) => {
+                let labels = PluginErrorLabels {
+                    app: app.clone(),
+                    kind,
+                };
+                self.plugin_errors.get_or_create(&labels).inc();
+            }
+            FailureKind::Other => {}
         }
         let labels = EventLabels {
             app,
             class,
-            status: error.status(),
+            status: error.status,
         };
         self.events.get_or_create(&labels).inc();
     }
 
     /// A reload's end, and how long its compile took.
-    pub(crate) fn reload(&self, app: &str, result: ReloadResult, took: Duration) {
+    pub fn reload(&self, app: &str, result: ReloadResult, took: Duration) {
         let labels = ReloadLabels {
             app: app.to_owned(),
             result,
@@ -316,7 +314,7 @@ impl Metrics {
     }
 
     /// `app` now serves the `.wasm` with this SHA-256 (`None`: nothing).
-    pub(crate) fn serving(&self, app: &str, old: Option<&str>, new: Option<&str>) {
+    pub fn serving(&self, app: &str, old: Option<&str>, new: Option<&str>) {
         let labels = |digest: &str| VersionLabels {
             app: app.to_owned(),
             version: digest[..digest.len().min(12)].to_owned(),
@@ -330,7 +328,7 @@ impl Metrics {
     }
 
     /// A connection on the public listener, counted until it is dropped.
-    pub(crate) fn connection(&self) -> OpenConnection {
+    pub fn connection(&self) -> OpenConnection {
         self.open_connections.inc();
         OpenConnection(self.open_connections.clone())
     }
@@ -345,73 +343,11 @@ impl Metrics {
 }
 
 /// One open connection; dropping it lowers the gauge.
-pub(crate) struct OpenConnection(Gauge);
+pub struct OpenConnection(Gauge);
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
         self.0.dec();
-    }
-}
-
-/// Serves `GET /metrics` on `listener` (anything else: 404) until
-/// `shutdown` completes. Scrapes are small and rare: no connection bound
-/// beyond the header timeout.
-pub async fn serve_admin(
-    host: Host,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(%error, "admin listener: accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => return Ok(()),
-        };
-        let header_timeout = host.config().header_timeout;
-        let host = host.clone();
-        let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-            let host = host.clone();
-            async move {
-                let mut response = match (request.method(), request.uri().path()) {
-                    (&Method::GET, "/metrics") => {
-                        let mut response =
-                            Response::new(Full::new(Bytes::from(host.inner.metrics.encode())));
-                        response.headers_mut().insert(
-                            CONTENT_TYPE,
-                            HeaderValue::from_static(CONTENT_TYPE_OPENMETRICS),
-                        );
-                        response
-                    }
-                    _ => {
-                        let mut response = Response::new(Full::new(Bytes::from_static(
-                            b"not found: the admin listener serves GET /metrics\n",
-                        )));
-                        *response.status_mut() = StatusCode::NOT_FOUND;
-                        response
-                    }
-                };
-                response
-                    .headers_mut()
-                    .insert("cache-control", HeaderValue::from_static("no-store"));
-                Ok::<_, Infallible>(response)
-            }
-        });
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout)
-            .serve_connection(TokioIo::new(stream), service);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "admin connection ended with an error");
-            }
-        });
     }
 }
 
@@ -438,8 +374,17 @@ mod tests {
             Ok(()),
             took,
         );
-        let error = DispatchError::NotInstalled;
-        metrics.event("hello", &handles, Class::configure, Err(&error), took);
+        let not_installed = Failure {
+            status: 409,
+            kind: FailureKind::Other,
+        };
+        metrics.event(
+            "hello",
+            &handles,
+            Class::configure,
+            Err(not_installed),
+            took,
+        );
         let text = metrics.encode();
         assert!(
             text.contains(r#"keruj_events_total{app="hello",class="install",status="200"} 1"#),

@@ -29,7 +29,7 @@ mod hello_logic;
 mod load;
 mod native;
 mod scale;
-#[path = "../../dev/serve.rs"]
+#[path = "../../support/serve.rs"]
 mod serve;
 mod servers;
 

@@ -59,7 +59,7 @@ impl Server {
         );
         command.arg("--no-watch").stderr(log);
         for app in apps {
-            command.env(keruj_host::config::default_token_env(app), TOKEN);
+            command.env(keruj_host::settings::default_token_env(app), TOKEN);
         }
         let server = Server::spawn("keruj-host", command, Some(dir));
         // Apps not in the compile cache compile after the host listens (a

@@ -1,24 +1,15 @@
 //! `keruj:plugin/config`: the `[config]` table of the app's sidecar.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use wasmtime::component::{HasSelf, Linker};
 
-use crate::config::AppSettings;
-use crate::runtime::bindings_for_capabilities::config::Host;
+use super::InstanceState;
+use crate::bindings::keruj::plugin::config;
 
-pub struct ConfigState {
-    config: Arc<BTreeMap<String, String>>,
+pub(super) fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
+    config::add_to_linker::<_, HasSelf<InstanceState>>(linker, |state| state)
 }
 
-impl ConfigState {
-    pub fn new(settings: &AppSettings) -> Self {
-        ConfigState {
-            config: settings.config.clone(),
-        }
-    }
-}
-
-impl Host for ConfigState {
+impl config::Host for InstanceState {
     fn get(&mut self, key: String) -> Option<String> {
         self.config.get(&key).cloned()
     }

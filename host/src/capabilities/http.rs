@@ -9,8 +9,11 @@ use std::time::{Duration, Instant};
 use reqwest::header::{HeaderName, HeaderValue, LOCATION};
 use reqwest::{Method, StatusCode, Url};
 
+use wasmtime::component::{HasSelf, Linker};
+
+use super::InstanceState;
 use super::outbound::{self, CallError, Grant, Via};
-use crate::runtime::bindings_for_capabilities::http::{Host, Request, Response};
+use crate::bindings::keruj::plugin::http::{self, Request, Response};
 
 /// Redirect hops followed per call.
 pub const MAX_REDIRECTS: usize = 5;
@@ -18,27 +21,36 @@ pub const MAX_REDIRECTS: usize = 5;
 /// The methods the WIT contract lists.
 const METHODS: [&str; 6] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"];
 
-impl Host for Grant {
+pub(super) fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
+    http::add_to_linker::<_, HasSelf<InstanceState>>(linker, |state| state)
+}
+
+impl http::Host for InstanceState {
     async fn send(&mut self, request: Request) -> Result<Response, String> {
-        let (method, url) = match parse(&request) {
-            Ok(parsed) => parsed,
-            Err(error) => {
-                self.unreadable(Via::Capability, &error);
-                return Err(error.to_string());
-            }
-        };
-        let call = self
-            .admit(Via::Capability, &method, &url)
-            .map_err(|e| e.to_string())?;
-        match follow(&call, method, url, request).await {
-            Ok((url, response)) => {
-                call.answered(&url, response.status);
-                Ok(response)
-            }
-            Err(error) => {
-                call.failed(&error);
-                Err(error.to_string())
-            }
+        send(&mut self.http, request).await
+    }
+}
+
+/// One call under `grant`, redirects followed.
+async fn send(grant: &mut Grant, request: Request) -> Result<Response, String> {
+    let (method, url) = match parse(&request) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            grant.unreadable(Via::Capability, &error);
+            return Err(error.to_string());
+        }
+    };
+    let call = grant
+        .admit(Via::Capability, &method, &url)
+        .map_err(|e| e.to_string())?;
+    match follow(&call, method, url, request).await {
+        Ok((url, response)) => {
+            call.answered(&url, response.status);
+            Ok(response)
+        }
+        Err(error) => {
+            call.failed(&error);
+            Err(error.to_string())
         }
     }
 }

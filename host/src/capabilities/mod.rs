@@ -1,14 +1,17 @@
 //! Host capabilities: what a plugin may import.
 //!
-//! Each capability is one module per WIT interface, with the same shape
-//! every time (after Spin's "factors"):
-//! 1. `add_to_linker` links its interface once, for the whole engine;
-//! 2. per-app state comes from the app's sidecar ([`AppSettings`]);
-//! 3. a per-instance state struct, built for each event from [`Services`],
-//!    the app's settings and [`Bound`], implements the interface's `Host` trait.
+//! Each WIT interface is one module here, with the same shape every time
+//! (after Spin's "factors"):
+//! 1. its `add_to_linker` links the interface into the engine's one linker,
+//!    once; [`CAPABILITIES`] lists them all, a line each;
+//! 2. per-app state comes from the app's sidecar ([`AppSettings`]) and what
+//!    the host shares ([`Services`]);
+//! 3. per-instance state is [`InstanceState`], built for each event and bound
+//!    to it ([`Scope`]); the module implements its interface's generated
+//!    trait on it.
 //!
-//! Because the instance state is bound to the event's app and company, a
-//! plugin never names either: it can only reach its own.
+//! Because an instance is bound to the event's app and company, a plugin
+//! never names either: it can only reach its own.
 
 pub mod config;
 pub mod http;
@@ -19,21 +22,44 @@ pub mod outbound;
 pub mod outbound_override;
 mod scope;
 pub mod secrets;
+mod wasi;
 pub mod wasi_http;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi_http::WasiHttpCtx;
 
-use crate::config::{AppSettings, KerujApiConfig};
 use crate::plugin_text::LogBudget;
-use crate::runtime::bindings_for_capabilities as bindings;
+use crate::settings::{AppSettings, KerujApiConfig};
 use crate::storage::{Generation, Storage};
 pub use scope::Scope;
+
+/// Links one capability's interfaces into the linker.
+type Link = fn(&mut Linker<InstanceState>) -> wasmtime::Result<()>;
+
+/// Every capability a plugin may import, linked once for the whole engine.
+/// Of `wasi:http`, only `types` and `outgoing-handler`: the host never calls
+/// a plugin's `incoming-handler`.
+pub const CAPABILITIES: &[Link] = &[
+    wasi::add_to_linker,
+    wasi_http::add_to_linker,
+    log::add_to_linker,
+    kv::add_to_linker,
+    secrets::add_to_linker,
+    config::add_to_linker,
+    http::add_to_linker,
+    keruj_api::add_to_linker,
+];
+
+/// Links every capability of [`CAPABILITIES`].
+pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
+    CAPABILITIES.iter().try_for_each(|link| link(linker))
+}
 
 /// What capabilities share across the host: built once at start.
 pub struct Services {
@@ -73,6 +99,7 @@ pub struct Bound {
 }
 
 /// Everything one instance holds; dropped with the instance after the event.
+/// Each capability implements its interface on it.
 pub struct InstanceState {
     /// WASI with nothing granted: no files, no environment, no sockets, no
     /// stdio. Present because Rust's standard library imports it; built on
@@ -85,13 +112,13 @@ pub struct InstanceState {
     table: ResourceTable,
     /// Memory, table and instance limits for this event.
     pub limits: StoreLimits,
-    log: log::LogState,
-    kv: kv::KvState,
-    secrets: secrets::SecretsState,
-    config: config::ConfigState,
+    /// Whom the instance acts for, and the event's access to the store.
+    scope: Scope,
+    /// The `[config]` table of the app's sidecar.
+    config: Arc<BTreeMap<String, String>>,
     /// The outbound HTTP grant, for `keruj:plugin/http` and `wasi:http` both.
     http: outbound::Grant,
-    keruj_api: keruj_api::KerujApiState,
+    services: Arc<Services>,
 }
 
 /// What one event brings to its instance besides whom it acts for.
@@ -112,12 +139,11 @@ pub struct EventScope {
 
 impl InstanceState {
     pub fn new(
-        services: &Services,
+        services: &Arc<Services>,
         settings: &AppSettings,
         bound: Bound,
         event: &EventScope,
     ) -> Self {
-        let scope = Scope::new(services.storage.clone(), bound.clone(), event);
         InstanceState {
             wasi: None,
             wasi_http: WasiHttpCtx::new(),
@@ -126,51 +152,11 @@ impl InstanceState {
                 .memory_size(settings.limits.memory_bytes)
                 .instances(100)
                 .build(),
-            log: log::LogState::new(bound.clone(), event.log_budget.clone()),
-            kv: kv::KvState(scope.clone()),
-            secrets: secrets::SecretsState(scope.clone()),
-            config: config::ConfigState::new(settings),
             http: outbound::Grant::new(services.client.clone(), settings, bound.clone())
                 .answered_by(services.outbound_override.clone()),
-            keruj_api: keruj_api::KerujApiState::new(services, scope),
+            scope: Scope::new(services.storage.clone(), bound, event),
+            config: settings.config.clone(),
+            services: services.clone(),
         }
     }
-}
-
-impl WasiView for InstanceState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: self.wasi.get_or_insert_with(|| WasiCtx::builder().build()),
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for InstanceState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.wasi_http,
-            table: &mut self.table,
-            hooks: &mut self.http,
-        }
-    }
-}
-
-/// Links WASI, `wasi:http`'s outgoing side and every keruj capability into
-/// the engine's one linker. Of `wasi:http`, only `types` and
-/// `outgoing-handler`: the host never calls a plugin's `incoming-handler`.
-pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
-    wasmtime_wasi::p2::add_to_linker_async(linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
-    bindings::log::add_to_linker::<_, HasSelf<log::LogState>>(linker, |s| &mut s.log)?;
-    bindings::kv::add_to_linker::<_, HasSelf<kv::KvState>>(linker, |s| &mut s.kv)?;
-    bindings::secrets::add_to_linker::<_, HasSelf<secrets::SecretsState>>(linker, |s| {
-        &mut s.secrets
-    })?;
-    bindings::config::add_to_linker::<_, HasSelf<config::ConfigState>>(linker, |s| &mut s.config)?;
-    bindings::http::add_to_linker::<_, HasSelf<outbound::Grant>>(linker, |s| &mut s.http)?;
-    bindings::keruj_api::add_to_linker::<_, HasSelf<keruj_api::KerujApiState>>(linker, |s| {
-        &mut s.keruj_api
-    })?;
-    Ok(())
 }

@@ -16,8 +16,8 @@ use reqwest::{Method, Url};
 
 use super::Bound;
 use super::outbound_override::OutboundOverride;
-use crate::config::AppSettings;
 use crate::plugin_text::PluginText;
+use crate::settings::AppSettings;
 
 /// Outbound calls one event may make, over both interfaces.
 pub const MAX_CALLS_PER_EVENT: u32 = 20;

@@ -1,10 +1,12 @@
-//! The (app, company) an instance's stored data is bound to, shared by the
-//! `kv`, `secrets` and `keruj-api` capabilities.
+//! Whom an instance acts for, and what its event allows: the (app, company)
+//! its stored data is bound to, the install it may write for, its log
+//! budget. Every capability of the instance reads it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Bound, EventScope};
+use crate::plugin_text::LogBudget;
 use crate::storage::{self, Generation, PluginDataError, Space, Storage};
 
 #[derive(Clone)]
@@ -15,6 +17,8 @@ pub struct Scope {
     install: Option<Generation>,
     wrote: Arc<AtomicBool>,
     store_unreachable: Arc<AtomicBool>,
+    /// What the event may still log of its plugin's text.
+    log_budget: Arc<LogBudget>,
 }
 
 impl Scope {
@@ -25,11 +29,16 @@ impl Scope {
             install: event.install,
             wrote: event.wrote.clone(),
             store_unreachable: event.store_unreachable.clone(),
+            log_budget: event.log_budget.clone(),
         }
     }
 
     pub fn bound(&self) -> &Bound {
         &self.bound
+    }
+
+    pub fn log_budget(&self) -> &LogBudget {
+        &self.log_budget
     }
 
     pub fn storage(&self) -> &Storage {

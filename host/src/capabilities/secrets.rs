@@ -1,14 +1,18 @@
 //! `keruj:plugin/secrets`: like `kv`, but every value is stored age-encrypted.
 
-use super::Scope;
-use crate::runtime::bindings_for_capabilities::secrets::Host;
+use wasmtime::component::{HasSelf, Linker};
+
+use super::InstanceState;
+use crate::bindings::keruj::plugin::secrets;
 use crate::storage::Space;
 
-pub struct SecretsState(pub Scope);
+pub(super) fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
+    secrets::add_to_linker::<_, HasSelf<InstanceState>>(linker, |state| state)
+}
 
-impl Host for SecretsState {
+impl secrets::Host for InstanceState {
     async fn get(&mut self, name: String) -> Result<Option<String>, String> {
-        match self.0.get(Space::Secrets, &name).await? {
+        match self.scope.get(Space::Secrets, &name).await? {
             Some(bytes) => String::from_utf8(bytes)
                 .map(Some)
                 .map_err(|_| "the stored secret is not text".into()),
@@ -17,14 +21,16 @@ impl Host for SecretsState {
     }
 
     async fn set(&mut self, name: String, value: String) -> Result<(), String> {
-        self.0.set(Space::Secrets, &name, value.as_bytes()).await
+        self.scope
+            .set(Space::Secrets, &name, value.as_bytes())
+            .await
     }
 
     async fn delete(&mut self, name: String) -> Result<(), String> {
-        self.0.delete(Space::Secrets, &name).await
+        self.scope.delete(Space::Secrets, &name).await
     }
 
     async fn keys(&mut self, prefix: String) -> Result<Vec<String>, String> {
-        self.0.list(Space::Secrets, &prefix).await
+        self.scope.list(Space::Secrets, &prefix).await
     }
 }

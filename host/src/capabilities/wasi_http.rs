@@ -19,8 +19,11 @@ use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Limited};
 use reqwest::Url;
 use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
-use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
+use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
+use wasmtime::component::Linker;
+
+use super::InstanceState;
 use super::outbound::{Call, CallError, Grant, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Via};
 
 /// What a `send_request` hook returns: the response, and a future for any
@@ -29,6 +32,23 @@ type Sent = wasmtime_wasi_http::Result<(
     http::Response<WasiBody>,
     Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
 )>;
+
+/// Only `types` and `outgoing-handler`: the host never calls a plugin's
+/// `incoming-handler` (some toolchains export one; it loads, unused).
+pub(super) fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
+    Ok(())
+}
+
+impl WasiHttpView for InstanceState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.wasi_http,
+            table: &mut self.table,
+            hooks: &mut self.http,
+        }
+    }
+}
 
 impl WasiHttpHooks for Grant {
     /// reqwest sets `host` from the URL the grant checked.

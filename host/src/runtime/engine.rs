@@ -96,7 +96,7 @@ fn pooling() -> PoolingAllocationConfig {
         .total_memories(2_000)
         .total_tables(2_000)
         .total_stacks(1_000)
-        .max_memory_size((crate::config::MAX_MEMORY_MB * 1024 * 1024) as usize)
+        .max_memory_size((crate::settings::MAX_MEMORY_MB * 1024 * 1024) as usize)
         // A slot keeps the memory image of the module it last held: with
         // many apps, the default 100 warm slots rarely hold the one an
         // event needs, and every event maps its image afresh.

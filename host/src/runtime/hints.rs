@@ -2,7 +2,7 @@
 //! host does not provide, and for the compile errors a common toolchain
 //! causes. Shown in an app's health `problem`, the log, and `keruj-host check`.
 
-use super::bindings::CONTRACT_VERSION;
+use crate::bindings::CONTRACT_VERSION;
 
 /// The WASI 0.2 interfaces the host links (`wasmtime_wasi::p2` and the
 /// outgoing half of `wasmtime_wasi_http::p2`), as `package/interface`.

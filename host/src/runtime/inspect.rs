@@ -13,8 +13,8 @@ use wasmtime::Engine;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker, LinkerInstance, ResourceType};
 
-use super::bindings::{AppPre, CONTRACT_VERSION};
 use super::hints;
+use crate::bindings::{AppPre, CONTRACT_VERSION};
 
 /// What the host makes of a component.
 #[derive(Debug, Clone)]

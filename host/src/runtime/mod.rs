@@ -6,7 +6,6 @@
 //! whatever company it is for. Limits come from the store: memory through a
 //! [`StoreLimits`](wasmtime::StoreLimits), time through epoch interruption.
 
-mod bindings;
 pub mod cache;
 mod engine;
 pub mod hints;
@@ -20,17 +19,15 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
-use bindings::AppPre;
-/// The generated WIT interfaces, for the capability modules that implement them.
-pub use bindings::keruj::plugin as bindings_for_capabilities;
-pub use bindings::{CONTRACT_VERSION, Event, Outcome};
+use crate::bindings::AppPre;
+pub use crate::bindings::{CONTRACT_VERSION, Event, Outcome};
 pub use cache::{CompileCache, Origin};
 pub use engine::AllocationStrategy;
 pub use inspect::Inspection;
 
 use crate::capabilities::{self, Bound, EventScope, InstanceState, Services};
-use crate::config::AppSettings;
 use crate::plugin_text::PluginText;
+use crate::settings::AppSettings;
 
 /// The shared engine and linker; cheap to clone.
 #[derive(Clone)]
@@ -274,7 +271,7 @@ impl Runtime {
 /// the store, the instance's memory and its pool slot.
 pub struct Instance {
     store: Store<InstanceState>,
-    app: bindings::App,
+    app: crate::bindings::App,
     limits: Deadline,
 }
 

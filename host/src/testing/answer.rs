@@ -2,7 +2,7 @@
 
 use keruj_guest::form::Form;
 
-use crate::dispatch::{DispatchError, Response};
+use crate::dispatch::{DispatchError, Reply};
 
 /// The host's answer to one event, as Keruj would read it.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,10 +21,10 @@ pub enum Answer {
 }
 
 impl Answer {
-    pub(crate) fn from_dispatch(result: Result<Response, DispatchError>) -> Answer {
+    pub(crate) fn from_dispatch(result: Result<Reply, DispatchError>) -> Answer {
         match result {
-            Ok(Response::Done) => Answer::Done,
-            Ok(Response::Form(form)) => Answer::Form(form),
+            Ok(Reply::Done) => Answer::Done,
+            Ok(Reply::Form(form)) => Answer::Form(form),
             Err(error) => Answer::Error {
                 status: error.status(),
                 message: error.public_message(),

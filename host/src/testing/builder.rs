@@ -11,8 +11,8 @@ use anyhow::Context;
 
 use super::{DEFAULT_COMPANY, KERUJ_API_URL, OutboundRequest, OutboundResponse, TestApp, build};
 use crate::capabilities::outbound_override::OutboundOverride;
-use crate::config::{HostConfig, is_app_name};
 use crate::host::Host;
+use crate::settings::{HostConfig, is_app_name};
 
 type Handler = Arc<dyn Fn(&OutboundRequest) -> OutboundResponse + Send + Sync>;
 
@@ -143,12 +143,7 @@ impl TestAppBuilder {
         let host = runtime.block_on(Host::start(config))?;
         // A test's app is never in the (new) compile cache: wait for it.
         runtime.block_on(host.loaded());
-        let entry = host
-            .inner
-            .apps
-            .get(&name)
-            .context("the app was not found")?;
-        if let Err(problem) = entry.serving() {
+        if let Err(problem) = host.dispatcher().app(&name) {
             anyhow::bail!("the host cannot load {}: {problem}", wasm.display());
         }
         Ok(TestApp {

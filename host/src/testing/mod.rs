@@ -188,7 +188,7 @@ impl TestApp {
     /// Sends a raw event body, as Keruj would post it.
     #[track_caller]
     pub fn send(&self, body: Value) -> Answer {
-        let request_id = crate::http::new_request_id();
+        let request_id = crate::dispatch::new_request_id();
         let host = &self.host;
         let body = body.to_string();
         let result = self
@@ -243,7 +243,7 @@ impl TestApp {
 
     /// Whether `company` has the app installed.
     pub fn is_installed(&self, company: &str) -> bool {
-        let storage = &self.host.inner.storage;
+        let storage = self.host.storage();
         self.runtime
             .block_on(storage.is_installed(&self.name, company))
             .expect("the test database reads")
@@ -272,7 +272,7 @@ impl TestApp {
 
     #[track_caller]
     fn get(&self, space: Space, company: &str, key: &str) -> Option<Vec<u8>> {
-        let storage = &self.host.inner.storage;
+        let storage = self.host.storage();
         self.runtime
             .block_on(storage.plugin_get(space, &self.name, company, key))
             .unwrap_or_else(|error| panic!("reading {key:?} of {company} failed: {error}"))
@@ -280,7 +280,7 @@ impl TestApp {
 
     #[track_caller]
     fn set(&self, space: Space, company: &str, key: &str, value: &[u8]) {
-        let storage = &self.host.inner.storage;
+        let storage = self.host.storage();
         let generation = self
             .runtime
             .block_on(storage.generation(&self.name, company))

@@ -2,13 +2,13 @@
 //! running host ([`Host`]).
 
 mod host;
-#[path = "../../../host/dev/postgres.rs"]
+#[path = "../../../host/support/postgres.rs"]
 pub mod postgres;
 mod raw;
-#[path = "../../../host/dev/serve.rs"]
+#[path = "../../../host/support/serve.rs"]
 pub mod serve;
 pub mod stub;
-#[path = "../../../host/dev/variant.rs"]
+#[path = "../../../host/support/variant.rs"]
 pub mod variant;
 
 use std::path::{Path, PathBuf};

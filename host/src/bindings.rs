@@ -1,5 +1,8 @@
 //! Host bindings generated from the plugin contract in `guest-sdk/wit/`, the
-//! same files the guest SDK generates its side from.
+//! same files the guest SDK generates its side from: the `app` world a
+//! plugin exports, and one module per interface it may import, whose `Host`
+//! trait a capability module implements (`crate::capabilities`). A leaf: it
+//! imports nothing of the host.
 
 wasmtime::component::bindgen!({
     path: "../guest-sdk/wit",
@@ -28,7 +31,7 @@ pub const CONTRACT_VERSION: &str = "0.1.0";
 mod tests {
     #[test]
     fn the_contract_version_is_the_wit_package_version() {
-        let wit = include_str!("../../../guest-sdk/wit/plugin.wit");
+        let wit = include_str!("../../guest-sdk/wit/plugin.wit");
         let package = format!("package keruj:plugin@{};", super::CONTRACT_VERSION);
         assert!(
             wit.lines().any(|line| line.trim() == package),

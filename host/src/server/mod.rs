@@ -4,6 +4,9 @@
 //! (404), token (401), body size (413), body shape (400), then the lifecycle
 //! in [`dispatch`](crate::dispatch). Nothing is stored and no plugin runs
 //! before the token matched.
+//!
+//! [`accept`] is the loop every listener of the host serves its connections
+//! with; [`admin`] the operator's listener (`GET /metrics`).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -16,14 +19,16 @@ use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
+use tokio::net::TcpListener;
 
-mod accept;
+pub mod accept;
+pub mod admin;
 
-pub use accept::{default_max_connections, raise_descriptor_limit, serve};
+pub use accept::{default_max_connections, raise_descriptor_limit};
 
-use crate::config::is_app_name;
-use crate::dispatch::{self, DispatchError};
+use crate::dispatch::{DispatchError, Reply, new_request_id};
 use crate::host::Host;
+use crate::settings::is_app_name;
 
 /// The header Keruj puts the app's secret token in.
 pub const TOKEN_HEADER: &str = "x-keruj-app-token";
@@ -33,33 +38,69 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub const RETRY_AFTER_SECS: u32 = 1;
 /// How far past the limit a refused body is still read (see [`read_body`]).
 const DRAIN_FACTOR: u64 = 8;
+/// How long shutdown waits for requests in flight.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 type Body = Full<Bytes>;
 
-/// A fresh id to tie a response to its log lines.
-pub fn new_request_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+/// Serves `host` on `listener` until `shutdown` completes; then stops
+/// accepting, lets requests in flight finish, and flushes the database.
+pub async fn serve(
+    host: Host,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let config = host.config();
+    let limits = accept::Limits {
+        max_connections: config
+            .max_connections
+            .unwrap_or_else(default_max_connections),
+        header_timeout: config.header_timeout,
+        drain_timeout: DRAIN_TIMEOUT,
+    };
+    tracing::info!(
+        max_connections = limits.max_connections,
+        "accepting connections"
+    );
+    let serving = host.clone();
+    let handler = move |request| {
+        let host = serving.clone();
+        async move { handle(&host, request).await }
+    };
+    let counted = host.clone();
+    accept::accept(
+        listener,
+        limits,
+        handler,
+        move || counted.metrics().connection(),
+        async {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, finishing requests in flight");
+        },
+    )
+    .await;
+    host.flush().await?;
+    tracing::info!("database flushed; stopped");
+    Ok(())
 }
 
-impl Host {
-    /// The host as a hyper service, to mount in an embedder's own server.
-    pub fn service(
-        &self,
-    ) -> impl hyper::service::Service<
-        Request<Incoming>,
-        Response = Response<Body>,
-        Error = Infallible,
-        Future = impl Future<Output = Result<Response<Body>, Infallible>> + Send,
-    > + Clone
-    + Send
-    + Sync
-    + 'static {
-        let host = self.clone();
-        service_fn(move |request| {
-            let host = host.clone();
-            async move { Ok::<_, Infallible>(handle(&host, request).await) }
-        })
-    }
+/// The host's routes as a hyper service, to mount in an embedder's own server.
+pub fn service(
+    host: &Host,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<Body>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<Body>, Infallible>> + Send,
+> + Clone
++ Send
++ Sync
++ 'static {
+    let host = host.clone();
+    service_fn(move |request| {
+        let host = host.clone();
+        async move { Ok::<_, Infallible>(handle(&host, request).await) }
+    })
 }
 
 /// Routes one request and turns every outcome into a response.
@@ -75,8 +116,8 @@ pub async fn handle(host: &Host, request: Request<Incoming>) -> Response<Body> {
         (&Method::POST, ["apps", app, "events"]) => {
             let app = app.to_string();
             match event(host, &app, request, &request_id).await {
-                Ok(dispatch::Response::Done) => Response::new(Body::default()),
-                Ok(dispatch::Response::Form(form)) => json_response(StatusCode::OK, &form),
+                Ok(Reply::Done) => Response::new(Body::default()),
+                Ok(Reply::Form(form)) => json_response(StatusCode::OK, &form),
                 Err(failure) => failure.into_response(&request_id),
             }
         }
@@ -137,27 +178,27 @@ impl Failure {
     }
 }
 
-/// `POST /apps/<app>/events`.
+/// `POST /apps/<app>/events`: the app looked up once, for the token and for
+/// the dispatcher.
 async fn event(
     host: &Host,
     app: &str,
     request: Request<Incoming>,
     request_id: &str,
-) -> Result<dispatch::Response, Failure> {
-    let Some(entry) = host.inner.apps.get(app) else {
-        let error = DispatchError::UnknownApp(app.to_owned());
-        tracing::info!(request_id, "event refused: {}", error.public_message());
-        return Err(Failure::Dispatch(error));
-    };
-    let serving = match entry.serving() {
+) -> Result<Reply, Failure> {
+    let dispatcher = host.dispatcher();
+    let serving = match dispatcher.app(app) {
         Ok(serving) => serving,
-        Err(problem) => {
-            tracing::warn!(
-                app,
-                request_id,
-                "event refused: the app is not available: {problem}"
-            );
-            return Err(Failure::Dispatch(DispatchError::Unavailable(problem)));
+        Err(error) => {
+            match &error {
+                DispatchError::Unavailable(problem) => tracing::warn!(
+                    app,
+                    request_id,
+                    "event refused: the app is not available: {problem}"
+                ),
+                _ => tracing::info!(request_id, "event refused: {}", error.public_message()),
+            }
+            return Err(Failure::Dispatch(error));
         }
     };
     let mut presented = request.headers().get_all(TOKEN_HEADER).iter();
@@ -171,7 +212,8 @@ async fn event(
     }
     let config = host.config();
     let body = read_body(request, config.max_body_bytes, config.body_timeout).await?;
-    host.dispatch_to(&serving, &body, request_id)
+    dispatcher
+        .dispatch(&serving, &body, request_id)
         .await
         .map_err(Failure::Dispatch)
 }
@@ -275,11 +317,15 @@ fn method_not_allowed(allow: &'static str, request_id: &str) -> Response<Body> {
 }
 
 /// Every error: `{"error": ..., "request_id": ...}`.
-fn error_response(status: StatusCode, message: &str, request_id: &str) -> Response<Body> {
+pub(crate) fn error_response(
+    status: StatusCode,
+    message: &str,
+    request_id: &str,
+) -> Response<Body> {
     json_response(status, &json!({"error": message, "request_id": request_id}))
 }
 
-fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response<Body> {
+pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response<Body> {
     let bytes = serde_json::to_vec(body).expect("JSON values serialise");
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;

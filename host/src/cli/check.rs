@@ -8,9 +8,9 @@ use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::config::{AppSettings, is_app_name};
 use crate::runtime::inspect::app_world;
 use crate::runtime::{Checker, Inspection};
+use crate::settings::{AppSettings, is_app_name};
 
 /// What `check` found.
 pub struct Report {

@@ -1,10 +1,12 @@
-//! Accepting connections: a bound on how many are open, room made for new
-//! clients, and a pause when the process runs out of descriptors.
+//! Accepting connections, for every listener the host serves (the public
+//! port, the admin port, the dev console): a bound on how many are open,
+//! room made for new clients, a pause when the process runs out of
+//! descriptors, and a graceful stop.
 //!
 //! An attacker who opens connections and sends nothing holds one descriptor
 //! each until the header timeout. Left unbounded, enough of them exhaust the
 //! process's descriptors: `accept` fails, and nobody else gets in, health
-//! checks included. So the host keeps at most `max_connections` open (by
+//! checks included. So a listener keeps at most `max_connections` open (by
 //! default half the descriptor limit, the rest left for the database,
 //! plugins' outbound calls and the compile cache). At the bound, a new
 //! connection takes the place of the oldest one with no request in progress
@@ -20,35 +22,51 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
+use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use crate::host::Host;
 use crate::throttle::Throttle;
 
-/// How long shutdown waits for requests in flight.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// The first pause after a failed `accept`; it doubles up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(5);
 const MAX_PAUSE: Duration = Duration::from_secs(1);
 
-/// Serves `host` on `listener` until `shutdown` completes; then stops
-/// accepting, lets requests in flight finish, and flushes the database.
-pub async fn serve(
-    host: Host,
+/// How one listener treats its connections.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections kept open at once (see the module's doc).
+    pub max_connections: usize,
+    /// A client slower to send its request headers loses the connection.
+    pub header_timeout: Duration,
+    /// How long a stop waits for requests in flight.
+    pub drain_timeout: Duration,
+}
+
+/// Serves every connection accepted on `listener` with `handle` (HTTP/1.1,
+/// keep-alive) until `shutdown` completes; then stops accepting and lets
+/// the requests in flight finish, up to `limits.drain_timeout`.
+/// `on_connection` is called for each admitted connection; what it returns
+/// is dropped when the connection ends (a gauge of open connections, say).
+pub async fn accept<H, F, G>(
     listener: TcpListener,
+    limits: Limits,
+    handle: H,
+    on_connection: impl Fn() -> G,
     shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let limit = host
-        .config()
-        .max_connections
-        .unwrap_or_else(default_max_connections);
-    let connections = Arc::new(Connections::new(limit));
-    tracing::info!(max_connections = limit, "accepting connections");
+) where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    G: Send + 'static,
+{
+    let connections = Arc::new(Connections::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let accept_failed = Throttle::default();
     let mut pause = FIRST_PAUSE;
@@ -82,14 +100,14 @@ pub async fn serve(
         let Some(slot) = connections.admit() else {
             continue;
         };
-        let counted = host.inner.metrics.connection();
+        let counted = on_connection();
         let service = {
-            let (host, in_request) = (host.clone(), slot.in_request.clone());
+            let (handle, in_request) = (handle.clone(), slot.in_request.clone());
             service_fn(move |request| {
-                let host = host.clone();
                 let busy = InRequest::mark(&in_request);
+                let response = handle(request);
                 async move {
-                    let response = super::handle(&host, request).await;
+                    let response = response.await;
                     drop(busy);
                     Ok::<_, Infallible>(response)
                 }
@@ -97,7 +115,7 @@ pub async fn serve(
         };
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(host.config().header_timeout)
+            .header_read_timeout(limits.header_timeout)
             .serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
@@ -114,20 +132,19 @@ pub async fn serve(
         });
     }
     drop(listener);
-    tracing::info!("shutting down: no new connections, finishing requests in flight");
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+    if tokio::time::timeout(limits.drain_timeout, graceful.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!("requests still running after {DRAIN_TIMEOUT:?}; stopping anyway");
+        tracing::warn!(
+            "requests still running after {:?}; stopping anyway",
+            limits.drain_timeout
+        );
     }
-    host.flush().await?;
-    tracing::info!("database flushed; stopped");
-    Ok(())
 }
 
-/// Half the process's (soft) descriptor limit, at least 16: what
-/// [`serve`] keeps open when [`HostConfig::max_connections`] is `None`.
+/// Half the process's (soft) descriptor limit, at least 16: what a
+/// listener keeps open when [`HostConfig::max_connections`] is `None`.
 ///
 /// [`HostConfig::max_connections`]: crate::HostConfig::max_connections
 pub fn default_max_connections() -> usize {

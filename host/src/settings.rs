@@ -52,7 +52,7 @@ pub struct HostConfig {
     pub store: StoreLocation,
     /// The age identity file; `DATA/identity.txt` when `None`.
     pub identity: Option<PathBuf>,
-    /// Follow the plugins folder live (hot reload, see [`crate::reload`]);
+    /// Follow the plugins folder live (hot reload, see [`crate::apps::reload`]);
     /// `true` by default. Embedders that manage plugins themselves turn it
     /// off and call [`Host::reload`](crate::Host::reload) instead.
     pub watch: bool,
@@ -62,8 +62,8 @@ pub struct HostConfig {
     pub header_timeout: Duration,
     /// A client slower to send its body gets 408.
     pub body_timeout: Duration,
-    /// Connections kept open at once (see [`crate::http::serve`]); `None`:
-    /// half the process's descriptor limit ([`crate::http::default_max_connections`]).
+    /// Connections kept open at once (see [`crate::server::serve`]); `None`:
+    /// half the process's descriptor limit ([`crate::server::default_max_connections`]).
     pub max_connections: Option<usize>,
     /// How plugins reach Keruj's API.
     pub keruj_api: KerujApiConfig,

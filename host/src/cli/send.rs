@@ -1,7 +1,7 @@
 //! `keruj-host send`: plays Keruj against a running host from a terminal or
 //! a script. It builds the event body Keruj would send, finds the app's token
 //! in the variable the host reads, posts it to `/apps/<app>/events` and shows
-//! the answer: a form drawn as text (see [`crate::form_text`]), `done`, or
+//! the answer: a form drawn as text (see [`crate::cli::form_text`]), `done`, or
 //! the error. Exit status: 0 on 2xx, 1 when the host answered otherwise, 2
 //! when nothing could be sent (bad arguments, no token, no host).
 
@@ -14,10 +14,10 @@ use keruj_guest::event::{CONFIGURE, INSTALL, UNINSTALL, UPDATE};
 use keruj_guest::form::{ElementKind, Form, is_event_name};
 use serde_json::{Map, Value};
 
-use crate::config::{AppSettings, default_token_env, is_app_name};
-use crate::form_text;
-use crate::http::TOKEN_HEADER;
+use crate::cli::form_text;
 use crate::plugin_text::PluginText;
+use crate::server::TOKEN_HEADER;
+use crate::settings::{AppSettings, default_token_env, is_app_name};
 
 /// Where the host is unless `--url` or `KERUJ_URL` says otherwise (`serve`'s default).
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 
-use crate::config::{default_token_env, is_app_name};
+use crate::settings::{default_token_env, is_app_name};
 
 /// The SDK of the checkout this binary was built from. Nothing is published
 /// to crates.io yet, so by default the generated crate depends on it by path.

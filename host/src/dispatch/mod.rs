@@ -1,5 +1,8 @@
-//! The event lifecycle: what the host does with a verified Keruj event
-//! before, around and after the plugin runs.
+//! The dispatcher: what the host does with a verified event for one app,
+//! whatever brought it (Keruj's HTTP request, the dev console, a test, an
+//! embedder): the app found once, a permit of its concurrency limit held,
+//! the lifecycle around the plugin, the plugin in a fresh instance, its
+//! reply checked, the metrics and the log line.
 //!
 //! - `application_install`: store the install with its API key encrypted,
 //!   flush, then run the plugin (without the key).
@@ -13,6 +16,8 @@
 //! Every reply is validated against the form format before it leaves; what
 //! the plugin said goes to the log only, escaped, bounded and budgeted.
 
+mod error;
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -20,139 +25,97 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use keruj_guest::event::{INSTALL, UNINSTALL};
 use keruj_guest::form::{Form, FormError};
 
-use crate::apps::App;
-use crate::capabilities::EventScope;
-use crate::config::is_app_name;
-use crate::event::{BadEvent, IncomingEvent};
-use crate::host::Host;
-use crate::metrics::Class;
-use crate::plugin_text::PluginText;
-use crate::runtime::{Call, Event, Outcome, RunError};
-use crate::storage::{self, Generation, Install, Unreachable};
+pub use error::DispatchError;
 
-/// A successful answer to Keruj.
+use crate::apps::{App, Apps};
+use crate::capabilities::EventScope;
+use crate::event::IncomingEvent;
+use crate::metrics::{Class, Metrics};
+use crate::plugin_text::PluginText;
+use crate::runtime::{Call, Event, Outcome, RunError, Runtime};
+use crate::storage::{Generation, Install, Storage, Unreachable};
+
+/// A successful answer to an event.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Response {
-    /// 200 with an empty body.
+pub enum Reply {
+    /// Handled: 200 with an empty body.
     Done,
-    /// 200 with this form as JSON.
+    /// Show the user this form: 200 with it as JSON.
     Form(Form),
 }
 
-/// Why an event got no successful answer; each maps to one HTTP status.
-#[derive(Debug, thiserror::Error)]
-pub enum DispatchError {
-    #[error("{}", unknown_app(.0))]
-    UnknownApp(String),
-    #[error("the app is not available: {0}")]
-    Unavailable(String),
-    #[error(transparent)]
-    BadEvent(#[from] BadEvent),
-    #[error("application_install needs a string `account_api_key`")]
-    MissingApiKey,
-    #[error("the app is not installed for this company")]
-    NotInstalled,
-    /// Every permit of the app's concurrency limit is taken.
-    #[error("the app is busy: {0} events already running; retry shortly")]
-    Busy(u32),
-    #[error(transparent)]
-    Plugin(#[from] RunError),
-    /// The rule the reply broke (public), and what broke it (for the log).
-    #[error("the app's reply is not a valid form: {detail}")]
-    InvalidReply { rule: String, detail: PluginText },
-    #[error("storage failed: {0:#}")]
-    Storage(anyhow::Error),
-    /// The store cannot be reached now (see [`crate::storage::Unreachable`]).
-    #[error("{0:#}")]
-    StoreUnreachable(anyhow::Error),
+/// An app's status for Keruj's status page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppHealth {
+    /// Whether the app can serve events now.
+    pub ok: bool,
+    /// SHA-256 of the serving `.wasm`, if one is loaded.
+    pub version: Option<String>,
+    /// Why it cannot serve, or what went wrong with the latest file.
+    pub problem: Option<String>,
 }
 
-impl From<anyhow::Error> for DispatchError {
-    fn from(error: anyhow::Error) -> Self {
-        match storage::is_unreachable(&error) {
-            true => DispatchError::StoreUnreachable(error),
-            false => DispatchError::Storage(error),
-        }
-    }
+/// A fresh id to tie an answer to its log lines.
+pub fn new_request_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
-impl DispatchError {
-    /// The HTTP status Keruj gets.
-    pub fn status(&self) -> u16 {
-        match self {
-            DispatchError::UnknownApp(_) => 404,
-            DispatchError::BadEvent(_) | DispatchError::MissingApiKey => 400,
-            DispatchError::NotInstalled => 409,
-            DispatchError::Unavailable(_)
-            | DispatchError::Busy(_)
-            | DispatchError::StoreUnreachable(_) => 503,
-            DispatchError::Plugin(RunError::Timeout(_)) => 504,
-            DispatchError::Plugin(_)
-            | DispatchError::InvalidReply { .. }
-            | DispatchError::Storage(_) => 500,
+/// Runs events for the apps of the table: the one way any trigger reaches a
+/// plugin. Cheap to clone.
+#[derive(Clone)]
+pub struct Dispatcher {
+    apps: Arc<Apps>,
+    runtime: Runtime,
+    storage: Arc<Storage>,
+    metrics: Arc<Metrics>,
+}
+
+impl Dispatcher {
+    pub fn new(
+        apps: Arc<Apps>,
+        runtime: Runtime,
+        storage: Arc<Storage>,
+        metrics: Arc<Metrics>,
+    ) -> Dispatcher {
+        Dispatcher {
+            apps,
+            runtime,
+            storage,
+            metrics,
         }
     }
 
-    /// What Keruj may read: no plugin message or value (they could hold
-    /// anything) and no storage detail; those go to the log.
-    pub fn public_message(&self) -> String {
-        match self {
-            DispatchError::InvalidReply { rule, .. } => {
-                format!("the app's reply is not a valid form: {rule}")
-            }
-            DispatchError::Plugin(RunError::Failed(_)) => {
-                "the app failed to handle the event".into()
-            }
-            DispatchError::Plugin(RunError::Crashed(_)) => {
-                "the app crashed while handling the event".into()
-            }
-            DispatchError::Storage(_) => "the host could not store the event's data".into(),
-            DispatchError::StoreUnreachable(_) => {
-                "the host's store is unreachable; retry shortly".into()
-            }
-            other => other.to_string(),
-        }
-    }
-}
-
-impl Host {
-    /// Handles one Keruj event for `app`: the lifecycle above. The caller has
-    /// already authenticated the request (the HTTP front checks the token).
-    pub async fn dispatch(
-        &self,
-        app: &str,
-        body: &[u8],
-        request_id: &str,
-    ) -> Result<Response, DispatchError> {
+    /// The version of `app` that serves events now, or why none does (404
+    /// for an unknown app, 503 for one that cannot serve). The caller keeps
+    /// it for the whole event: a reload meanwhile does not change it.
+    pub fn app(&self, app: &str) -> Result<Arc<App>, DispatchError> {
         let entry = self
-            .inner
             .apps
             .get(app)
             .ok_or_else(|| DispatchError::UnknownApp(app.to_owned()))?;
-        let serving = entry.serving().map_err(DispatchError::Unavailable)?;
-        self.dispatch_to(&serving, body, request_id).await
+        entry.serving().map_err(DispatchError::Unavailable)
     }
 
-    /// [`Host::dispatch`] for an app already looked up. Logs why an event
-    /// failed, with the app, the company and the request id.
-    pub(crate) async fn dispatch_to(
+    /// Handles one Keruj event for `app`: the lifecycle above. The caller
+    /// has authenticated the request (the HTTP front checks the token).
+    /// Logs why an event failed, with the app, the company and the request id.
+    pub async fn dispatch(
         &self,
         app: &Arc<App>,
         body: &[u8],
         request_id: &str,
-    ) -> Result<Response, DispatchError> {
+    ) -> Result<Reply, DispatchError> {
         let started = Instant::now();
-        let metrics = &self.inner.metrics;
         let event = match IncomingEvent::parse(body) {
             Ok(event) => event,
             Err(bad) => {
                 let error = DispatchError::from(bad);
                 log_failure(app, "", request_id, &error);
-                metrics.event(
+                self.metrics.event(
                     &app.name,
                     &app.metrics,
                     Class::invalid,
-                    Err(&error),
+                    Err(error.metric()),
                     started.elapsed(),
                 );
                 return Err(error);
@@ -163,9 +126,65 @@ impl Host {
         if let Err(error) = &result {
             log_failure(app, &company, request_id, error);
         }
-        let outcome = result.as_ref().map(|_| ());
-        metrics.event(&app.name, &app.metrics, class, outcome, started.elapsed());
+        let outcome = result.as_ref().map(|_| ()).map_err(DispatchError::metric);
+        self.metrics
+            .event(&app.name, &app.metrics, class, outcome, started.elapsed());
         result
+    }
+
+    /// The live status of one app, its plugin's `health` export run in a
+    /// fresh instance; `None` for an unknown app.
+    pub async fn health(&self, app: &str) -> Option<AppHealth> {
+        let entry = self.apps.get(app)?;
+        let problem = entry.problem.as_ref().map(ToString::to_string);
+        let Some(serving) = entry.serving else {
+            return Some(AppHealth {
+                ok: false,
+                version: None,
+                problem,
+            });
+        };
+        let version = Some(serving.plugin.digest.clone());
+        let unhealthy = |problem: String| {
+            Some(AppHealth {
+                ok: false,
+                version: version.clone(),
+                problem: Some(problem),
+            })
+        };
+        if let Some(clash) = entry.token_clash {
+            return unhealthy(clash);
+        }
+        if serving.settings.token.is_none() {
+            return unhealthy(format!(
+                "no token configured ({} is not set)",
+                serving.settings.token_source
+            ));
+        }
+        // Health runs the plugin without a token: it takes a permit of the
+        // app's concurrency limit like an event, so a flood of health checks
+        // cannot run more instances than the limit either.
+        let Ok(_permit) = serving.gate.clone().try_acquire_owned() else {
+            return unhealthy(format!(
+                "busy: {} events already running",
+                serving.settings.max_concurrency
+            ));
+        };
+        let request_id = new_request_id();
+        let call = Call {
+            app,
+            request_id: &request_id,
+            settings: &serving.settings,
+            scope: Default::default(),
+        };
+        match self.runtime.health(&serving.plugin, &call).await {
+            Ok(()) => Some(AppHealth {
+                ok: true,
+                version,
+                problem,
+            }),
+            Err(error) => unhealthy(error.to_string()),
+        }
     }
 
     /// Install, uninstall, or an event for an installed company.
@@ -174,14 +193,14 @@ impl Host {
         app: &Arc<App>,
         event: IncomingEvent,
         request_id: &str,
-    ) -> Result<Response, DispatchError> {
+    ) -> Result<Reply, DispatchError> {
         // Held until the answer is ready; never waited for (see `App::gate`).
         let _permit = app
             .gate
             .clone()
             .try_acquire_owned()
             .map_err(|_| DispatchError::Busy(app.settings.max_concurrency))?;
-        let storage = &self.inner.storage;
+        let storage = &self.storage;
         let (name, company) = (app.name.as_str(), event.company_id.as_str());
         match event.name.as_str() {
             INSTALL => {
@@ -205,7 +224,7 @@ impl Host {
                     if storage.uninstall(name, company).await? {
                         storage.flush().await?;
                     }
-                    return Ok(Response::Done);
+                    return Ok(Reply::Done);
                 };
                 // The company's data goes whatever the plugin answers.
                 let answer = self
@@ -247,7 +266,7 @@ impl Host {
         event: IncomingEvent,
         request_id: &str,
         generation: Option<Generation>,
-    ) -> Result<Response, DispatchError> {
+    ) -> Result<Reply, DispatchError> {
         let scope = EventScope {
             install: generation,
             ..EventScope::default()
@@ -265,13 +284,12 @@ impl Host {
             body: event.body,
         };
         let outcome = self
-            .inner
             .runtime
             .handle_event(&app.plugin, &call, wit_event)
             .await;
         // What the plugin stored is durable before Keruj hears back, whatever the outcome.
         if scope.wrote.load(Ordering::Acquire) {
-            self.inner.storage.flush().await?;
+            self.storage.flush().await?;
         }
         if scope.store_unreachable.load(Ordering::Acquire) {
             return Err(DispatchError::StoreUnreachable(
@@ -280,9 +298,9 @@ impl Host {
         }
         let budget = &scope.log_budget;
         match outcome {
-            Ok(Outcome::Done) => Ok(Response::Done),
+            Ok(Outcome::Done) => Ok(Reply::Done),
             Ok(Outcome::Reply(json)) => match Form::from_json(&json) {
-                Ok(form) => Ok(Response::Form(form)),
+                Ok(form) => Ok(Reply::Form(form)),
                 Err(error) => Err(invalid_reply(&error, budget)),
             },
             Err(RunError::Failed(message)) => Err(RunError::Failed(budget.admit(message)).into()),
@@ -296,17 +314,6 @@ fn invalid_reply(error: &FormError, budget: &crate::plugin_text::LogBudget) -> D
     DispatchError::InvalidReply {
         rule: error.rule().to_owned(),
         detail: budget.admit(PluginText::new(error.to_string())),
-    }
-}
-
-/// Names an unknown app only if the name could be an app id: anything else
-/// the client sent (kilobytes of it, say) is not echoed.
-fn unknown_app(name: &str) -> String {
-    match is_app_name(name) {
-        true => format!("no app named {name:?}"),
-        false => "no such app (an app id is 1 to 63 of a-z, 0-9, `_` and `-`, \
-                  starting with a letter or digit)"
-            .into(),
     }
 }
 

@@ -10,7 +10,7 @@
 //! by parallel compiles.
 //!
 //! A reload compiles on a blocking thread, off the request path, then swaps
-//! the app's entry in one write to [`Apps`](crate::apps::Apps). A request
+//! the app's entry in one write to [`Apps`]. A request
 //! holds the `Arc<App>` it started with, so it finishes on that version
 //! whatever happens meanwhile, and no request waits for a compile. When the
 //! new file cannot be used (it does not compile, does not fit the WIT world,
@@ -27,7 +27,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -35,10 +35,10 @@ use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind, RenameMode};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 
-use crate::apps::{self, App, AppEntry};
-use crate::config::is_app_name;
-use crate::host::Inner;
-use crate::metrics::ReloadResult;
+use super::{App, AppEntry, Apps, Problem};
+use crate::metrics::{Metrics, ReloadResult};
+use crate::runtime::Runtime;
+use crate::settings::is_app_name;
 
 /// How long a burst of events must be quiet before its app reloads.
 pub const SETTLE: Duration = Duration::from_millis(150);
@@ -48,37 +48,131 @@ pub const SETTLE_COMPLETE: Duration = Duration::from_millis(20);
 
 type Events = mpsc::UnboundedReceiver<notify::Result<notify::Event>>;
 
-/// The host's part of hot reload: the watcher (events stop when it drops,
-/// with the host) and the lock that keeps reloads one at a time.
-#[derive(Default)]
-pub(crate) struct Reloads {
-    _watcher: Option<RecommendedWatcher>,
+/// Hot reload of one plugins folder: reloads one app at a time into the
+/// table, following the folder's watcher (if any) until it is dropped.
+pub struct Reloader {
+    apps: Arc<Apps>,
+    runtime: Runtime,
+    metrics: Arc<Metrics>,
+    plugins_dir: PathBuf,
     one_at_a_time: tokio::sync::Mutex<()>,
+    /// The folder's watcher: its events stop when it drops, with the host.
+    _watcher: Option<RecommendedWatcher>,
 }
 
 /// A watcher on the plugins folder whose events are not consumed yet.
-pub(crate) struct Watching {
+pub struct Watching {
     watcher: RecommendedWatcher,
     events: Events,
 }
 
-impl Reloads {
-    /// Keeps `watching`'s watcher; returns its events for [`spawn`].
-    pub(crate) fn new(watching: Option<Watching>) -> (Reloads, Option<Events>) {
+impl Reloader {
+    /// Reloads apps of `plugins_dir` into `apps`; with `watching`, as the
+    /// folder changes, until the reloader is dropped.
+    pub fn new(
+        apps: Arc<Apps>,
+        runtime: Runtime,
+        metrics: Arc<Metrics>,
+        plugins_dir: PathBuf,
+        watching: Option<Watching>,
+    ) -> Arc<Reloader> {
         let (watcher, events) = match watching {
             Some(Watching { watcher, events }) => (Some(watcher), Some(events)),
             None => (None, None),
         };
-        let reloads = Reloads {
-            _watcher: watcher,
+        let reloader = Arc::new(Reloader {
+            apps,
+            runtime,
+            metrics,
+            plugins_dir,
             one_at_a_time: Default::default(),
-        };
-        (reloads, events)
+            _watcher: watcher,
+        });
+        if let Some(events) = events {
+            follow(Arc::downgrade(&reloader), events);
+            tracing::info!(folder = %reloader.plugins_dir.display(), "following the plugins folder");
+        }
+        reloader
+    }
+
+    /// Reads `app`'s files again and applies the result: serve the new
+    /// version, keep the old one with a `problem`, or unload the app if its
+    /// `.wasm` is gone.
+    pub async fn reload(&self, app: &str) {
+        let _one = self.one_at_a_time.lock().await;
+        let started = Instant::now();
+        let serving = self.apps.get(app).and_then(|entry| entry.serving);
+        let wasm_path = self.plugins_dir.join(format!("{app}.wasm"));
+        let runtime = self.runtime.clone();
+        let (name, previous) = (app.to_owned(), serving.clone());
+        let loaded = tokio::task::spawn_blocking(move || match wasm_path.try_exists() {
+            Ok(false) => Ok(None),
+            _ => super::load_over(&runtime, &name, &wasm_path, previous.as_deref()).map(Some),
+        })
+        .await
+        .unwrap_or_else(|panic| Err(anyhow::anyhow!("the compile panicked: {panic}")));
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        match loaded {
+            Ok(None) => {
+                if self.apps.remove(app).is_some() {
+                    let old = serving.as_ref().map(|s| s.plugin.digest.as_str());
+                    self.metrics.serving(app, old, None);
+                    self.metrics
+                        .reload(app, ReloadResult::unloaded, started.elapsed());
+                    tracing::info!(
+                        app,
+                        "app unloaded: {app}.wasm was deleted (its stored data stays)"
+                    );
+                }
+            }
+            Ok(Some(new)) => {
+                let (old, new): (Option<&str>, Arc<App>) = (
+                    serving.as_ref().map(|s| &s.plugin.digest[..12]),
+                    Arc::new(new),
+                );
+                tracing::info!(
+                    app,
+                    version = &new.plugin.digest[..12],
+                    previous = old.unwrap_or("none"),
+                    elapsed_ms,
+                    "app reloaded"
+                );
+                let metrics = &self.metrics;
+                let old = serving.as_ref().map(|s| s.plugin.digest.as_str());
+                metrics.serving(app, old, Some(&new.plugin.digest));
+                metrics.reload(app, ReloadResult::loaded, started.elapsed());
+                let entry = AppEntry {
+                    serving: Some(new),
+                    ..AppEntry::default()
+                };
+                self.apps.insert(app.to_owned(), entry);
+            }
+            Err(error) => {
+                let problem = format!("{error:#}");
+                self.metrics
+                    .reload(app, ReloadResult::refused, started.elapsed());
+                match &serving {
+                    Some(old) => tracing::error!(
+                        app,
+                        serving = &old.plugin.digest[..12],
+                        "new version refused, the previous one keeps serving: {problem}"
+                    ),
+                    None => tracing::error!(app, "cannot load: {problem}"),
+                }
+                let entry = AppEntry {
+                    serving,
+                    problem: Some(Problem::Refused(problem)),
+                    ..AppEntry::default()
+                };
+                self.apps.insert(app.to_owned(), entry);
+            }
+        }
     }
 }
 
-/// Starts watching `dir` (not its subfolders). Events queue until [`spawn`].
-pub(crate) fn watch(dir: &Path) -> anyhow::Result<Watching> {
+/// Starts watching `dir` (not its subfolders). Events queue until a
+/// [`Reloader`] follows them.
+pub fn watch(dir: &Path) -> anyhow::Result<Watching> {
     let (sender, events) = mpsc::unbounded_channel();
     let mut watcher = notify::recommended_watcher(move |event| {
         let _ = sender.send(event);
@@ -87,8 +181,8 @@ pub(crate) fn watch(dir: &Path) -> anyhow::Result<Watching> {
     Ok(Watching { watcher, events })
 }
 
-/// Reloads apps as their files change, until the host is dropped.
-pub(crate) fn spawn(host: Weak<Inner>, mut events: Events) {
+/// Reloads apps as their files change, until the reloader is dropped.
+fn follow(reloader: Weak<Reloader>, mut events: Events) {
     tokio::spawn(async move {
         let mut debouncer = Debouncer::default();
         let mut warned = HashSet::new();
@@ -102,17 +196,17 @@ pub(crate) fn spawn(host: Weak<Inner>, mut events: Events) {
             };
             tokio::select! {
                 event = events.recv() => match event {
-                    Some(event) => note(&host, &mut debouncer, &mut warned, event),
+                    Some(event) => note(&reloader, &mut debouncer, &mut warned, event),
                     None => return,
                 },
                 () = wake => {
                     while let Some(app) = debouncer.take_due(Instant::now()) {
-                        let Some(inner) = host.upgrade() else { return };
-                        reload(&inner, &app).await;
-                        drop(inner);
+                        let Some(live) = reloader.upgrade() else { return };
+                        live.reload(&app).await;
+                        drop(live);
                         // What happened during the compile, for the next turn.
                         while let Ok(event) = events.try_recv() {
-                            note(&host, &mut debouncer, &mut warned, event);
+                            note(&reloader, &mut debouncer, &mut warned, event);
                         }
                     }
                 }
@@ -121,84 +215,9 @@ pub(crate) fn spawn(host: Weak<Inner>, mut events: Events) {
     });
 }
 
-/// Reads `app`'s files again and applies the result: serve the new version,
-/// keep the old one with a `problem`, or unload the app if its `.wasm` is gone.
-pub(crate) async fn reload(inner: &Arc<Inner>, app: &str) {
-    let _one = inner.reloads.one_at_a_time.lock().await;
-    let started = Instant::now();
-    let serving = inner.apps.get(app).and_then(|entry| entry.serving);
-    let wasm_path = inner.config.plugins_dir.join(format!("{app}.wasm"));
-    let runtime = inner.runtime.clone();
-    let (name, previous) = (app.to_owned(), serving.clone());
-    let loaded = tokio::task::spawn_blocking(move || match wasm_path.try_exists() {
-        Ok(false) => Ok(None),
-        _ => apps::load_over(&runtime, &name, &wasm_path, previous.as_deref()).map(Some),
-    })
-    .await
-    .unwrap_or_else(|panic| Err(anyhow::anyhow!("the compile panicked: {panic}")));
-    let elapsed_ms = started.elapsed().as_millis() as u64;
-    match loaded {
-        Ok(None) => {
-            if inner.apps.remove(app).is_some() {
-                let old = serving.as_ref().map(|s| s.plugin.digest.as_str());
-                inner.metrics.serving(app, old, None);
-                inner
-                    .metrics
-                    .reload(app, ReloadResult::unloaded, started.elapsed());
-                tracing::info!(
-                    app,
-                    "app unloaded: {app}.wasm was deleted (its stored data stays)"
-                );
-            }
-        }
-        Ok(Some(new)) => {
-            let (old, new): (Option<&str>, Arc<App>) = (
-                serving.as_ref().map(|s| &s.plugin.digest[..12]),
-                Arc::new(new),
-            );
-            tracing::info!(
-                app,
-                version = &new.plugin.digest[..12],
-                previous = old.unwrap_or("none"),
-                elapsed_ms,
-                "app reloaded"
-            );
-            let metrics = &inner.metrics;
-            let old = serving.as_ref().map(|s| s.plugin.digest.as_str());
-            metrics.serving(app, old, Some(&new.plugin.digest));
-            metrics.reload(app, ReloadResult::loaded, started.elapsed());
-            let entry = AppEntry {
-                serving: Some(new),
-                ..AppEntry::default()
-            };
-            inner.apps.insert(app.to_owned(), entry);
-        }
-        Err(error) => {
-            let problem = format!("{error:#}");
-            inner
-                .metrics
-                .reload(app, ReloadResult::refused, started.elapsed());
-            match &serving {
-                Some(old) => tracing::error!(
-                    app,
-                    serving = &old.plugin.digest[..12],
-                    "new version refused, the previous one keeps serving: {problem}"
-                ),
-                None => tracing::error!(app, "cannot load: {problem}"),
-            }
-            let entry = AppEntry {
-                serving,
-                problem: Some(problem),
-                ..AppEntry::default()
-            };
-            inner.apps.insert(app.to_owned(), entry);
-        }
-    }
-}
-
 /// Feeds one watcher event to the debouncer.
 fn note(
-    host: &Weak<Inner>,
+    reloader: &Weak<Reloader>,
     debouncer: &mut Debouncer,
     warned: &mut HashSet<OsString>,
     event: notify::Result<notify::Event>,
@@ -209,19 +228,19 @@ fn note(
         Err(error) => {
             // Typically the kernel's queue overflowed: events were lost.
             tracing::warn!(%error, "plugins folder watcher error: rescanning");
-            return rescan(host, debouncer, now);
+            return rescan(reloader, debouncer, now);
         }
     };
     let Some(complete) = settles(&event.kind) else {
         return;
     };
     if event.need_rescan() {
-        return rescan(host, debouncer, now);
+        return rescan(reloader, debouncer, now);
     }
     for path in &event.paths {
         match app_of(path) {
             Touched::App(app) => debouncer.note(app, complete, now),
-            Touched::Everything => return rescan(host, debouncer, now),
+            Touched::Everything => return rescan(reloader, debouncer, now),
             Touched::Nothing => {
                 let name = path.file_name().unwrap_or_default();
                 let wasm = path.extension().is_some_and(|e| e == "wasm");
@@ -237,10 +256,12 @@ fn note(
 }
 
 /// Every app of the folder and of the table, to reload (or unload).
-fn rescan(host: &Weak<Inner>, debouncer: &mut Debouncer, now: Instant) {
-    let Some(inner) = host.upgrade() else { return };
-    let mut names: HashSet<String> = inner.apps.names().into_iter().collect();
-    if let Ok(entries) = std::fs::read_dir(&inner.config.plugins_dir) {
+fn rescan(reloader: &Weak<Reloader>, debouncer: &mut Debouncer, now: Instant) {
+    let Some(reloader) = reloader.upgrade() else {
+        return;
+    };
+    let mut names: HashSet<String> = reloader.apps.names().into_iter().collect();
+    if let Ok(entries) = std::fs::read_dir(&reloader.plugins_dir) {
         for entry in entries.flatten() {
             if let Touched::App(app) = app_of(&entry.path()) {
                 names.insert(app);
@@ -278,7 +299,7 @@ enum Touched {
 }
 
 fn app_of(path: &Path) -> Touched {
-    if let Some(app) = apps::plugin_name(path) {
+    if let Some(app) = super::plugin_name(path) {
         return Touched::App(app);
     }
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {

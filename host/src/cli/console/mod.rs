@@ -15,7 +15,6 @@
 
 pub mod capture;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -24,19 +23,16 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 pub use capture::{Capture, LogLine};
 
-use crate::config::{AppSettings, is_app_name};
-use crate::dispatch::Response as Reply;
-use crate::send::{build_body, event_name};
+use crate::cli::send::{build_body, event_name};
+use crate::dispatch::{Reply, new_request_id};
+use crate::server::accept::{self, Limits};
+use crate::settings::{AppSettings, DEFAULT_HEADER_TIMEOUT, is_app_name};
 use crate::{Host, HostConfig};
 
 /// Where the console listens unless told otherwise.
@@ -147,40 +143,23 @@ struct Console {
     capture: Capture,
 }
 
+/// Serves the console (and the host's routes behind it) until `shutdown`.
 async fn accept(
     console: Console,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    tracing::warn!(%error, "accept failed; pausing");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let console = console.clone();
-        let service = service_fn(move |request| {
-            let console = console.clone();
-            async move { Ok::<_, Infallible>(console.handle(request).await) }
-        });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-    }
-    let _ = tokio::time::timeout(GRACE, graceful.shutdown()).await;
+    let limits = Limits {
+        max_connections: crate::server::default_max_connections(),
+        header_timeout: DEFAULT_HEADER_TIMEOUT,
+        drain_timeout: GRACE,
+    };
+    let serving = console.clone();
+    let handler = move |request| {
+        let console = serving.clone();
+        async move { console.handle(request).await }
+    };
+    accept::accept(listener, limits, handler, || (), shutdown).await;
     console.host.flush().await
 }
 
@@ -202,7 +181,7 @@ impl Console {
                 StatusCode::NOT_FOUND,
                 &json!({"error": "no such console route"}),
             ),
-            _ => crate::http::handle(&self.host, request).await,
+            _ => crate::server::handle(&self.host, request).await,
         }
     }
 
@@ -243,7 +222,7 @@ impl Console {
             Err(error) => return bad(format!("{error:#}")),
         };
         let bytes = serde_json::to_vec(&body).expect("JSON values serialise");
-        let request_id = crate::http::new_request_id();
+        let request_id = new_request_id();
         let started = Instant::now();
         let answer = self.host.dispatch(&send.app, &bytes, &request_id).await;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
