@@ -1,5 +1,5 @@
 //! End-to-end tests of keruj-host: the real binary, real plugins compiled to
-//! WebAssembly components, real HTTP, checked against CONTRACT.md.
+//! WebAssembly components, real HTTP, checked against the contract the README documents.
 //!
 //! Every test starts its own host on a free port, in its own temporary folder
 //! (`plugins/`, `data/`, `host.log`), so the tests run in parallel. The

@@ -55,7 +55,7 @@ async fn send(
     if !(variables.is_object() || variables.is_null()) {
         return Err("`variables` must be a JSON object".into());
     }
-    let key = match scope.storage().api_key(&scope.bound().app, company).await {
+    let key = match scope.storage().api_key(scope.tenant()?).await {
         Ok(Some(key)) => key,
         Ok(None) => return Err("no Keruj API key is stored for this company".into()),
         Err(error) => return Err(scope.store_failed(&error)),

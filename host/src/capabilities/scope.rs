@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Bound, EventScope};
 use crate::plugin_text::LogBudget;
-use crate::storage::{self, Generation, PluginDataError, Space, Storage};
+use crate::storage::{self, Generation, PluginDataError, Space, Storage, Tenant};
 
 #[derive(Clone)]
 pub struct Scope {
@@ -53,45 +53,48 @@ impl Scope {
         }
     }
 
+    /// The (app, company) stored data is bound to; a health check has none.
+    pub fn tenant(&self) -> Result<Tenant<'_>, String> {
+        Ok(Tenant::new(&self.bound.app, self.company()?))
+    }
+
     pub async fn get(&self, space: Space, key: &str) -> Result<Option<Vec<u8>>, String> {
-        let company = self.company()?;
         self.storage
-            .plugin_get(space, &self.bound.app, company, key)
+            .plugin_get(space, self.tenant()?, key)
             .await
             .map_err(|e| self.failed(e))
     }
 
     pub async fn set(&self, space: Space, key: &str, value: &[u8]) -> Result<(), String> {
-        let (company, install) = self.install()?;
+        let (tenant, install) = self.install()?;
         self.wrote.store(true, Ordering::Release);
         self.storage
-            .plugin_set(space, &self.bound.app, company, install, key, value)
+            .plugin_set(space, tenant, install, key, value)
             .await
             .map_err(|e| self.failed(e))
     }
 
     pub async fn delete(&self, space: Space, key: &str) -> Result<(), String> {
-        let (company, install) = self.install()?;
+        let (tenant, install) = self.install()?;
         self.wrote.store(true, Ordering::Release);
         self.storage
-            .plugin_delete(space, &self.bound.app, company, install, key)
+            .plugin_delete(space, tenant, install, key)
             .await
             .map_err(|e| self.failed(e))
     }
 
-    /// The company and the install a write is for.
-    fn install(&self) -> Result<(&str, Generation), String> {
-        let company = self.company()?;
+    /// The tenant and the install a write is for.
+    fn install(&self) -> Result<(Tenant<'_>, Generation), String> {
+        let tenant = self.tenant()?;
         let install = self
             .install
             .ok_or("this event is not for an installed company: nothing can be stored")?;
-        Ok((company, install))
+        Ok((tenant, install))
     }
 
     pub async fn list(&self, space: Space, prefix: &str) -> Result<Vec<String>, String> {
-        let company = self.company()?;
         self.storage
-            .plugin_list(space, &self.bound.app, company, prefix)
+            .plugin_list(space, self.tenant()?, prefix)
             .await
             .map_err(|e| self.failed(e))
     }

@@ -33,7 +33,7 @@ use crate::event::IncomingEvent;
 use crate::metrics::{Class, Metrics};
 use crate::plugin_text::PluginText;
 use crate::runtime::{Call, Event, Outcome, RunError, Runtime};
-use crate::storage::{Generation, Install, Storage, Unreachable};
+use crate::storage::{Generation, Install, Storage, Tenant, Unreachable};
 
 /// A successful answer to an event.
 #[derive(Debug, Clone, PartialEq)]
@@ -202,6 +202,7 @@ impl Dispatcher {
             .map_err(|_| DispatchError::Busy(app.settings.max_concurrency))?;
         let storage = &self.storage;
         let (name, company) = (app.name.as_str(), event.company_id.as_str());
+        let tenant = Tenant::new(name, company);
         match event.name.as_str() {
             INSTALL => {
                 let key = event
@@ -212,16 +213,16 @@ impl Dispatcher {
                     account_id: event.account_id.clone(),
                     installed_at: unix_now(),
                 };
-                let generation = storage.install(name, company, &install, key).await?;
+                let generation = storage.install(tenant, &install, key).await?;
                 storage.flush().await?;
                 tracing::info!(app = name, company, request_id, "installed");
                 self.run(app, event, request_id, Some(generation)).await
             }
             UNINSTALL => {
-                let Some(generation) = storage.generation(name, company).await? else {
+                let Some(generation) = storage.generation(tenant).await? else {
                     // Nothing to run the plugin for; what an interrupted
                     // uninstall left behind still goes.
-                    if storage.uninstall(name, company).await? {
+                    if storage.uninstall(tenant).await? {
                         storage.flush().await?;
                     }
                     return Ok(Reply::Done);
@@ -230,7 +231,7 @@ impl Dispatcher {
                 let answer = self
                     .run(app, event.clone(), request_id, Some(generation))
                     .await;
-                storage.uninstall(name, company).await?;
+                storage.uninstall(tenant).await?;
                 storage.flush().await?;
                 tracing::info!(
                     app = name,
@@ -242,12 +243,12 @@ impl Dispatcher {
             }
             _ => {
                 let generation = storage
-                    .generation(name, company)
+                    .generation(tenant)
                     .await?
                     .ok_or(DispatchError::NotInstalled)?;
                 if let Some(key) = &event.api_key {
                     storage
-                        .set_api_key(name, company, generation, key)
+                        .set_api_key(tenant, generation, key)
                         .await?
                         .map_err(|_| DispatchError::NotInstalled)?;
                     storage.flush().await?;

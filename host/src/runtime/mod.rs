@@ -34,7 +34,6 @@ use crate::settings::AppSettings;
 pub struct Runtime {
     engine: Engine,
     linker: Arc<Linker<InstanceState>>,
-    strategy: AllocationStrategy,
     /// Compiled components on disk; `None` compiles every time.
     cache: Option<Arc<CompileCache>>,
     /// What capabilities share: storage, the HTTP client, Keruj's API.
@@ -100,13 +99,12 @@ impl Runtime {
         services: Arc<Services>,
         strategy: Option<AllocationStrategy>,
     ) -> anyhow::Result<Runtime> {
-        let (engine, strategy) = engine::build(strategy)?;
+        let (engine, _strategy) = engine::build(strategy)?;
         let mut linker = Linker::new(&engine);
         capabilities::add_to_linker(&mut linker)?;
         Ok(Runtime {
             engine,
             linker: Arc::new(linker),
-            strategy,
             cache: None,
             services,
         })
@@ -130,11 +128,6 @@ impl Runtime {
     /// The compile cache, if there is one.
     pub fn cache(&self) -> Option<&CompileCache> {
         self.cache.as_deref()
-    }
-
-    /// Which instance allocator the engine uses.
-    pub fn allocation_strategy(&self) -> AllocationStrategy {
-        self.strategy
     }
 
     /// Compiles a component and checks it against the contract: everything it

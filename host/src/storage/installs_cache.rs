@@ -3,9 +3,9 @@
 //! read of the store (a tree walk in sled, a round trip to PostgreSQL).
 //!
 //! Only installs are remembered, never their absence: a new install is seen
-//! by the next event. An uninstall forgets the install: sled's store does
-//! it itself after removing the record; with PostgreSQL every replica does
-//! it on the uninstall's notification (`postgres/uninstall_feed.rs`). Two
+//! by the next event. An uninstall forgets the install: the storage API does
+//! around the uninstall it makes; with PostgreSQL every replica also does it
+//! on the uninstall's notification (`postgres/uninstall_feed.rs`). Two
 //! rules bound the staleness whatever happens to those notifications:
 //! - an entry is trusted for at most [`TRUSTED_FOR`];
 //! - while the cache is not following uninstalls (a PostgreSQL listener
@@ -20,7 +20,7 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::storage::Generation;
+use super::{Generation, Tenant};
 
 /// The longest an install is remembered without a new look at the store:
 /// the bound on a stale answer if notifications are lost unnoticed.
@@ -43,17 +43,9 @@ pub struct InstallsCache {
 }
 
 impl InstallsCache {
-    /// A cache that hears every uninstall from the start: the store that
-    /// makes them is the only writer (sled, one process).
-    pub fn following() -> InstallsCache {
-        let cache = InstallsCache::default();
-        cache.following.store(true, Ordering::Release);
-        cache
-    }
-
-    pub fn get(&self, app: &str, company: &str) -> Option<Generation> {
+    pub fn get(&self, tenant: Tenant<'_>) -> Option<Generation> {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        let (generation, read_at) = entries.get(app)?.get(company)?;
+        let (generation, read_at) = entries.get(tenant.app)?.get(tenant.company)?;
         (read_at.elapsed() < TRUSTED_FOR).then_some(*generation)
     }
 
@@ -64,7 +56,7 @@ impl InstallsCache {
 
     /// Remembers what a read that began at `epoch` found, unless something
     /// was forgotten since (the read may predate an uninstall).
-    pub fn remember(&self, epoch: u64, app: &str, company: &str, generation: Generation) {
+    pub fn remember(&self, epoch: u64, tenant: Tenant<'_>, generation: Generation) {
         if !self.following.load(Ordering::Acquire) {
             return;
         }
@@ -76,16 +68,16 @@ impl InstallsCache {
             entries.clear();
         }
         entries
-            .entry(app.into())
+            .entry(tenant.app.into())
             .or_default()
-            .insert(company.into(), (generation, Instant::now()));
+            .insert(tenant.company.into(), (generation, Instant::now()));
     }
 
-    pub fn forget(&self, app: &str, company: &str) {
+    pub fn forget(&self, tenant: Tenant<'_>) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        if let Some(companies) = entries.get_mut(app) {
-            companies.remove(company);
+        if let Some(companies) = entries.get_mut(tenant.app) {
+            companies.remove(tenant.company);
         }
     }
 
@@ -107,36 +99,38 @@ impl InstallsCache {
 mod tests {
     use super::*;
 
+    const AC: Tenant<'static> = Tenant {
+        app: "a",
+        company: "c",
+    };
+
     #[test]
     fn remembers_only_while_following_and_not_across_a_forget() {
         let cache = InstallsCache::default();
-        cache.remember(cache.epoch(), "a", "c", Generation(1));
-        assert_eq!(cache.get("a", "c"), None, "not following: not remembered");
+        cache.remember(cache.epoch(), AC, Generation(1));
+        assert_eq!(cache.get(AC), None, "not following: not remembered");
 
         cache.set_following(true);
-        cache.remember(cache.epoch(), "a", "c", Generation(1));
-        assert_eq!(cache.get("a", "c"), Some(Generation(1)));
+        cache.remember(cache.epoch(), AC, Generation(1));
+        assert_eq!(cache.get(AC), Some(Generation(1)));
 
         // A read that began before an uninstall was forgotten.
         let before = cache.epoch();
-        cache.forget("a", "c");
-        cache.remember(before, "a", "c", Generation(1));
-        assert_eq!(cache.get("a", "c"), None);
+        cache.forget(AC);
+        cache.remember(before, AC, Generation(1));
+        assert_eq!(cache.get(AC), None);
 
-        cache.remember(cache.epoch(), "a", "c", Generation(2));
+        cache.remember(cache.epoch(), AC, Generation(2));
         cache.set_following(false);
-        assert_eq!(
-            cache.get("a", "c"),
-            None,
-            "no longer following: all forgotten"
-        );
+        assert_eq!(cache.get(AC), None, "no longer following: all forgotten");
     }
 
     #[test]
     fn a_following_cache_remembers_from_the_start() {
-        let cache = InstallsCache::following();
-        cache.remember(cache.epoch(), "a", "c", Generation(7));
-        assert_eq!(cache.get("a", "c"), Some(Generation(7)));
-        assert_eq!(cache.get("a", "other"), None);
+        let cache = InstallsCache::default();
+        cache.set_following(true);
+        cache.remember(cache.epoch(), AC, Generation(7));
+        assert_eq!(cache.get(AC), Some(Generation(7)));
+        assert_eq!(cache.get(Tenant::new("a", "other")), None);
     }
 }

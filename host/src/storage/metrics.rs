@@ -5,6 +5,7 @@
 //! every event. Each operation's histogram is found once, when the store
 //! opens; the pool's slots are read when `/metrics` is scraped.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
@@ -48,17 +49,10 @@ impl Op {
     ];
 }
 
-/// Which store answers: `sled` or `postgres`.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum Backend {
-    sled,
-    postgres,
-}
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OpLabels {
-    store: Backend,
+    /// Which store answers (its [`Backend::kind`](super::Backend::kind)).
+    store: &'static str,
     op: Op,
 }
 
@@ -77,32 +71,29 @@ struct SlotLabels {
 
 /// Handles to the store's metrics; registered once with the host's.
 pub struct StoreMetrics {
-    backend: Backend,
+    store: &'static str,
     seconds: Family<OpLabels, Histogram>,
     /// `seconds`' series of each operation, in [`Op::ALL`]'s order.
     seconds_by_op: [Histogram; Op::ALL.len()],
     errors: Family<OpLabels, Counter>,
-    /// The pool to read at each scrape (PostgreSQL only).
-    pool: Option<deadpool_postgres::Pool>,
+    /// What the store itself reports at each scrape (PostgreSQL's pool).
+    collector: Option<Arc<dyn Collector>>,
 }
 
 impl StoreMetrics {
-    pub fn new(backend: Backend, pool: Option<deadpool_postgres::Pool>) -> StoreMetrics {
+    pub fn new(store: &'static str, collector: Option<Arc<dyn Collector>>) -> StoreMetrics {
         // 10 µs to about 10 s.
         let seconds = Family::<OpLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.000_01, 2.5, 16))
         });
-        let seconds_by_op = Op::ALL.map(|op| {
-            seconds
-                .get_or_create(&OpLabels { store: backend, op })
-                .clone()
-        });
+        let seconds_by_op =
+            Op::ALL.map(|op| seconds.get_or_create(&OpLabels { store, op }).clone());
         StoreMetrics {
-            backend,
+            store,
             seconds,
             seconds_by_op,
             errors: Family::default(),
-            pool,
+            collector,
         }
     }
 
@@ -117,8 +108,8 @@ impl StoreMetrics {
             "Storage operations that failed, by store and operation",
             self.errors.clone(),
         );
-        if let Some(pool) = &self.pool {
-            registry.register_collector(Box::new(PoolSlots(pool.clone())));
+        if let Some(collector) = &self.collector {
+            registry.register_collector(Box::new(Shared(collector.clone())));
         }
     }
 
@@ -126,7 +117,7 @@ impl StoreMetrics {
         self.seconds_by_op[op as usize].observe(took.as_secs_f64());
         if failed {
             let labels = OpLabels {
-                store: self.backend,
+                store: self.store,
                 op,
             };
             self.errors.get_or_create(&labels).inc();
@@ -134,8 +125,18 @@ impl StoreMetrics {
     }
 }
 
+/// A collector the store keeps too: registered as a handle.
+#[derive(Debug)]
+struct Shared(Arc<dyn Collector>);
+
+impl Collector for Shared {
+    fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        self.0.encode(encoder)
+    }
+}
+
 /// `store_pool_connections`, read from the pool at each scrape.
-struct PoolSlots(deadpool_postgres::Pool);
+pub(super) struct PoolSlots(pub deadpool_postgres::Pool);
 
 impl std::fmt::Debug for PoolSlots {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

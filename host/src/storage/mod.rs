@@ -18,6 +18,7 @@
 //! lock held in one process's memory, so the same rule holds for any number of
 //! host processes sharing one database.
 
+mod backend;
 mod installs_cache;
 mod metrics;
 pub mod migrate;
@@ -30,12 +31,17 @@ pub mod vault;
 use std::future::Future;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-pub use metrics::{Backend, Op, StoreMetrics};
+pub use backend::{
+    Address, Backend, Imported, Installed, Snapshot, StoredEntry, StoredInstall, Tenant,
+};
+use installs_cache::InstallsCache;
+pub use metrics::{Op, StoreMetrics};
 pub use migrate::{Migration, migrate_store};
 pub use plugin_data::{PluginDataError, Quota, Space};
 use postgres::{PgAddress, PgStore};
@@ -83,7 +89,7 @@ pub enum Tree {
 
 /// What a checked write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Put {
+pub enum Put {
     Stored,
     /// The install already holds the most entries allowed.
     Full,
@@ -94,7 +100,7 @@ pub(crate) enum Put {
 /// A new entry is stored only while the install holds fewer than
 /// `max_entries` names starting with `prefix`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Room<'a> {
+pub struct Room<'a> {
     pub prefix: &'a str,
     pub max_entries: usize,
 }
@@ -111,6 +117,49 @@ pub enum StoreLocation {
     Sled,
     /// A PostgreSQL database shared by replicas.
     Postgres(Box<PgAddress>),
+}
+
+impl StoreLocation {
+    /// Opens the store: sled in `data_dir/db` (created if need be), or
+    /// PostgreSQL (connecting, creating or migrating its schema). Every
+    /// uninstall it hears of is told to `installs`.
+    pub async fn open(
+        &self,
+        data_dir: &Path,
+        installs: Arc<InstallsCache>,
+    ) -> anyhow::Result<Box<dyn Backend>> {
+        Ok(match self {
+            StoreLocation::Sled => Box::new(SledStore::open(data_dir, installs)?),
+            StoreLocation::Postgres(address) => {
+                std::fs::create_dir_all(data_dir).with_context(|| {
+                    format!("cannot create the data folder {}", data_dir.display())
+                })?;
+                Box::new(PgStore::connect(address, installs).await?)
+            }
+        })
+    }
+
+    /// [`StoreLocation::open`] for a tool that works on a stopped host's
+    /// store (`rotate-identity`, `migrate-store`, named by `tool`): a sled
+    /// database that is not there is an error, not a new one.
+    pub async fn open_existing(
+        &self,
+        data_dir: &Path,
+        tool: &str,
+    ) -> anyhow::Result<Box<dyn Backend>> {
+        if let StoreLocation::Sled = self {
+            let db_path = data_dir.join("db");
+            anyhow::ensure!(
+                db_path.is_dir(),
+                "no database at {}: nothing to {tool}",
+                db_path.display()
+            );
+            let store =
+                SledStore::open(data_dir, Arc::default()).context("stop keruj-host first")?;
+            return Ok(Box::new(store));
+        }
+        self.open(data_dir, Arc::default()).await
+    }
 }
 
 impl FromStr for StoreLocation {
@@ -130,66 +179,39 @@ impl FromStr for StoreLocation {
     }
 }
 
-enum Store {
-    Sled(SledStore),
-    Postgres(PgStore),
-}
-
-/// Runs `$call` on whichever store this is, timed as `$op`: the same method
-/// on both, answered at once by sled, awaited from PostgreSQL.
-macro_rules! on_store {
-    ($self:ident, $op:expr, |$store:ident| $call:expr) => {
-        $self
-            .timed($op, async {
-                match &$self.store {
-                    Store::Sled($store) => $call,
-                    Store::Postgres($store) => $call.await,
-                }
-            })
-            .await
-    };
-}
-
-/// The store and the vault that guards its credentials.
+/// The store, the vault that guards its credentials, and what is kept in
+/// memory above it: the storage API the rest of the host uses.
 pub struct Storage {
-    store: Store,
+    store: Box<dyn Backend>,
     vault: Vault,
+    /// The install check of every event, answered from memory when it can
+    /// be (see [`InstallsCache`]).
+    installs: Arc<InstallsCache>,
     metrics: StoreMetrics,
 }
 
 impl Storage {
     /// Opens (or creates) the sled database in `data_dir/db` and the identity.
     pub fn open(data_dir: &Path, identity_path: &Path) -> anyhow::Result<Storage> {
-        let store = SledStore::open(data_dir)?;
-        let sample = store.sample_credential()?;
-        // A new identity is only made for a database with nothing encrypted yet.
-        let vault = Vault::open(identity_path, sample.is_none())?;
-        check_identity(&vault, sample.as_deref(), identity_path)?;
-        Ok(Storage {
-            store: Store::Sled(store),
-            vault,
-            metrics: StoreMetrics::new(Backend::sled, None),
-        })
+        let installs = Arc::new(InstallsCache::default());
+        let store = SledStore::open(data_dir, installs.clone())?;
+        let sample = store.sample();
+        Storage::guard(Box::new(store), installs, identity_path, sample?, None)
     }
 
-    /// Opens the store at `location`: sled in `data_dir`, or connects to
-    /// PostgreSQL (creating or migrating its schema). With PostgreSQL, a new
-    /// identity is only made for a database that has never held a
-    /// credential, and the database remembers which identity that is: a
-    /// replica started with another one is refused.
+    /// Opens the store at `location` (see [`StoreLocation::open`]) and the
+    /// identity. A new identity is only made for a store that has never held
+    /// a credential; a store shared by replicas remembers which identity
+    /// that is, and refuses a replica started with another one.
     pub async fn connect(
         location: &StoreLocation,
         data_dir: &Path,
         identity_path: &Path,
     ) -> anyhow::Result<Storage> {
-        let address = match location {
-            StoreLocation::Sled => return Storage::open(data_dir, identity_path),
-            StoreLocation::Postgres(address) => address,
-        };
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
-        let store = PgStore::connect(address).await?;
-        let vault = Vault::open(identity_path, !store.has_credentials().await?)?;
+        let installs = Arc::new(InstallsCache::default());
+        let store = location.open(data_dir, installs.clone()).await?;
+        let fresh = !store.holds_credentials().await?;
+        let vault = Vault::open(identity_path, fresh)?;
         let recorded = store.claim_recipient(&vault.recipient()).await?;
         anyhow::ensure!(
             recorded == vault.recipient(),
@@ -197,28 +219,48 @@ impl Storage {
              credentials encrypted to {recorded}; give every replica the same identity file (--identity)",
             identity_path.display(),
             vault.recipient(),
-            store.name,
+            store.name(),
         );
         let sample = store.sample_credential().await?;
+        Storage::guard(store, installs, identity_path, sample, Some(vault))
+    }
+
+    /// The storage API over `store`, once the identity (opened here unless
+    /// given) decrypts what the store holds.
+    fn guard(
+        store: Box<dyn Backend>,
+        installs: Arc<InstallsCache>,
+        identity_path: &Path,
+        sample: Option<Vec<u8>>,
+        vault: Option<Vault>,
+    ) -> anyhow::Result<Storage> {
+        let vault = match vault {
+            Some(vault) => vault,
+            // A new identity is only made for a store with nothing encrypted yet.
+            None => Vault::open(identity_path, sample.is_none())?,
+        };
         check_identity(&vault, sample.as_deref(), identity_path)?;
         Ok(Storage {
-            metrics: StoreMetrics::new(Backend::postgres, Some(store.pool())),
-            store: Store::Postgres(store),
+            metrics: StoreMetrics::new(store.kind(), store.collector()),
+            store,
             vault,
+            installs,
         })
+    }
+
+    /// [`Storage::open`], and the sled database underneath.
+    #[cfg(test)]
+    fn open_raw(data_dir: &Path, identity_path: &Path) -> (Storage, sled::Db) {
+        let installs = Arc::new(InstallsCache::default());
+        let store = SledStore::open(data_dir, installs.clone()).unwrap();
+        let (db, sample) = (store.raw(), store.sample().unwrap());
+        let storage = Storage::guard(Box::new(store), installs, identity_path, sample, None);
+        (storage.unwrap(), db)
     }
 
     /// The handles `/metrics` reads.
     pub fn metrics(&self) -> &StoreMetrics {
         &self.metrics
-    }
-
-    /// Which store this is, for the log: `sled` or `postgres://host:port/db`.
-    pub fn describe(&self) -> String {
-        match &self.store {
-            Store::Sled(_) => "sled".into(),
-            Store::Postgres(store) => store.name.clone(),
-        }
     }
 
     /// Times `operation` into the store's metrics.
@@ -239,69 +281,75 @@ impl Storage {
     /// [`Storage::flush`] before acknowledging.
     pub async fn install(
         &self,
-        app: &str,
-        company: &str,
+        tenant: Tenant<'_>,
         install: &Install,
         api_key: &str,
     ) -> anyhow::Result<Generation> {
         let sealed = self.vault.seal(api_key.as_bytes())?;
-        on_store!(self, Op::install, |store| store
-            .install(app, company, install, &sealed))
+        let installed = self
+            .timed(Op::install, self.store.install(tenant, install, &sealed))
+            .await?;
+        if installed.fresh {
+            // A new generation: nothing remembered of an older one stays.
+            self.installs.forget(tenant);
+        }
+        Ok(installed.generation)
     }
 
-    /// The install of `company`, if any.
-    pub async fn find_install(&self, app: &str, company: &str) -> anyhow::Result<Option<Install>> {
-        on_store!(self, Op::install_check, |store| store
-            .install_of(app, company))
+    /// The install of `tenant`, if any.
+    pub async fn find_install(&self, tenant: Tenant<'_>) -> anyhow::Result<Option<Install>> {
+        self.timed(Op::install_check, self.store.install_of(tenant))
+            .await
     }
 
     /// A cheap read, for readiness: whether the store answers.
     pub async fn ping(&self) -> anyhow::Result<()> {
-        on_store!(self, Op::ping, |store| store.ping())
+        self.timed(Op::ping, self.store.ping()).await
     }
 
-    /// Whether `company` has installed `app`.
-    pub async fn is_installed(&self, app: &str, company: &str) -> anyhow::Result<bool> {
-        Ok(self.generation(app, company).await?.is_some())
+    /// Whether the tenant's company has installed its app.
+    pub async fn is_installed(&self, tenant: Tenant<'_>) -> anyhow::Result<bool> {
+        Ok(self.generation(tenant).await?.is_some())
     }
 
-    /// The generation of `company`'s install, `None` when not installed: the
-    /// check every event makes.
-    pub async fn generation(&self, app: &str, company: &str) -> anyhow::Result<Option<Generation>> {
-        on_store!(self, Op::install_check, |store| store
-            .generation(app, company))
+    /// The generation of the tenant's install, `None` when not installed:
+    /// the check every event makes, from memory when it can be (see
+    /// [`InstallsCache`]), else one read of the store.
+    pub async fn generation(&self, tenant: Tenant<'_>) -> anyhow::Result<Option<Generation>> {
+        self.timed(Op::install_check, async {
+            if let Some(generation) = self.installs.get(tenant) {
+                return Ok(Some(generation));
+            }
+            let epoch = self.installs.epoch();
+            let found = self.store.generation(tenant).await?;
+            if let Some(generation) = found {
+                self.installs.remember(epoch, tenant, generation);
+            }
+            Ok(found)
+        })
+        .await
     }
 
     /// Replaces the stored API key of the install `generation`; refused if
     /// that install is gone.
     pub async fn set_api_key(
         &self,
-        app: &str,
-        company: &str,
+        tenant: Tenant<'_>,
         generation: Generation,
         api_key: &str,
     ) -> anyhow::Result<Result<(), Uninstalled>> {
         let sealed = self.vault.seal(api_key.as_bytes())?;
-        let put = self
-            .put(
-                Tree::Credentials,
-                app,
-                company,
-                generation,
-                API_KEY,
-                &sealed,
-                None,
-            )
-            .await?;
-        match put {
+        let at = tenant.entry(Tree::Credentials, API_KEY);
+        match self.put(at, generation, &sealed, None).await? {
             Put::Uninstalled => Ok(Err(Uninstalled)),
             Put::Stored | Put::Full => Ok(Ok(())),
         }
     }
 
     /// The decrypted API key of an install.
-    pub async fn api_key(&self, app: &str, company: &str) -> anyhow::Result<Option<String>> {
-        let Some(sealed) = self.get(Tree::Credentials, app, company, API_KEY).await? else {
+    pub async fn api_key(&self, tenant: Tenant<'_>) -> anyhow::Result<Option<String>> {
+        let at = tenant.entry(Tree::Credentials, API_KEY);
+        let Some(sealed) = self.get(at).await? else {
             return Ok(None);
         };
         let plain = self.vault.unseal(&sealed)?;
@@ -310,69 +358,67 @@ impl Storage {
         ))
     }
 
-    /// Deletes everything held for (app, company), and tells whether there
-    /// was anything. The install record goes first: from then on every write
+    /// Deletes everything held for the tenant, and tells whether there was
+    /// anything. The install record goes first: from then on every write
     /// for it is refused (see the module's doc), so what is deleted next
     /// stays deleted.
-    pub async fn uninstall(&self, app: &str, company: &str) -> anyhow::Result<bool> {
-        on_store!(self, Op::uninstall, |store| store.uninstall(app, company))
+    pub async fn uninstall(&self, tenant: Tenant<'_>) -> anyhow::Result<bool> {
+        self.installs.forget(tenant);
+        let removed = self
+            .timed(Op::uninstall, self.store.uninstall(tenant))
+            .await;
+        // A lookup that raced the removal may have remembered it meanwhile.
+        self.installs.forget(tenant);
+        removed
     }
 
-    /// Makes every write so far durable. PostgreSQL commits each write
-    /// before it returns: nothing is left to do there.
+    /// Makes every write so far durable.
     pub async fn flush(&self) -> anyhow::Result<()> {
-        match &self.store {
-            Store::Sled(store) => self.timed(Op::flush, store.flush()).await,
-            Store::Postgres(_) => Ok(()),
-        }
+        self.timed(Op::flush, self.store.flush()).await
     }
 
-    async fn get(
-        &self,
-        tree: Tree,
-        app: &str,
-        company: &str,
-        name: &str,
-    ) -> anyhow::Result<Option<Vec<u8>>> {
-        on_store!(self, Op::get, |store| store.get(tree, app, company, name))
+    async fn get(&self, at: Address<'_>) -> anyhow::Result<Option<Vec<u8>>> {
+        self.timed(Op::get, self.store.get(at)).await
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn put(
         &self,
-        tree: Tree,
-        app: &str,
-        company: &str,
+        at: Address<'_>,
         generation: Generation,
-        name: &str,
         value: &[u8],
         room: Option<Room<'_>>,
     ) -> anyhow::Result<Put> {
-        on_store!(self, Op::put, |store| store
-            .put(tree, app, company, generation, name, value, room))
+        let put = self
+            .timed(Op::put, self.store.put(at, generation, value, room))
+            .await?;
+        if put == Put::Uninstalled {
+            self.installs.forget(at.tenant);
+        }
+        Ok(put)
     }
 
     async fn delete(
         &self,
-        tree: Tree,
-        app: &str,
-        company: &str,
+        at: Address<'_>,
         generation: Generation,
-        name: &str,
     ) -> anyhow::Result<Result<(), Uninstalled>> {
-        on_store!(self, Op::delete, |store| store
-            .delete(tree, app, company, generation, name))
+        let deleted = self
+            .timed(Op::delete, self.store.delete(at, generation))
+            .await?;
+        if deleted.is_err() {
+            self.installs.forget(at.tenant);
+        }
+        Ok(deleted)
     }
 
     async fn list(
         &self,
+        tenant: Tenant<'_>,
         tree: Tree,
-        app: &str,
-        company: &str,
         prefix: &str,
     ) -> anyhow::Result<Vec<String>> {
-        on_store!(self, Op::list, |store| store
-            .list(tree, app, company, prefix))
+        self.timed(Op::list, self.store.list(tenant, tree, prefix))
+            .await
     }
 }
 

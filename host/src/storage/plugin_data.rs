@@ -1,7 +1,7 @@
 //! What plugins store through the `kv` and `secrets` capabilities, each entry
 //! under its install's prefix, with limits on keys, values and entries.
 
-use super::{Generation, Put, Room, Storage, Tree, Uninstalled};
+use super::{Generation, Put, Room, Storage, Tenant, Tree, Uninstalled};
 
 /// Which store a plugin's entry lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,12 +68,11 @@ impl Storage {
     pub async fn plugin_get(
         &self,
         space: Space,
-        app: &str,
-        company: &str,
+        tenant: Tenant<'_>,
         name: &str,
     ) -> Result<Option<Vec<u8>>, PluginDataError> {
         let entry = [space.tag(), name].concat();
-        let stored = self.get(space.tree(), app, company, &entry).await?;
+        let stored = self.get(tenant.entry(space.tree(), &entry)).await?;
         match (stored, space) {
             (None, _) => Ok(None),
             (Some(value), Space::Data) => Ok(Some(value)),
@@ -86,8 +85,7 @@ impl Storage {
     pub async fn plugin_set(
         &self,
         space: Space,
-        app: &str,
-        company: &str,
+        tenant: Tenant<'_>,
         generation: Generation,
         name: &str,
         value: &[u8],
@@ -115,17 +113,8 @@ impl Storage {
             prefix: space.tag(),
             max_entries: quota.max_entries,
         };
-        let put = self
-            .put(
-                space.tree(),
-                app,
-                company,
-                generation,
-                &entry,
-                &stored,
-                Some(room),
-            )
-            .await?;
+        let at = tenant.entry(space.tree(), &entry);
+        let put = self.put(at, generation, &stored, Some(room)).await?;
         match put {
             Put::Stored => Ok(()),
             Put::Full => Err(PluginDataError::Limit(format!(
@@ -140,13 +129,12 @@ impl Storage {
     pub async fn plugin_delete(
         &self,
         space: Space,
-        app: &str,
-        company: &str,
+        tenant: Tenant<'_>,
         generation: Generation,
         name: &str,
     ) -> Result<(), PluginDataError> {
         let entry = [space.tag(), name].concat();
-        self.delete(space.tree(), app, company, generation, &entry)
+        self.delete(tenant.entry(space.tree(), &entry), generation)
             .await??;
         Ok(())
     }
@@ -155,12 +143,11 @@ impl Storage {
     pub async fn plugin_list(
         &self,
         space: Space,
-        app: &str,
-        company: &str,
+        tenant: Tenant<'_>,
         prefix: &str,
     ) -> Result<Vec<String>, PluginDataError> {
         let entries = [space.tag(), prefix].concat();
-        let names = self.list(space.tree(), app, company, &entries).await?;
+        let names = self.list(tenant, space.tree(), &entries).await?;
         let tag = space.tag().len();
         Ok(names
             .into_iter()
@@ -183,7 +170,7 @@ mod tests {
             installed_at: 1,
         };
         storage
-            .install(app, company, &install, "key")
+            .install(Tenant::new(app, company), &install, "key")
             .await
             .unwrap()
     }
@@ -199,20 +186,20 @@ mod tests {
         );
         for space in [Space::Data, Space::Secrets] {
             storage
-                .plugin_set(space, "a", "c1", a1, "k", b"v1")
+                .plugin_set(space, Tenant::new("a", "c1"), a1, "k", b"v1")
                 .await
                 .unwrap();
             storage
-                .plugin_set(space, "a", "c2", a2, "k", b"v2")
+                .plugin_set(space, Tenant::new("a", "c2"), a2, "k", b"v2")
                 .await
                 .unwrap();
             storage
-                .plugin_set(space, "b", "c1", b1, "k", b"v3")
+                .plugin_set(space, Tenant::new("b", "c1"), b1, "k", b"v3")
                 .await
                 .unwrap();
             assert_eq!(
                 storage
-                    .plugin_get(space, "a", "c1", "k")
+                    .plugin_get(space, Tenant::new("a", "c1"), "k")
                     .await
                     .unwrap()
                     .unwrap(),
@@ -220,7 +207,7 @@ mod tests {
             );
             assert_eq!(
                 storage
-                    .plugin_get(space, "a", "c2", "k")
+                    .plugin_get(space, Tenant::new("a", "c2"), "k")
                     .await
                     .unwrap()
                     .unwrap(),
@@ -228,23 +215,26 @@ mod tests {
             );
             assert_eq!(
                 storage
-                    .plugin_get(space, "b", "c1", "k")
+                    .plugin_get(space, Tenant::new("b", "c1"), "k")
                     .await
                     .unwrap()
                     .unwrap(),
                 b"v3"
             );
             assert_eq!(
-                storage.plugin_list(space, "a", "c1", "").await.unwrap(),
+                storage
+                    .plugin_list(space, Tenant::new("a", "c1"), "")
+                    .await
+                    .unwrap(),
                 ["k"]
             );
             storage
-                .plugin_delete(space, "a", "c1", a1, "k")
+                .plugin_delete(space, Tenant::new("a", "c1"), a1, "k")
                 .await
                 .unwrap();
             assert!(
                 storage
-                    .plugin_get(space, "a", "c1", "k")
+                    .plugin_get(space, Tenant::new("a", "c1"), "k")
                     .await
                     .unwrap()
                     .is_none()
@@ -255,27 +245,33 @@ mod tests {
     #[tokio::test]
     async fn secrets_are_encrypted_and_apart_from_the_api_key() {
         let dir = tempfile::tempdir().unwrap();
-        let storage = open(dir.path());
+        let (storage, db) = Storage::open_raw(
+            &dir.path().join("data"),
+            &dir.path().join("data/identity.txt"),
+        );
         let generation = installed(&storage, "a", "c").await;
         storage
             .plugin_set(
                 Space::Secrets,
-                "a",
-                "c",
+                Tenant::new("a", "c"),
                 generation,
                 "account_api_key",
                 b"np_plain",
             )
             .await
             .unwrap();
-        let super::super::Store::Sled(store) = &storage.store else {
-            unreachable!()
-        };
-        let credentials = store.raw_tree("credentials");
+        let credentials = db.open_tree("credentials").unwrap();
         let raw: Vec<_> = credentials.iter().map(|e| e.unwrap().1).collect();
         assert_eq!(raw.len(), 2);
         assert!(raw.iter().all(|v| v.starts_with(b"age-encryption.org/v1")));
-        assert_eq!(storage.api_key("a", "c").await.unwrap().unwrap(), "key");
+        assert_eq!(
+            storage
+                .api_key(Tenant::new("a", "c"))
+                .await
+                .unwrap()
+                .unwrap(),
+            "key"
+        );
     }
 
     #[tokio::test]
@@ -286,30 +282,36 @@ mod tests {
         let quota = Space::Secrets.quota();
         let long_key = "k".repeat(quota.max_key_bytes + 1);
         let err = storage
-            .plugin_set(Space::Secrets, "a", "c", g, &long_key, b"v")
+            .plugin_set(Space::Secrets, Tenant::new("a", "c"), g, &long_key, b"v")
             .await
             .unwrap_err();
         assert!(err.to_string().contains("1 to 256 bytes"), "{err}");
         let big = vec![0; quota.max_value_bytes + 1];
         let err = storage
-            .plugin_set(Space::Secrets, "a", "c", g, "k", &big)
+            .plugin_set(Space::Secrets, Tenant::new("a", "c"), g, "k", &big)
             .await
             .unwrap_err();
         assert!(err.to_string().contains("over the limit"), "{err}");
         for i in 0..quota.max_entries {
             storage
-                .plugin_set(Space::Secrets, "a", "c", g, &format!("k{i}"), b"v")
+                .plugin_set(
+                    Space::Secrets,
+                    Tenant::new("a", "c"),
+                    g,
+                    &format!("k{i}"),
+                    b"v",
+                )
                 .await
                 .unwrap();
         }
         let err = storage
-            .plugin_set(Space::Secrets, "a", "c", g, "one-more", b"v")
+            .plugin_set(Space::Secrets, Tenant::new("a", "c"), g, "one-more", b"v")
             .await
             .unwrap_err();
         assert!(err.to_string().contains("most entries"), "{err}");
         // Replacing an existing entry is still allowed at the limit.
         storage
-            .plugin_set(Space::Secrets, "a", "c", g, "k0", b"new")
+            .plugin_set(Space::Secrets, Tenant::new("a", "c"), g, "k0", b"new")
             .await
             .unwrap();
     }
@@ -320,24 +322,24 @@ mod tests {
         let storage = open(dir.path());
         let g = installed(&storage, "a", "c").await;
         storage
-            .plugin_set(Space::Data, "a", "c", g, "k", b"v")
+            .plugin_set(Space::Data, Tenant::new("a", "c"), g, "k", b"v")
             .await
             .unwrap();
         storage
-            .plugin_set(Space::Secrets, "a", "c", g, "s", b"v")
+            .plugin_set(Space::Secrets, Tenant::new("a", "c"), g, "s", b"v")
             .await
             .unwrap();
-        storage.uninstall("a", "c").await.unwrap();
+        storage.uninstall(Tenant::new("a", "c")).await.unwrap();
         assert!(
             storage
-                .plugin_list(Space::Data, "a", "c", "")
+                .plugin_list(Space::Data, Tenant::new("a", "c"), "")
                 .await
                 .unwrap()
                 .is_empty()
         );
         assert!(
             storage
-                .plugin_list(Space::Secrets, "a", "c", "")
+                .plugin_list(Space::Secrets, Tenant::new("a", "c"), "")
                 .await
                 .unwrap()
                 .is_empty()
@@ -349,10 +351,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let storage = open(dir.path());
         let old = installed(&storage, "a", "c").await;
-        storage.uninstall("a", "c").await.unwrap();
+        storage.uninstall(Tenant::new("a", "c")).await.unwrap();
         for space in [Space::Data, Space::Secrets] {
             let err = storage
-                .plugin_set(space, "a", "c", old, "late", b"v")
+                .plugin_set(space, Tenant::new("a", "c"), old, "late", b"v")
                 .await
                 .unwrap_err();
             assert!(matches!(err, PluginDataError::Uninstalled(_)), "{err}");
@@ -361,30 +363,30 @@ mod tests {
         let new = installed(&storage, "a", "c").await;
         assert!(
             storage
-                .plugin_set(Space::Data, "a", "c", old, "late", b"v")
+                .plugin_set(Space::Data, Tenant::new("a", "c"), old, "late", b"v")
                 .await
                 .is_err()
         );
         assert!(
             storage
-                .plugin_delete(Space::Data, "a", "c", old, "late")
+                .plugin_delete(Space::Data, Tenant::new("a", "c"), old, "late")
                 .await
                 .is_err()
         );
         storage
-            .plugin_set(Space::Data, "a", "c", new, "k", b"v")
+            .plugin_set(Space::Data, Tenant::new("a", "c"), new, "k", b"v")
             .await
             .unwrap();
         assert_eq!(
             storage
-                .plugin_list(Space::Data, "a", "c", "")
+                .plugin_list(Space::Data, Tenant::new("a", "c"), "")
                 .await
                 .unwrap(),
             ["k"]
         );
         assert!(
             storage
-                .plugin_list(Space::Secrets, "a", "c", "")
+                .plugin_list(Space::Secrets, Tenant::new("a", "c"), "")
                 .await
                 .unwrap()
                 .is_empty()

@@ -28,8 +28,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::StoreLocation;
-use super::postgres::PgStore;
-use super::sled_store::SledStore;
 use super::vault::{Vault, private_file};
 
 /// What a rotation did.
@@ -62,18 +60,7 @@ pub async fn rotate_identity(
     identity_path: &Path,
 ) -> anyhow::Result<Rotation> {
     let old = Vault::open(identity_path, false)?;
-    let store = match location {
-        StoreLocation::Sled => {
-            let db_path = data_dir.join("db");
-            anyhow::ensure!(
-                db_path.is_dir(),
-                "no database at {}: nothing to rotate",
-                db_path.display()
-            );
-            Opened::Sled(SledStore::open(data_dir).context("stop keruj-host first")?)
-        }
-        StoreLocation::Postgres(address) => Opened::Postgres(PgStore::connect(address).await?),
-    };
+    let store = location.open_existing(data_dir, "rotate").await?;
 
     let pending = pending_path(identity_path);
     let new = match pending.exists() {
@@ -107,10 +94,7 @@ pub async fn rotate_identity(
             })?;
         new.seal(&plain)
     };
-    let count = match store {
-        Opened::Sled(store) => store.reseal_credentials(reseal)?,
-        Opened::Postgres(store) => store.reseal_credentials(&new.recipient(), reseal).await?,
-    };
+    let count = store.reseal_credentials(&new.recipient(), &reseal).await?;
 
     let old_identity = with_suffix(identity_path, "old");
     keep_copy(identity_path, &old_identity)?;
@@ -128,12 +112,6 @@ pub async fn rotate_identity(
         recipient: new.recipient(),
         old_identity,
     })
-}
-
-/// The store being rotated, opened before anything is changed.
-enum Opened {
-    Sled(SledStore),
-    Postgres(PgStore),
 }
 
 /// Copies `from` to `to` with mode 0600, replacing `to` atomically.
@@ -161,7 +139,7 @@ fn sync_folder(path: &Path) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Install, Space, Storage};
+    use super::super::{Install, Space, Storage, Tenant};
     use super::*;
 
     async fn rotate(data: &Path, identity: &Path) -> anyhow::Result<Rotation> {
@@ -175,15 +153,21 @@ mod tests {
             installed_at: 1,
         };
         let co1 = storage
-            .install("hello", "co1", &install, "kj_key_1")
+            .install(Tenant::new("hello", "co1"), &install, "kj_key_1")
             .await
             .unwrap();
         storage
-            .install("hello", "co2", &install, "kj_key_2")
+            .install(Tenant::new("hello", "co2"), &install, "kj_key_2")
             .await
             .unwrap();
         storage
-            .plugin_set(Space::Secrets, "hello", "co1", co1, "np", b"np_secret")
+            .plugin_set(
+                Space::Secrets,
+                Tenant::new("hello", "co1"),
+                co1,
+                "np",
+                b"np_secret",
+            )
             .await
             .unwrap();
         storage.flush().await.unwrap();
@@ -236,15 +220,23 @@ mod tests {
         }
         let storage = Storage::open(&data, &identity).unwrap();
         assert_eq!(
-            storage.api_key("hello", "co1").await.unwrap().unwrap(),
+            storage
+                .api_key(Tenant::new("hello", "co1"))
+                .await
+                .unwrap()
+                .unwrap(),
             "kj_key_1"
         );
         assert_eq!(
-            storage.api_key("hello", "co2").await.unwrap().unwrap(),
+            storage
+                .api_key(Tenant::new("hello", "co2"))
+                .await
+                .unwrap()
+                .unwrap(),
             "kj_key_2"
         );
         let secret = storage
-            .plugin_get(Space::Secrets, "hello", "co1", "np")
+            .plugin_get(Space::Secrets, Tenant::new("hello", "co1"), "np")
             .await;
         assert_eq!(secret.unwrap().unwrap(), b"np_secret");
         drop(storage);
@@ -282,7 +274,11 @@ mod tests {
         );
         let storage = Storage::open(&data, &identity).unwrap();
         assert_eq!(
-            storage.api_key("hello", "co2").await.unwrap().unwrap(),
+            storage
+                .api_key(Tenant::new("hello", "co2"))
+                .await
+                .unwrap()
+                .unwrap(),
             "kj_key_2"
         );
     }

@@ -8,12 +8,17 @@
 //! written: a database from an older version opens as it is.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context;
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree, abort};
 use sled::{Transactional, Tree as SledTree};
 
+use super::backend::{
+    Address, Backend, Installed, Reseal, Snapshot, StoredEntry, StoredInstall, Tenant,
+};
 use super::installs_cache::InstallsCache;
 use super::{Generation, Install, Put, Room, Tree, Uninstalled};
 
@@ -53,39 +58,19 @@ fn check_generation(
     }
 }
 
-/// One install's record, as `migrate-store` copies it.
-pub struct StoredInstall {
-    pub app: String,
-    pub company: String,
-    pub install: Install,
-    pub generation: Generation,
-}
-
-/// One entry of `data` or `credentials`, as `migrate-store` copies it.
-pub struct StoredEntry {
-    pub tree: Tree,
-    pub app: String,
-    pub company: String,
-    /// The name within the install: `kv/…`, `secret/…`, `account_api_key`.
-    pub key: String,
-    pub value: Vec<u8>,
-}
-
 pub struct SledStore {
     db: sled::Db,
     installs: SledTree,
     credentials: SledTree,
     data: SledTree,
-    /// The install check of every event, answered from memory: this process
-    /// is the database's only writer, so it hears every uninstall.
-    installs_cache: InstallsCache,
-    /// One flush at a time (see [`SledStore::flush`]).
+    /// One flush at a time (see [`Backend::flush`]).
     flushing: tokio::sync::Mutex<()>,
 }
 
 impl SledStore {
-    /// Opens (or creates) the database in `data_dir/db`.
-    pub fn open(data_dir: &Path) -> anyhow::Result<SledStore> {
+    /// Opens (or creates) the database in `data_dir/db`. This process is
+    /// its only writer, so `installs` hears every uninstall from the start.
+    pub fn open(data_dir: &Path, installs: Arc<InstallsCache>) -> anyhow::Result<SledStore> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
         let db_path = data_dir.join("db");
@@ -95,12 +80,12 @@ impl SledStore {
                 db_path.display()
             )
         })?;
+        installs.set_following(true);
         Ok(SledStore {
             installs: db.open_tree("installs")?,
             credentials: db.open_tree("credentials")?,
             data: db.open_tree("data")?,
             db,
-            installs_cache: InstallsCache::following(),
             flushing: Default::default(),
         })
     }
@@ -113,29 +98,63 @@ impl SledStore {
     }
 
     /// Any one stored credential: the identity check at start.
-    pub fn sample_credential(&self) -> anyhow::Result<Option<Vec<u8>>> {
+    pub fn sample(&self) -> anyhow::Result<Option<Vec<u8>>> {
         match self.credentials.iter().next() {
             Some(entry) => Ok(Some(entry?.1.to_vec())),
             None => Ok(None),
         }
     }
 
-    pub fn install(
+    /// Deletes the plugin's data and the credentials under `scope`; tells
+    /// whether there were any.
+    fn sweep(&self, scope: &[u8]) -> anyhow::Result<bool> {
+        let mut any = false;
+        for tree in [&self.data, &self.credentials] {
+            let mut batch = sled::Batch::default();
+            for entry in tree.scan_prefix(scope) {
+                batch.remove(entry?.0);
+                any = true;
+            }
+            tree.apply_batch(batch)?;
+        }
+        Ok(any)
+    }
+
+    /// The database underneath, for tests that write what an older host
+    /// or an interrupted operation left.
+    #[cfg(test)]
+    pub(super) fn raw(&self) -> sled::Db {
+        self.db.clone()
+    }
+}
+#[async_trait]
+impl Backend for SledStore {
+    fn kind(&self) -> &'static str {
+        "sled"
+    }
+
+    fn name(&self) -> &str {
+        "sled"
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        self.installs.first()?;
+        Ok(())
+    }
+
+    async fn install(
         &self,
-        app: &str,
-        company: &str,
+        tenant: Tenant<'_>,
         install: &Install,
         sealed_key: &[u8],
-    ) -> anyhow::Result<Generation> {
-        let scope = scope(app, company);
+    ) -> anyhow::Result<Installed> {
+        let scope = scope(tenant);
         let existing = self.installs.get(&scope)?;
         let fresh = match &existing {
             Some(record) => generation_of(record)?,
             None => {
                 // Whatever an uninstall interrupted before its end left behind.
                 self.sweep(&scope)?;
-                // A new generation: nothing remembered of an older one stays.
-                self.installs_cache.forget(app, company);
                 // Never 0, the generation of records older than generations.
                 Generation(self.db.generate_id()? + 1)
             }
@@ -153,67 +172,46 @@ impl SledStore {
                 let record = serde_json::to_vec(&record).map_err(|e| abort_with(e.into()))?;
                 installs.insert(scope.as_slice(), record)?;
                 credentials.insert(key(&scope, super::API_KEY), sealed_key)?;
-                Ok(generation)
+                Ok(Installed {
+                    generation,
+                    fresh: existing.is_none(),
+                })
             })
             .map_err(|e: TransactionError<anyhow::Error>| {
                 anyhow::anyhow!("storing the install failed: {e}")
             })
     }
 
-    pub fn install_of(&self, app: &str, company: &str) -> anyhow::Result<Option<Install>> {
-        match self.installs.get(scope(app, company))? {
+    async fn install_of(&self, tenant: Tenant<'_>) -> anyhow::Result<Option<Install>> {
+        match self.installs.get(scope(tenant))? {
             Some(bytes) => Ok(Some(serde_json::from_slice::<Record>(&bytes)?.install)),
             None => Ok(None),
         }
     }
 
-    /// Every event asks: from memory when it can be (see [`InstallsCache`]),
-    /// else one lookup, the generation decoded alone.
-    pub fn generation(&self, app: &str, company: &str) -> anyhow::Result<Option<Generation>> {
-        if let Some(generation) = self.installs_cache.get(app, company) {
-            return Ok(Some(generation));
-        }
-        let epoch = self.installs_cache.epoch();
-        let found = self
-            .installs
-            .get(scope(app, company))?
+    /// One lookup, the generation decoded alone.
+    async fn generation(&self, tenant: Tenant<'_>) -> anyhow::Result<Option<Generation>> {
+        self.installs
+            .get(scope(tenant))?
             .map(|record| generation_of(&record))
-            .transpose()?;
-        if let Some(generation) = found {
-            self.installs_cache
-                .remember(epoch, app, company, generation);
-        }
-        Ok(found)
+            .transpose()
     }
 
-    pub fn get(
-        &self,
-        tree: Tree,
-        app: &str,
-        company: &str,
-        name: &str,
-    ) -> anyhow::Result<Option<Vec<u8>>> {
-        let stored = self.tree(tree).get(key(&scope(app, company), name))?;
+    async fn get(&self, at: Address<'_>) -> anyhow::Result<Option<Vec<u8>>> {
+        let stored = self.tree(at.tree).get(key(&scope(at.tenant), at.name))?;
         Ok(stored.map(|value| value.to_vec()))
     }
 
-    /// Stores `name` in one transaction with the check that the install
-    /// `generation` is still there; with `room`, only if the entry exists or
-    /// the install holds fewer than `room.max_entries` under `room.prefix`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn put(
+    async fn put(
         &self,
-        tree: Tree,
-        app: &str,
-        company: &str,
+        at: Address<'_>,
         generation: Generation,
-        name: &str,
         value: &[u8],
         room: Option<Room<'_>>,
     ) -> anyhow::Result<Put> {
-        let scope = scope(app, company);
-        let entry = key(&scope, name);
-        let target = self.tree(tree);
+        let scope = scope(at.tenant);
+        let entry = key(&scope, at.name);
+        let target = self.tree(at.tree);
         if let Some(room) = room {
             let prefix = key(&scope, room.prefix);
             if !target.contains_key(&entry)?
@@ -234,18 +232,14 @@ impl SledStore {
         }
     }
 
-    /// Removes `name`, checked like [`SledStore::put`].
-    pub fn delete(
+    async fn delete(
         &self,
-        tree: Tree,
-        app: &str,
-        company: &str,
+        at: Address<'_>,
         generation: Generation,
-        name: &str,
     ) -> anyhow::Result<Result<(), Uninstalled>> {
-        let scope = scope(app, company);
-        let entry = key(&scope, name);
-        let removed = (&self.installs, self.tree(tree)).transaction(|(installs, target)| {
+        let scope = scope(at.tenant);
+        let entry = key(&scope, at.name);
+        let removed = (&self.installs, self.tree(at.tree)).transaction(|(installs, target)| {
             check_generation(installs, &scope, generation)?;
             target.remove(entry.as_slice())?;
             Ok(())
@@ -257,15 +251,13 @@ impl SledStore {
         }
     }
 
-    /// The names under `prefix`, in byte order.
-    pub fn list(
+    async fn list(
         &self,
+        tenant: Tenant<'_>,
         tree: Tree,
-        app: &str,
-        company: &str,
         prefix: &str,
     ) -> anyhow::Result<Vec<String>> {
-        let scope = scope(app, company);
+        let scope = scope(tenant);
         let mut names = Vec::new();
         for entry in self.tree(tree).scan_prefix(key(&scope, prefix)) {
             let (stored_key, _) = entry?;
@@ -278,44 +270,19 @@ impl SledStore {
     /// refused, so what is deleted next stays deleted. Interrupted, it
     /// leaves data without an install, which the next uninstall or install
     /// of the company deletes.
-    pub fn uninstall(&self, app: &str, company: &str) -> anyhow::Result<bool> {
-        let scope = scope(app, company);
+    async fn uninstall(&self, tenant: Tenant<'_>) -> anyhow::Result<bool> {
+        let scope = scope(tenant);
         let installed = self.installs.remove(&scope)?.is_some();
-        // After the removal: a lookup that read the record before it is
-        // not remembered (the epoch moved).
-        self.installs_cache.forget(app, company);
         let swept = self.sweep(&scope)?;
         Ok(installed || swept)
     }
 
-    /// Deletes the plugin's data and the credentials under `scope`; tells
-    /// whether there were any.
-    fn sweep(&self, scope: &[u8]) -> anyhow::Result<bool> {
-        let mut any = false;
-        for tree in [&self.data, &self.credentials] {
-            let mut batch = sled::Batch::default();
-            for entry in tree.scan_prefix(scope) {
-                batch.remove(entry?.0);
-                any = true;
-            }
-            tree.apply_batch(batch)?;
-        }
-        Ok(any)
-    }
-
-    pub fn ping(&self) -> anyhow::Result<()> {
-        self.installs.first()?;
-        Ok(())
-    }
-
-    /// Makes every write so far durable.
-    ///
     /// Flushes run one at a time, each a blocking `flush` on a blocking
     /// thread: sled 0.34's `flush_async` deadlocks when called concurrently
     /// (spacejam/sled#1308), which under load froze every worker thread of
     /// the host (found by `scripts/soak`). Serialized, a waiting flush also
     /// covers every write made before it started.
-    pub async fn flush(&self) -> anyhow::Result<()> {
+    async fn flush(&self) -> anyhow::Result<()> {
         let _one_at_a_time = self.flushing.lock().await;
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || db.flush())
@@ -325,11 +292,15 @@ impl SledStore {
         Ok(())
     }
 
-    /// Re-encrypts every credential with `reseal`, in one atomic batch, and
-    /// flushes; returns how many (`rotate-identity`).
-    pub fn reseal_credentials(
+    async fn sample_credential(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        self.sample()
+    }
+
+    /// One atomic batch, then flushed.
+    async fn reseal_credentials(
         &self,
-        mut reseal: impl FnMut(&[u8]) -> anyhow::Result<Vec<u8>>,
+        _recipient: &str,
+        reseal: Reseal<'_>,
     ) -> anyhow::Result<usize> {
         let mut batch = sled::Batch::default();
         let mut count = 0;
@@ -343,33 +314,26 @@ impl SledStore {
         Ok(count)
     }
 
-    /// Every install record (`migrate-store`).
-    pub fn all_installs(&self) -> anyhow::Result<Vec<StoredInstall>> {
-        let mut installs = Vec::new();
+    async fn export(&self) -> anyhow::Result<Snapshot> {
+        let mut snapshot = Snapshot::default();
         for entry in self.installs.iter() {
             let (scope, record) = entry?;
             let (app, company, _) = split_key(&scope)?;
             let record: Record = serde_json::from_slice(&record).with_context(|| {
                 format!("the install record of {app}/{company} is not readable")
             })?;
-            installs.push(StoredInstall {
+            snapshot.installs.push(StoredInstall {
                 app,
                 company,
                 install: record.install,
                 generation: Generation(record.generation),
             });
         }
-        Ok(installs)
-    }
-
-    /// Every entry of `data` and `credentials` (`migrate-store`).
-    pub fn all_entries(&self) -> anyhow::Result<Vec<StoredEntry>> {
-        let mut entries = Vec::new();
         for tree in [Tree::Data, Tree::Credentials] {
             for entry in self.tree(tree).iter() {
                 let (stored_key, value) = entry?;
                 let (app, company, key) = split_key(&stored_key)?;
-                entries.push(StoredEntry {
+                snapshot.entries.push(StoredEntry {
                     tree,
                     app,
                     company,
@@ -378,12 +342,7 @@ impl SledStore {
                 });
             }
         }
-        Ok(entries)
-    }
-
-    #[cfg(test)]
-    pub(super) fn raw_tree(&self, tree: &str) -> SledTree {
-        self.db.open_tree(tree).unwrap()
+        Ok(snapshot)
     }
 }
 
@@ -410,7 +369,7 @@ pub(super) fn open_when_released(path: &Path) -> sled::Result<sled::Db> {
 const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `app 0x00 company 0x00`: the prefix of everything held for one install.
-fn scope(app: &str, company: &str) -> Vec<u8> {
+fn scope(Tenant { app, company }: Tenant<'_>) -> Vec<u8> {
     let mut scope = Vec::with_capacity(app.len() + company.len() + 2);
     scope.extend_from_slice(app.as_bytes());
     scope.push(0);
@@ -440,5 +399,5 @@ fn abort_with(error: anyhow::Error) -> ConflictableTransactionError<anyhow::Erro
 
 #[cfg(test)]
 pub(super) fn raw_scope(app: &str, company: &str) -> Vec<u8> {
-    scope(app, company)
+    scope(Tenant::new(app, company))
 }

@@ -53,7 +53,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 use crate::host::Host;
-use crate::storage::Space;
+use crate::storage::{Space, Tenant};
 
 pub use crate::capabilities::outbound_override::{OutboundRequest, OutboundResponse};
 pub use answer::Answer;
@@ -245,7 +245,7 @@ impl TestApp {
     pub fn is_installed(&self, company: &str) -> bool {
         let storage = self.host.storage();
         self.runtime
-            .block_on(storage.is_installed(&self.name, company))
+            .block_on(storage.is_installed(Tenant::new(&self.name, company)))
             .expect("the test database reads")
     }
 
@@ -274,7 +274,7 @@ impl TestApp {
     fn get(&self, space: Space, company: &str, key: &str) -> Option<Vec<u8>> {
         let storage = self.host.storage();
         self.runtime
-            .block_on(storage.plugin_get(space, &self.name, company, key))
+            .block_on(storage.plugin_get(space, Tenant::new(&self.name, company), key))
             .unwrap_or_else(|error| panic!("reading {key:?} of {company} failed: {error}"))
     }
 
@@ -283,7 +283,7 @@ impl TestApp {
         let storage = self.host.storage();
         let generation = self
             .runtime
-            .block_on(storage.generation(&self.name, company))
+            .block_on(storage.generation(Tenant::new(&self.name, company)))
             .expect("the test database reads")
             .unwrap_or_else(|| {
                 panic!(
@@ -292,7 +292,13 @@ impl TestApp {
                 )
             });
         self.runtime
-            .block_on(storage.plugin_set(space, &self.name, company, generation, key, value))
+            .block_on(storage.plugin_set(
+                space,
+                Tenant::new(&self.name, company),
+                generation,
+                key,
+                value,
+            ))
             .unwrap_or_else(|error| panic!("storing {key:?} for {company} failed: {error}"));
     }
 }

@@ -22,6 +22,7 @@
 //! answers with 503; the pool reconnects by itself once it is back.
 
 mod address;
+mod import;
 pub mod schema;
 mod uninstall_feed;
 
@@ -30,12 +31,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
+use prometheus_client::collector::Collector;
 use tokio_postgres::NoTls;
 
+use super::backend::{Address, Backend, Imported, Installed, Reseal, Snapshot, Tenant};
+use super::installs_cache::InstallsCache;
+pub use super::installs_cache::TRUSTED_FOR;
+use super::metrics::PoolSlots;
 use super::{Generation, Install, Put, Room, Tree, Uninstalled, Unreachable};
-use crate::storage::installs_cache::InstallsCache;
-pub use crate::storage::installs_cache::TRUSTED_FOR;
 pub use address::PgAddress;
 use uninstall_feed::CHANNEL;
 
@@ -47,7 +52,6 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 
 pub(crate) struct PgStore {
     pool: Pool,
-    cache: Arc<InstallsCache>,
     /// The listener task, stopped with the store.
     listener: tokio::task::JoinHandle<()>,
     /// `host:port/dbname`, never the password: for messages.
@@ -61,9 +65,13 @@ impl Drop for PgStore {
 }
 
 impl PgStore {
-    /// Connects, creates or migrates the schema, and starts following
-    /// uninstalls. Fails when the database cannot be reached now.
-    pub async fn connect(address: &PgAddress) -> anyhow::Result<PgStore> {
+    /// Connects, creates or migrates the schema, and starts telling
+    /// `installs` of every replica's uninstalls. Fails when the database
+    /// cannot be reached now.
+    pub async fn connect(
+        address: &PgAddress,
+        installs: Arc<InstallsCache>,
+    ) -> anyhow::Result<PgStore> {
         let name = address.display_name();
         let manager = Manager::from_config(
             address.config.clone(),
@@ -89,22 +97,12 @@ impl PgStore {
             .await
             .with_context(|| format!("cannot prepare the store {name}"))?;
         drop(client);
-        let cache = Arc::new(InstallsCache::default());
-        let listener = tokio::spawn(uninstall_feed::listen(
-            address.config.clone(),
-            cache.clone(),
-        ));
+        let listener = tokio::spawn(uninstall_feed::listen(address.config.clone(), installs));
         Ok(PgStore {
             pool,
-            cache,
             listener,
             name,
         })
-    }
-
-    /// The connection pool (a handle), for the metrics to read its slots.
-    pub fn pool(&self) -> Pool {
-        self.pool.clone()
     }
 
     /// Runs `operation` on a pooled connection within [`OPERATION_TIMEOUT`].
@@ -125,101 +123,80 @@ impl PgStore {
             .into()),
         }
     }
+}
 
-    /// The age recipient the database's credentials are encrypted to, if
-    /// recorded; records `mine` when none is.
-    pub async fn claim_recipient(&self, mine: &str) -> anyhow::Result<String> {
-        let mine = mine.to_owned();
-        self.with_client(move |client| async move {
-            client
-                .execute(
-                    "INSERT INTO keruj_identity (recipient) \
-                     SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM keruj_identity)",
-                    &[&mine],
-                )
-                .await?;
-            let row = client
-                .query_one("SELECT recipient FROM keruj_identity LIMIT 1", &[])
-                .await?;
-            Ok(row.get(0))
-        })
-        .await
+#[async_trait]
+impl Backend for PgStore {
+    fn kind(&self) -> &'static str {
+        "postgres"
     }
 
-    /// Whether the database holds any credential or a recorded recipient:
-    /// if so, an identity must be given, never made up.
-    pub async fn has_credentials(&self) -> anyhow::Result<bool> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn collector(&self) -> Option<Arc<dyn Collector>> {
+        Some(Arc::new(PoolSlots(self.pool.clone())))
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
         self.with_client(|client| async move {
-            let row = client
-                .query_one(
-                    "SELECT EXISTS (SELECT 1 FROM keruj_credentials) \
-                         OR EXISTS (SELECT 1 FROM keruj_identity)",
-                    &[],
-                )
-                .await?;
-            Ok(row.get(0))
+            client.simple_query("SELECT 1").await?;
+            Ok(())
         })
         .await
     }
 
-    pub async fn sample_credential(&self) -> anyhow::Result<Option<Vec<u8>>> {
-        self.with_client(|client| async move {
-            let row = client
-                .query_opt("SELECT value FROM keruj_credentials LIMIT 1", &[])
-                .await?;
-            Ok(row.map(|row| row.get(0)))
-        })
-        .await
-    }
-
-    pub async fn install(
+    async fn install(
         &self,
-        app: &str,
-        company: &str,
+        tenant: Tenant<'_>,
         install: &Install,
         sealed_key: &[u8],
-    ) -> anyhow::Result<Generation> {
+    ) -> anyhow::Result<Installed> {
+        let Tenant { app, company } = tenant;
         let installed_at = install.installed_at as i64;
-        let generation = self
-            .with_client(|mut client| async move {
-                let tx = client.transaction().await?;
-                let row = tx
-                    .query_one(
-                        "INSERT INTO keruj_installs (app, company, account_id, installed_at, generation) \
-                         VALUES ($1, $2, $3, $4, nextval('keruj_install_generations')) \
-                         ON CONFLICT (app, company) DO UPDATE \
-                         SET account_id = EXCLUDED.account_id, installed_at = EXCLUDED.installed_at \
-                         RETURNING generation, (xmax = 0) AS fresh",
-                        &[&app, &company, &install.account_id, &installed_at],
-                    )
-                    .await?;
-                let (generation, fresh): (i64, bool) = (row.get(0), row.get(1));
-                if fresh {
-                    // Nothing can be left of an earlier install (uninstall is
-                    // one transaction) but what an older host left in sled
-                    // and `migrate-store` copied: a new install starts clean.
-                    for table in ["keruj_data", "keruj_credentials"] {
-                        tx.execute(
-                            &format!("DELETE FROM {table} WHERE app = $1 AND company = $2"),
-                            &[&app, &company],
-                        )
-                        .await?;
-                    }
-                }
-                tx.execute(
-                    "INSERT INTO keruj_credentials (app, company, key, value) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (app, company, key) DO UPDATE SET value = EXCLUDED.value",
-                    &[&app, &company, &super::API_KEY, &sealed_key],
+        self.with_client(|mut client| async move {
+            let tx = client.transaction().await?;
+            let row = tx
+                .query_one(
+                    "INSERT INTO keruj_installs (app, company, account_id, installed_at, generation) \
+                     VALUES ($1, $2, $3, $4, nextval('keruj_install_generations')) \
+                     ON CONFLICT (app, company) DO UPDATE \
+                     SET account_id = EXCLUDED.account_id, installed_at = EXCLUDED.installed_at \
+                     RETURNING generation, (xmax = 0) AS fresh",
+                    &[&app, &company, &install.account_id, &installed_at],
                 )
                 .await?;
-                tx.commit().await?;
-                Ok(Generation(generation as u64))
-            })
+            let (generation, fresh): (i64, bool) = (row.get(0), row.get(1));
+            if fresh {
+                // Nothing can be left of an earlier install (uninstall is
+                // one transaction) but what an older host left in sled
+                // and `migrate-store` copied: a new install starts clean.
+                for table in ["keruj_data", "keruj_credentials"] {
+                    tx.execute(
+                        &format!("DELETE FROM {table} WHERE app = $1 AND company = $2"),
+                        &[&app, &company],
+                    )
+                    .await?;
+                }
+            }
+            tx.execute(
+                "INSERT INTO keruj_credentials (app, company, key, value) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (app, company, key) DO UPDATE SET value = EXCLUDED.value",
+                &[&app, &company, &super::API_KEY, &sealed_key],
+            )
             .await?;
-        Ok(generation)
+            tx.commit().await?;
+            Ok(Installed {
+                generation: Generation(generation as u64),
+                fresh,
+            })
+        })
+        .await
     }
 
-    pub async fn install_of(&self, app: &str, company: &str) -> anyhow::Result<Option<Install>> {
+    async fn install_of(&self, tenant: Tenant<'_>) -> anyhow::Result<Option<Install>> {
+        let Tenant { app, company } = tenant;
         self.with_client(|client| async move {
             let statement = client
                 .prepare_cached(
@@ -236,40 +213,26 @@ impl PgStore {
         .await
     }
 
-    /// The install check of every event: from memory when it can be (see
-    /// [`InstallsCache`]), else one indexed read.
-    pub async fn generation(&self, app: &str, company: &str) -> anyhow::Result<Option<Generation>> {
-        if let Some(generation) = self.cache.get(app, company) {
-            return Ok(Some(generation));
-        }
-        let epoch = self.cache.epoch();
-        let found = self
-            .with_client(|client| async move {
-                let statement = client
-                    .prepare_cached(
-                        "SELECT generation FROM keruj_installs WHERE app = $1 AND company = $2",
-                    )
-                    .await?;
-                let row = client.query_opt(&statement, &[&app, &company]).await?;
-                Ok(row.map(|row| Generation(row.get::<_, i64>(0) as u64)))
-            })
-            .await?;
-        if let Some(generation) = found {
-            self.cache.remember(epoch, app, company, generation);
-        }
-        Ok(found)
+    /// One indexed read.
+    async fn generation(&self, tenant: Tenant<'_>) -> anyhow::Result<Option<Generation>> {
+        let Tenant { app, company } = tenant;
+        self.with_client(|client| async move {
+            let statement = client
+                .prepare_cached(
+                    "SELECT generation FROM keruj_installs WHERE app = $1 AND company = $2",
+                )
+                .await?;
+            let row = client.query_opt(&statement, &[&app, &company]).await?;
+            Ok(row.map(|row| Generation(row.get::<_, i64>(0) as u64)))
+        })
+        .await
     }
 
-    pub async fn get(
-        &self,
-        tree: Tree,
-        app: &str,
-        company: &str,
-        name: &str,
-    ) -> anyhow::Result<Option<Vec<u8>>> {
+    async fn get(&self, at: Address<'_>) -> anyhow::Result<Option<Vec<u8>>> {
+        let (Tenant { app, company }, name) = (at.tenant, at.name);
         let sql = format!(
             "SELECT value FROM {} WHERE app = $1 AND company = $2 AND key = $3",
-            table(tree)
+            table(at.tree)
         );
         self.with_client(|client| async move {
             let statement = client.prepare_cached(&sql).await?;
@@ -283,18 +246,15 @@ impl PgStore {
 
     /// One statement: the install's row locked and its generation checked,
     /// the room counted, the entry written (see the module's doc).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn put(
+    async fn put(
         &self,
-        tree: Tree,
-        app: &str,
-        company: &str,
+        at: Address<'_>,
         generation: Generation,
-        name: &str,
         value: &[u8],
         room: Option<Room<'_>>,
     ) -> anyhow::Result<Put> {
-        let table = table(tree);
+        let (Tenant { app, company }, name) = (at.tenant, at.name);
+        let table = table(at.tree);
         let sql = format!(
             "WITH live AS ( \
                  SELECT 1 FROM keruj_installs \
@@ -337,24 +297,18 @@ impl PgStore {
             })
             .await?;
         Ok(match (live, ok) {
-            (false, _) => {
-                self.cache.forget(app, company);
-                Put::Uninstalled
-            }
+            (false, _) => Put::Uninstalled,
             (true, false) => Put::Full,
             (true, true) => Put::Stored,
         })
     }
 
-    /// Removes `name`, checked like [`PgStore::put`].
-    pub async fn delete(
+    async fn delete(
         &self,
-        tree: Tree,
-        app: &str,
-        company: &str,
+        at: Address<'_>,
         generation: Generation,
-        name: &str,
     ) -> anyhow::Result<Result<(), Uninstalled>> {
+        let (Tenant { app, company }, name) = (at.tenant, at.name);
         let sql = format!(
             "WITH live AS ( \
                  SELECT 1 FROM keruj_installs \
@@ -364,7 +318,7 @@ impl PgStore {
                  AND EXISTS (SELECT 1 FROM live) RETURNING 1 \
              ) \
              SELECT EXISTS (SELECT 1 FROM live)",
-            table(tree)
+            table(at.tree)
         );
         let generation = generation.0 as i64;
         let live: bool = self
@@ -376,22 +330,16 @@ impl PgStore {
                 Ok(row.get(0))
             })
             .await?;
-        match live {
-            true => Ok(Ok(())),
-            false => {
-                self.cache.forget(app, company);
-                Ok(Err(Uninstalled))
-            }
-        }
+        Ok(if live { Ok(()) } else { Err(Uninstalled) })
     }
 
-    pub async fn list(
+    async fn list(
         &self,
+        tenant: Tenant<'_>,
         tree: Tree,
-        app: &str,
-        company: &str,
         prefix: &str,
     ) -> anyhow::Result<Vec<String>> {
+        let Tenant { app, company } = tenant;
         let sql = format!(
             "SELECT key FROM {} WHERE app = $1 AND company = $2 AND starts_with(key, $3) ORDER BY key",
             table(tree)
@@ -406,46 +354,74 @@ impl PgStore {
 
     /// One transaction: the install's row, then its data and credentials,
     /// and the notification every replica forgets the install on.
-    pub async fn uninstall(&self, app: &str, company: &str) -> anyhow::Result<bool> {
-        self.cache.forget(app, company);
+    async fn uninstall(&self, tenant: Tenant<'_>) -> anyhow::Result<bool> {
+        let Tenant { app, company } = tenant;
         let payload = format!("{app} {company}");
-        let removed = self
-            .with_client(|mut client| async move {
-                let tx = client.transaction().await?;
-                let mut removed = 0;
-                for table in ["keruj_installs", "keruj_data", "keruj_credentials"] {
-                    removed += tx
-                        .execute(
-                            &format!("DELETE FROM {table} WHERE app = $1 AND company = $2"),
-                            &[&app, &company],
-                        )
-                        .await?;
-                }
-                tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
+        self.with_client(|mut client| async move {
+            let tx = client.transaction().await?;
+            let mut removed = 0;
+            for table in ["keruj_installs", "keruj_data", "keruj_credentials"] {
+                removed += tx
+                    .execute(
+                        &format!("DELETE FROM {table} WHERE app = $1 AND company = $2"),
+                        &[&app, &company],
+                    )
                     .await?;
-                tx.commit().await?;
-                Ok(removed > 0)
-            })
-            .await?;
-        // A lookup that raced the delete may have remembered it meanwhile.
-        self.cache.forget(app, company);
-        Ok(removed)
-    }
-
-    pub async fn ping(&self) -> anyhow::Result<()> {
-        self.with_client(|client| async move {
-            client.simple_query("SELECT 1").await?;
-            Ok(())
+            }
+            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
+                .await?;
+            tx.commit().await?;
+            Ok(removed > 0)
         })
         .await
     }
 
-    /// Re-encrypts every credential with `reseal` and records `recipient`,
-    /// in one transaction; returns how many (`rotate-identity`).
-    pub async fn reseal_credentials(
+    async fn sample_credential(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        self.with_client(|client| async move {
+            let row = client
+                .query_opt("SELECT value FROM keruj_credentials LIMIT 1", &[])
+                .await?;
+            Ok(row.map(|row| row.get(0)))
+        })
+        .await
+    }
+
+    async fn holds_credentials(&self) -> anyhow::Result<bool> {
+        self.with_client(|client| async move {
+            let row = client
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM keruj_credentials) \
+                         OR EXISTS (SELECT 1 FROM keruj_identity)",
+                    &[],
+                )
+                .await?;
+            Ok(row.get(0))
+        })
+        .await
+    }
+
+    async fn claim_recipient(&self, mine: &str) -> anyhow::Result<String> {
+        self.with_client(|client| async move {
+            client
+                .execute(
+                    "INSERT INTO keruj_identity (recipient) \
+                     SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM keruj_identity)",
+                    &[&mine],
+                )
+                .await?;
+            let row = client
+                .query_one("SELECT recipient FROM keruj_identity LIMIT 1", &[])
+                .await?;
+            Ok(row.get(0))
+        })
+        .await
+    }
+
+    /// One transaction, the recorded recipient changed with it.
+    async fn reseal_credentials(
         &self,
         recipient: &str,
-        reseal: impl Fn(&[u8]) -> anyhow::Result<Vec<u8>>,
+        reseal: Reseal<'_>,
     ) -> anyhow::Result<usize> {
         let mut client = self.pool.get().await.map_err(pool_error)?;
         let tx = client.transaction().await?;
@@ -474,9 +450,9 @@ impl PgStore {
         Ok(rows.len())
     }
 
-    /// A connection of its own, for `migrate-store`'s one long transaction.
-    pub async fn client(&self) -> anyhow::Result<Object> {
-        self.pool.get().await.map_err(pool_error)
+    async fn import(&self, snapshot: &Snapshot) -> anyhow::Result<Imported> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        import::import(&mut client, &self.name, snapshot).await
     }
 }
 

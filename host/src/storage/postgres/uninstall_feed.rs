@@ -9,6 +9,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio_postgres::{AsyncMessage, NoTls};
 
+use crate::storage::Tenant;
 use crate::storage::installs_cache::InstallsCache;
 
 /// The channel uninstalls are announced on; the payload is `app company`.
@@ -60,7 +61,7 @@ async fn follow(config: &tokio_postgres::Config, cache: &InstallsCache) -> anyho
     tracing::debug!("following uninstalls on the store's channel {CHANNEL}");
     while let Some(notification) = notifications.recv().await {
         if let Some((app, company)) = notification.payload().split_once(' ') {
-            cache.forget(app, company);
+            cache.forget(Tenant::new(app, company));
         }
     }
     driver.abort();
