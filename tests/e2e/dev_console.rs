@@ -2,16 +2,18 @@
 //! Chromium plays `hello`'s whole dialogue in it (tests/browser/dev_console.mjs).
 //!
 //! Chromium (Debian's `chromium`) and `playwright-core` (npm, in
-//! tests/browser/node_modules) come from `scripts/install-browser-tools`.
-//! Without them the browser test fails and says so, unless
-//! `KERUJ_SKIP_BROWSER_TESTS=1`.
+//! tests/browser/node_modules) come from `scripts/install-browser-tools`
+//! (`scripts/test` runs it). Without them the browser test fails and says
+//! so, unless `KERUJ_SKIP_BROWSER_TESTS=1` (which `scripts/test` sets when
+//! it cannot install them, e.g. not as root), and that unless
+//! `KERUJ_TEST_REQUIRE_BROWSER_TOOLS` (CI) says the test must run.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::support::serve::wait_for_listening;
-use crate::support::{Host, Setup, hello, plugin, workspace};
+use crate::support::{Host, Setup, hello, plugin, skipped, workspace};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -55,8 +57,11 @@ impl Drop for Dev {
 
 /// What the browser test needs, or why it cannot run.
 fn browser_tools() -> Option<PathBuf> {
-    if std::env::var_os("KERUJ_SKIP_BROWSER_TESTS").is_some_and(|v| v == "1") {
-        eprintln!("KERUJ_SKIP_BROWSER_TESTS=1: the dev console's browser test is skipped");
+    if skipped(
+        "KERUJ_SKIP_BROWSER_TESTS",
+        "KERUJ_TEST_REQUIRE_BROWSER_TOOLS",
+        "the dev console's browser test",
+    ) {
         return None;
     }
     let browser = workspace().join("tests/browser");

@@ -89,6 +89,22 @@ pub fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
+/// Whether to skip tests that need a tool: when the variable `skip`
+/// (`KERUJ_SKIP_*`) is `1`, set by hand or by `scripts/test` when it could
+/// not install the tool, and said so. Refused (a failure) where `require`
+/// (`KERUJ_TEST_REQUIRE_*`, set by CI) says these tests must run.
+pub fn skipped(skip: &str, require: &str, tests: &str) -> bool {
+    if std::env::var_os(skip).is_none_or(|value| value != "1") {
+        return false;
+    }
+    assert!(
+        std::env::var_os(require).is_none(),
+        "{skip}=1, but {require} is set: {tests} must run here"
+    );
+    eprintln!("{skip}=1: {tests} skipped");
+    true
+}
+
 /// Every plugin crate the tests run, built together.
 const PLUGINS: &[&str] = &[
     "hello",
