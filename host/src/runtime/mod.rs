@@ -140,6 +140,12 @@ impl Runtime {
         self.strategy
     }
 
+    /// The pooling allocator's counters (live instances, warm slots and the
+    /// bytes they keep resident), when the engine pools instances.
+    pub fn pool_metrics(&self) -> Option<wasmtime::PoolingAllocatorMetrics> {
+        self.engine.pooling_allocator_metrics()
+    }
+
     /// Compiles a component and checks it against the contract: everything it
     /// imports must be provided and it must export the `app` world. CPU-heavy:
     /// call it off the request path. An error names what does not fit and
