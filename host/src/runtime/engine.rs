@@ -11,14 +11,24 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// How much of a pool slot's memory stays resident between instances when
-/// only dirtied pages are reset: a small app's whole working set.
+/// only dirtied pages are reset: a small app's whole working set. wasmtime
+/// 50.0.1's page scan also takes a page never touched for a dirtied one when
+/// it sits next to touched pages (the kernel reports its empty entry as
+/// written, Linux 6.18 here): up to this much of a slot is then rewritten
+/// at every reset and stays resident. A smaller budget gives pages back
+/// instead and the next event faults them in: a Rust app gains a little
+/// (28 against 39 µs per event at 64 KiB), JavaScript and Python lose more,
+/// and with none kept the host is slower end to end; see BENCHMARKS.md,
+/// "wasmtime 50 (issue 19)".
 const KEEP_RESIDENT_BYTES: usize = 8 * 1024 * 1024;
 
-/// How much of a table slot stays resident between instances. A component's
-/// tables are small (its shim modules' hold a few dozen entries): at one
-/// page, wasmtime zeroes such a table in place, with no system call, instead
-/// of asking the kernel which pages the instance dirtied.
-const TABLE_KEEP_RESIDENT_BYTES: usize = 4096;
+/// How much of a table slot stays resident between instances. A Rust
+/// component's tables fit in one page, which wasmtime zeroes in place with
+/// no system call whatever this is. A JavaScript or Python app's function
+/// table is 12 to 16 pages: kept resident, it is zeroed in place after one
+/// page scan, instead of being given back to the kernel (`madvise`, a TLB
+/// flush) and faulted in again page by page by the next event.
+const TABLE_KEEP_RESIDENT_BYTES: usize = 1024 * 1024;
 
 /// Pool slots kept warm for reuse by the module they held (RSS: only the
 /// pages their instances touched).
