@@ -30,9 +30,20 @@ const KEEP_RESIDENT_BYTES: usize = 8 * 1024 * 1024;
 /// flush) and faulted in again page by page by the next event.
 const TABLE_KEEP_RESIDENT_BYTES: usize = 1024 * 1024;
 
-/// Pool slots kept warm for reuse by the module they held (RSS: only the
-/// pages their instances touched).
-const WARM_SLOTS: u32 = 1_000;
+/// Linear memories in the pool (each reserves address space for the largest
+/// `memory_mb`, not RAM).
+const TOTAL_MEMORIES: u32 = 2_000;
+
+/// Pool slots kept warm for reuse by the module they held: all of them.
+/// wasmtime 50 splits the slots into one shard per thread (`min(cores,
+/// 16)`), each with its share of the slots and of this number, and an
+/// instance takes a slot of its thread's shard: an app served by every
+/// worker thread holds a slot in every shard. With every slot allowed to
+/// stay warm, an event finds a slot that already holds its app's memory
+/// image as long as apps × shards ≤ [`TOTAL_MEMORIES`]; past that, slots
+/// change hands and each such event maps an image afresh (two `mmap`s and
+/// its page faults). RSS: what each warm slot keeps resident.
+const WARM_SLOTS: u32 = TOTAL_MEMORIES;
 
 /// Wasm stack a plugin may use before a stack overflow trap.
 const MAX_WASM_STACK: usize = 1024 * 1024;
@@ -103,7 +114,7 @@ fn pooling() -> PoolingAllocationConfig {
     pooling
         .total_component_instances(1_000)
         .total_core_instances(10_000)
-        .total_memories(2_000)
+        .total_memories(TOTAL_MEMORIES)
         .total_tables(2_000)
         .total_stacks(1_000)
         .max_memory_size((crate::config::MAX_MEMORY_MB * 1024 * 1024) as usize)
