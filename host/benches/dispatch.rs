@@ -36,6 +36,11 @@
 //! first plugin's. A noisy machine slows every plugin alike within a round
 //! of a few microseconds, and a preempted event lands in the tail, not the
 //! median: differences of a few percent show that separate runs hide.
+//! `plugin@N` loads `N` copies of that plugin instead of `apps`, so that
+//! `--compare 5000 1 hello hello@100` prices 100 loaded apps against one.
+//!
+//! Both print the pooling allocator's warm memory slots and the bytes they
+//! keep resident at the end (`Engine::pooling_allocator_metrics`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -333,7 +338,7 @@ fn plugin_bytes(plugin: &str) -> Vec<u8> {
 /// `--compare <events> <apps> <plugin>...`: see the module's docs.
 fn compare(args: &[String]) {
     let [events, apps, plugins @ ..] = args else {
-        panic!("usage: --compare <events> <apps> <hello|null|path.wasm|path.wat>...")
+        panic!("usage: --compare <events> <apps> <hello|null|path.wasm|path.wat>[@copies]...")
     };
     let (events, apps): (usize, usize) = (events.parse().unwrap(), apps.parse().unwrap());
     let dir = tempfile::tempdir().unwrap();
@@ -344,6 +349,10 @@ fn compare(args: &[String]) {
     let copies: Vec<Vec<Plugin>> = plugins
         .iter()
         .map(|name| {
+            let (name, apps) = match name.rsplit_once('@') {
+                Some((name, n)) if n.parse::<usize>().is_ok() => (name, n.parse().unwrap()),
+                _ => (name.as_str(), apps),
+            };
             let wasm = plugin_bytes(name);
             (0..apps).map(|_| runtime.compile(&wasm).unwrap()).collect()
         })
@@ -362,7 +371,7 @@ fn compare(args: &[String]) {
     let mut took: Vec<Vec<Duration>> = vec![Vec::with_capacity(events); plugins.len()];
     for i in 0..events {
         for (copies, took) in copies.iter().zip(&mut took) {
-            let bench = bench(&copies[i % apps]);
+            let bench = bench(&copies[i % copies.len()]);
             let started = Instant::now();
             tokio.block_on(bench.event_once(event.clone()));
             took.push(started.elapsed());
@@ -370,7 +379,7 @@ fn compare(args: &[String]) {
     }
     let micros = |d: Duration| d.as_secs_f64() * 1e6;
     let mut baseline = None;
-    println!("{events} events each, {apps} copies each, paired; wall µs per event");
+    println!("{events} events each, {apps} copies each (plugin@N: N), paired; wall µs per event");
     println!(
         "{:>40} {:>8} {:>8} {:>8} {:>9}",
         "plugin", "p10", "median", "p90", "vs first"
@@ -386,6 +395,19 @@ fn compare(args: &[String]) {
             at(0.1),
             at(0.9),
             median / baseline
+        );
+    }
+    print_pool(&runtime);
+}
+
+/// The pool's warm memory slots and what they keep resident.
+fn print_pool(runtime: &Runtime) {
+    if let Some(pool) = runtime.pool_metrics() {
+        println!(
+            "pool: {} warm memory slots keeping {:.1} MiB resident, {} warm table slots",
+            pool.unused_warm_memories(),
+            pool.unused_memory_bytes_resident() as f64 / (1 << 20) as f64,
+            pool.unused_warm_tables(),
         );
     }
 }
@@ -427,6 +449,7 @@ fn count(args: &[String]) {
             "{plugin}: {events} events to {apps} apps, {:.2} µs per event (wall)",
             took.as_secs_f64() * 1e6 / events as f64
         );
+        print_pool(&runtime);
     }
 }
 

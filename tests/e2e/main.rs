@@ -27,6 +27,7 @@ mod reload;
 mod replicas;
 mod scaffold;
 mod send;
+mod slot_reset;
 mod storage;
 mod support;
 mod wasi_http;

@@ -18,7 +18,10 @@
 //! `KERUJ_BENCH_WASMTIME` (a `wasmtime` CLI), `KERUJ_BENCH_HOST` (another
 //! `keruj-host` binary, to compare builds: before/after an optimisation).
 //! `-- --alternate <rounds>` measures native and keruj-host (and
-//! `KERUJ_BENCH_BEFORE`, an earlier build) in turn instead ([`alternate`]).
+//! `KERUJ_BENCH_BEFORE`, an earlier build) in turn instead ([`alternate`]);
+//! `-- --apps <rounds> <n>` one app against `n` apps, in turn;
+//! `-- --sequential <rounds> <plugin.wasm>...` the latency of one event at
+//! a time on a keep-alive connection, this build against the earlier one.
 
 mod alternate;
 #[path = "../../../bench/front.rs"]
@@ -82,9 +85,27 @@ fn main() {
         .unwrap_or_else(|| repo().join("target/plugins/wasm32-wasip2/release"));
     let hello = std::fs::read(plugins.join("hello.wasm"))
         .expect("hello.wasm: run scripts/bench (or scripts/build-plugins) first");
+    // The operands after a flag, up to `cargo bench`'s own `--bench`.
+    let operands = |at: usize| -> Vec<String> {
+        let rest = args[at + 1..].iter();
+        rest.take_while(|a| !a.starts_with("--")).cloned().collect()
+    };
+    let rounds = |operands: &[String]| operands.first().and_then(|n| n.parse().ok()).unwrap_or(5);
     if let Some(at) = args.iter().position(|a| a == "--alternate") {
-        let rounds = args.get(at + 1).and_then(|n| n.parse().ok()).unwrap_or(5);
-        return alternate::run(&plan, &generator, &hello, rounds);
+        return alternate::run(&plan, &generator, &hello, rounds(&operands(at)));
+    }
+    if let Some(at) = args.iter().position(|a| a == "--apps") {
+        let operands = operands(at);
+        let apps = operands.get(1).and_then(|n| n.parse().ok()).unwrap_or(100);
+        return alternate::apps(&plan, &generator, &hello, rounds(&operands), apps);
+    }
+    if let Some(at) = args.iter().position(|a| a == "--sequential") {
+        let operands = operands(at);
+        assert!(
+            operands.len() >= 2,
+            "usage: --sequential <rounds> <plugin.wasm>..."
+        );
+        return alternate::sequential(rounds(&operands), &operands[1..]);
     }
 
     let mut targets: Vec<(&str, Starter)> = vec![

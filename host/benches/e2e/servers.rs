@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::load::Stats;
+use crate::load::{Conn, Req, Stats};
 use crate::serve::{serve_command, wait_for_listening_only};
 use crate::{COMPANY, TOKEN, configure_body, post};
 
@@ -43,6 +43,30 @@ impl Server {
         let (status, body) = post(&server.addr, "/apps/hello/events", &install);
         assert_eq!(status, 200, "install answered {status}: {body}");
         server
+    }
+
+    /// `binary` serving `apps` copies of `wasm` (`app-000`, ...), each with
+    /// [`COMPANY`] installed, and the configure event to each, for load
+    /// spread over every app.
+    pub fn keruj_apps(binary: &Path, wasm: &[u8], apps: usize) -> (Server, Vec<Req>) {
+        let dir = tempfile::tempdir().unwrap();
+        let names: Vec<String> = (0..apps).map(|i| format!("app-{i:03}")).collect();
+        write_apps(&dir.path().join("plugins"), wasm, &names);
+        let server = Server::keruj_run(binary, dir, &names);
+        let mut conn = Conn::open(&server.addr).expect("connect");
+        let reqs = names
+            .iter()
+            .map(|app| {
+                let path = format!("/apps/{app}/events");
+                let status = conn.post(&path, TOKEN, &install_body(COMPANY));
+                assert!(matches!(status, Ok(200)), "install {app}: {status:?}");
+                Req {
+                    path,
+                    body: configure_body(COMPANY),
+                }
+            })
+            .collect();
+        (server, reqs)
     }
 
     /// keruj-host on `dir/plugins` and `dir/data`, with a token for each app.

@@ -11,18 +11,39 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// How much of a pool slot's memory stays resident between instances when
-/// only dirtied pages are reset: a small app's whole working set.
+/// only dirtied pages are reset: a small app's whole working set. wasmtime
+/// 50.0.1's page scan also takes a page never touched for a dirtied one when
+/// it sits next to touched pages (the kernel reports its empty entry as
+/// written, Linux 6.18 here): up to this much of a slot is then rewritten
+/// at every reset and stays resident. A smaller budget gives pages back
+/// instead and the next event faults them in: a Rust app gains a little
+/// (28 against 39 µs per event at 64 KiB), JavaScript and Python lose more,
+/// and with none kept the host is slower end to end; see BENCHMARKS.md,
+/// "wasmtime 50 (issue 19)".
 const KEEP_RESIDENT_BYTES: usize = 8 * 1024 * 1024;
 
-/// How much of a table slot stays resident between instances. A component's
-/// tables are small (its shim modules' hold a few dozen entries): at one
-/// page, wasmtime zeroes such a table in place, with no system call, instead
-/// of asking the kernel which pages the instance dirtied.
-const TABLE_KEEP_RESIDENT_BYTES: usize = 4096;
+/// How much of a table slot stays resident between instances. A Rust
+/// component's tables fit in one page, which wasmtime zeroes in place with
+/// no system call whatever this is. A JavaScript or Python app's function
+/// table is 12 to 16 pages: kept resident, it is zeroed in place after one
+/// page scan, instead of being given back to the kernel (`madvise`, a TLB
+/// flush) and faulted in again page by page by the next event.
+const TABLE_KEEP_RESIDENT_BYTES: usize = 1024 * 1024;
 
-/// Pool slots kept warm for reuse by the module they held (RSS: only the
-/// pages their instances touched).
-const WARM_SLOTS: u32 = 1_000;
+/// Linear memories in the pool (each reserves address space for the largest
+/// `memory_mb`, not RAM).
+const TOTAL_MEMORIES: u32 = 2_000;
+
+/// Pool slots kept warm for reuse by the module they held: all of them.
+/// wasmtime 50 splits the slots into one shard per thread (`min(cores,
+/// 16)`), each with its share of the slots and of this number, and an
+/// instance takes a slot of its thread's shard: an app served by every
+/// worker thread holds a slot in every shard. With every slot allowed to
+/// stay warm, an event finds a slot that already holds its app's memory
+/// image as long as apps × shards ≤ [`TOTAL_MEMORIES`]; past that, slots
+/// change hands and each such event maps an image afresh (two `mmap`s and
+/// its page faults). RSS: what each warm slot keeps resident.
+const WARM_SLOTS: u32 = TOTAL_MEMORIES;
 
 /// Wasm stack a plugin may use before a stack overflow trap.
 const MAX_WASM_STACK: usize = 1024 * 1024;
@@ -47,7 +68,7 @@ impl fmt::Display for AllocationStrategy {
 
 /// Builds the engine with `strategy`, or else trying the pooling allocator
 /// first, and starts the thread that advances its epoch.
-pub fn build(strategy: Option<AllocationStrategy>) -> anyhow::Result<(Engine, AllocationStrategy)> {
+pub fn build(strategy: Option<AllocationStrategy>) -> anyhow::Result<Engine> {
     let (engine, strategy) = match strategy {
         Some(AllocationStrategy::Pooling) => (
             Engine::new(&config(Some(pooling())))?,
@@ -66,7 +87,7 @@ pub fn build(strategy: Option<AllocationStrategy>) -> anyhow::Result<(Engine, Al
     };
     tracing::info!(allocator = %strategy, "wasm engine ready");
     start_epoch_ticker(&engine);
-    Ok((engine, strategy))
+    Ok(engine)
 }
 
 /// An engine with the host's compiler settings, for compiling and
@@ -93,7 +114,7 @@ fn pooling() -> PoolingAllocationConfig {
     pooling
         .total_component_instances(1_000)
         .total_core_instances(10_000)
-        .total_memories(2_000)
+        .total_memories(TOTAL_MEMORIES)
         .total_tables(2_000)
         .total_stacks(1_000)
         .max_memory_size((crate::settings::MAX_MEMORY_MB * 1024 * 1024) as usize)

@@ -99,7 +99,7 @@ impl Runtime {
         services: Arc<Services>,
         strategy: Option<AllocationStrategy>,
     ) -> anyhow::Result<Runtime> {
-        let (engine, _strategy) = engine::build(strategy)?;
+        let engine = engine::build(strategy)?;
         let mut linker = Linker::new(&engine);
         capabilities::add_to_linker(&mut linker)?;
         Ok(Runtime {
@@ -128,6 +128,12 @@ impl Runtime {
     /// The compile cache, if there is one.
     pub fn cache(&self) -> Option<&CompileCache> {
         self.cache.as_deref()
+    }
+
+    /// The pooling allocator's counters (live instances, warm slots and the
+    /// bytes they keep resident), when the engine pools instances.
+    pub fn pool_metrics(&self) -> Option<wasmtime::PoolingAllocatorMetrics> {
+        self.engine.pooling_allocator_metrics()
     }
 
     /// Compiles a component and checks it against the contract: everything it

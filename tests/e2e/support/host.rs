@@ -345,6 +345,11 @@ impl Host {
         (status, fs::read_to_string(&output_path).unwrap_or_default())
     }
 
+    /// The running host's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the host is running").id()
+    }
+
     /// `http://IP:PORT` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
