@@ -2,25 +2,25 @@
 //!
 //! Hosts Keruj integration apps as sandboxed WebAssembly components.
 //!
-//! A request flows top to bottom through one module per concern:
+//! A request flows top to bottom through one module per concern, each
+//! importing only those below it:
 //!
-//! - [`http`]: the HTTP front: routes, the token check, limits, error JSON;
-//! - [`event`]: reading a Keruj event body;
-//! - [`dispatch`]: the lifecycle around the plugin (install, uninstall, 409);
+//! - [`server`]: the HTTP front: routes, the token check, limits, error JSON,
+//!   and the admin listener (metrics, readiness);
+//! - [`dispatch`]: the [`Dispatcher`](dispatch::Dispatcher) every trigger
+//!   calls: the app found once, the lifecycle (install, uninstall, 409), the
+//!   plugin, the reply checked;
+//! - [`apps`]: the plugins folder, the table of loaded apps, hot reload;
 //! - [`runtime`]: wasmtime: a fresh instance per event, memory and time limits;
-//! - [`capabilities`]: what plugins may import, each bound to the event's app and company;
-//! - [`storage`]: sled (embedded) or PostgreSQL (shared by replicas), with
-//!   credentials encrypted by age;
-//! - [`apps`]: the plugins folder and the table of loaded apps;
-//! - [`reload`]: following the plugins folder live (hot reload);
-//! - [`metrics`]: what Prometheus scrapes from the admin listener;
-//! - [`config`]: the host's configuration and each app's sidecar;
-//! - [`plugin_text`]: what a plugin says, escaped, bounded and budgeted before it is logged;
-//! - [`check`]: whether the host would load a plugin, and why not (`keruj-host check`);
-//! - [`send`]: playing Keruj against a running host (`keruj-host send`), with
-//!   [`form_text`] drawing reply forms as text;
-//! - [`dev`]: the dev console, a web page that plays Keruj (`keruj-host dev`);
-//! - [`scaffold`]: a new app crate (`keruj-host new`);
+//! - [`capabilities`]: what plugins may import, one module per WIT interface,
+//!   each bound to the event's app and company;
+//! - the leaves: [`event`] (a Keruj event body), [`storage`] (sled or
+//!   PostgreSQL behind one [`Backend`](storage::Backend) trait, credentials
+//!   encrypted by age), [`metrics`] (what Prometheus scrapes), [`bindings`]
+//!   (generated from the WIT), [`settings`] (the host's configuration and each
+//!   app's sidecar), [`plugin_text`] (what a plugin says, escaped, bounded and
+//!   budgeted before it is logged);
+//! - [`cli`]: the command-line tools: `check`, `send`, `new`, the `dev` console;
 //! - `testing` (feature `testing`): test an app with `cargo test`, in an in-process host.
 //!
 //! ## Embedding

@@ -4,7 +4,7 @@
 //! build script that copies `my_app.wasm` to `plugins/my-app.wasm` (the app
 //! id is the file stem, whatever cargo names the artifact) and a README.
 //!
-//! The templates are files under `src/scaffold/`, filled by plain
+//! The templates are files under `src/cli/scaffold/`, filled by plain
 //! `{{placeholder}}` replacement ([`render`]).
 
 use std::path::{Path, PathBuf};
