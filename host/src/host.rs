@@ -6,11 +6,12 @@ use std::sync::Arc;
 use crate::apps::reload::{self, Reloader};
 use crate::apps::{self, Apps};
 use crate::capabilities::Services;
-use crate::dispatch::{AppHealth, DispatchError, Dispatcher, Reply};
+use crate::dispatch::{AppHealth, Budget, DispatchError, Dispatcher, Reply, WebhookUrls};
 use crate::metrics::Metrics;
 use crate::runtime::Runtime;
-use crate::settings::HostConfig;
+use crate::settings::{DEFAULT_PUBLIC_URL, HostConfig};
 use crate::storage::Storage;
+use crate::triggers;
 
 /// A running keruj-host. Clone it freely: clones share everything.
 ///
@@ -32,6 +33,17 @@ struct Inner {
     metrics: Arc<Metrics>,
     /// `true` once every app of the first scan is loaded or its problem known.
     loaded: tokio::sync::watch::Receiver<bool>,
+    /// Delivers sidecar schedules for as long as the host lives.
+    _scheduler: StopOnDrop,
+}
+
+/// A background task stopped with its owner.
+struct StopOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Whether the host can take traffic: see [`Host::readiness`].
@@ -67,6 +79,7 @@ impl Host {
         let storage = Arc::new(storage);
         let mut services = Services::new(storage.clone(), config.keruj_api.clone())?;
         services.outbound_override = config.outbound_override.clone();
+        services.min_schedule_interval = config.min_schedule_interval;
         let runtime = Runtime::new(Arc::new(services))?.with_cache(config.data_dir.join("cache"));
         // Watch before the scan: whatever changes during start-up is in the
         // watcher's queue and reloads once the host is up.
@@ -122,7 +135,19 @@ impl Host {
                 let _ = all_loaded.send(true);
             });
         }
-        let dispatcher = Dispatcher::new(apps.clone(), runtime, storage.clone(), metrics.clone());
+        let webhook_urls = WebhookUrls::new(
+            storage.derived_key("webhook ids"),
+            config.public_url.as_deref().unwrap_or(DEFAULT_PUBLIC_URL),
+        );
+        let dispatcher = Dispatcher::new(
+            apps.clone(),
+            runtime,
+            storage.clone(),
+            metrics.clone(),
+            Budget::new(config.background_concurrency),
+            webhook_urls,
+        );
+        let scheduler = StopOnDrop(triggers::schedules::start(dispatcher.clone()));
         Ok(Host {
             inner: Arc::new(Inner {
                 config,
@@ -132,6 +157,7 @@ impl Host {
                 storage,
                 metrics,
                 loaded,
+                _scheduler: scheduler,
             }),
         })
     }

@@ -56,10 +56,12 @@ pub mod plugin_text;
 pub mod runtime;
 pub mod server;
 pub mod settings;
+pub mod signatures;
 pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod throttle;
+pub mod triggers;
 
 pub use dispatch::{AppHealth, DispatchError, Reply};
 pub use host::{Host, Readiness};

@@ -196,6 +196,14 @@ struct ServeArgs {
     /// The header that carries the company id to Keruj's API.
     #[arg(long, env = "KERUJ_API_COMPANY_HEADER", default_value = keruj_host::settings::DEFAULT_KERUJ_COMPANY_HEADER)]
     keruj_api_company_header: String,
+    /// The public base of webhook URLs, as third parties reach this host
+    /// (e.g. `https://apps.example.com`) [default: http:// and the listen address].
+    #[arg(long, env = "KERUJ_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// The most often a sidecar `[[schedule]]` may run ("90s", "15m", "1h");
+    /// an app asking for more is refused at load, the reason in its health.
+    #[arg(long, env = "KERUJ_MIN_SCHEDULE_INTERVAL", default_value = "1m", value_parser = keruj_host::settings::parse_duration)]
+    min_schedule_interval: Duration,
 }
 
 #[tokio::main]
@@ -255,7 +263,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Ok(limit) => tracing::debug!(limit, "descriptor limit raised to the hard limit"),
         Err(error) => tracing::warn!(%error, "cannot raise the descriptor limit"),
     }
+    config.min_schedule_interval = args.min_schedule_interval;
     let shutdown = shutdown_signal()?;
+    // Bound first: webhook URLs default to the address it got.
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let address = listener.local_addr()?;
+    config.public_url = Some(
+        args.public_url
+            .unwrap_or_else(|| format!("http://{address}")),
+    );
     let host = Host::start(config).await?;
     if let AdminListen::At(address) = args.admin_listen {
         let admin = tokio::net::TcpListener::bind(address)
@@ -271,9 +287,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let forever = std::future::pending::<()>();
         tokio::spawn(keruj_host::server::admin::serve(host, admin, forever));
     }
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
     // Operators and tests read the bound port from this line.
-    println!("keruj-host listening on http://{}", listener.local_addr()?);
+    println!("keruj-host listening on http://{address}");
     // And once the apps not in the compile cache are compiled too.
     let loading = host.clone();
     tokio::spawn(async move {

@@ -33,11 +33,18 @@ pub enum Class {
     uninstall,
     /// Any other name: form submissions and the app's own events.
     other,
+    /// A run the host started on a sidecar schedule.
+    scheduled,
+    /// A webhook delivery from a third party.
+    webhook,
     /// A body that is not a Keruj event (400).
     invalid,
 }
 
 impl Class {
+    /// How many classes there are.
+    const COUNT: usize = Class::webhook as usize + 1;
+
     /// The class of an event named `name`.
     pub fn of(name: &str) -> Class {
         match name {
@@ -70,7 +77,7 @@ pub struct AppMetrics(OnceLock<AppHandles>);
 struct AppHandles {
     seconds: Histogram,
     /// `events{app, class, status="200"}`, indexed by [`Class`].
-    answered: [OnceLock<Counter>; 6],
+    answered: [OnceLock<Counter>; Class::COUNT],
 }
 
 /// Why an event got no successful answer, as the metrics count it.

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
@@ -54,7 +55,8 @@ pub fn load_over(
     wasm_path: &Path,
     previous: Option<&App>,
 ) -> anyhow::Result<App> {
-    build(runtime, name, Files::read(name, wasm_path)?, previous)
+    let files = Files::read(name, wasm_path, runtime.services().min_schedule_interval)?;
+    build(runtime, name, files, previous)
 }
 
 /// An app's files as read from the plugins folder, the `.wasm` hashed once.
@@ -66,8 +68,9 @@ struct Files {
 }
 
 impl Files {
-    fn read(name: &str, wasm_path: &Path) -> anyhow::Result<Files> {
-        let settings = AppSettings::load(name, &wasm_path.with_extension("toml"))?;
+    fn read(name: &str, wasm_path: &Path, min_interval: Duration) -> anyhow::Result<Files> {
+        let settings =
+            AppSettings::load_with(name, &wasm_path.with_extension("toml"), min_interval)?;
         let wasm = std::fs::read(wasm_path)
             .map_err(|e| anyhow::anyhow!("cannot read {name}.wasm: {e}"))?;
         let digest = crate::runtime::digest(&wasm);
@@ -99,6 +102,7 @@ fn build(
             .map_err(|e| anyhow::anyhow!("{name}.wasm is not a keruj:plugin component: {e:#}"))?,
     };
     let limit = settings.max_concurrency;
+    let background = settings.background_concurrency();
     let gate = match previous {
         Some(previous) if previous.settings.max_concurrency == limit => previous.gate.clone(),
         // A new limit starts a new gate; events on the old one finish there.
@@ -128,6 +132,7 @@ fn build(
         settings,
         plugin,
         gate,
+        background_gate: Arc::new(Semaphore::new(background as usize)),
         busy_log: Throttle::default(),
         metrics: AppMetrics::default(),
     })
@@ -145,7 +150,7 @@ pub async fn load_folder(runtime: &Runtime, dir: &Path) -> anyhow::Result<(Apps,
         let runtime = runtime.clone();
         tasks.push(tokio::task::spawn_blocking(move || {
             // Read and hashed once, whether it loads now or compiles later.
-            let loaded = match Files::read(&name, &path) {
+            let loaded = match Files::read(&name, &path, runtime.services().min_schedule_interval) {
                 Ok(files) if !runtime.is_cached(&files.digest) => None,
                 Ok(files) => Some(build(&runtime, &name, files, None)),
                 Err(error) => Some(Err(error)),

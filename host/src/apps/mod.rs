@@ -30,6 +30,10 @@ pub struct App {
     /// keeps the limit shares the previous version's gate, so the events
     /// still running on the old version count against the new one too.
     pub gate: Arc<Semaphore>,
+    /// The app's share for the events the host starts itself (scheduled
+    /// runs, webhook deliveries): [`AppSettings::background_concurrency`]
+    /// permits, apart from `gate`.
+    pub background_gate: Arc<Semaphore>,
     /// Busy refusals can come by the thousand: one log line a second.
     pub busy_log: Throttle,
     /// This version's metric series, found on its first event.

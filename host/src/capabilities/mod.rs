@@ -71,6 +71,8 @@ pub struct Services {
     /// Answers plugins' outbound calls and Keruj API calls instead of the
     /// network: `None` but in tests ([`outbound_override`]).
     pub outbound_override: Option<outbound_override::OutboundOverride>,
+    /// What an app's sidecar schedules are checked against when it loads.
+    pub min_schedule_interval: std::time::Duration,
 }
 
 impl Services {
@@ -85,6 +87,7 @@ impl Services {
             client,
             keruj_api,
             outbound_override: None,
+            min_schedule_interval: crate::settings::DEFAULT_MIN_SCHEDULE_INTERVAL,
         })
     }
 }

@@ -16,7 +16,9 @@
 //! Every reply is validated against the form format before it leaves; what
 //! the plugin said goes to the log only, escaped, bounded and budgeted.
 
+mod background;
 mod error;
+mod webhook_urls;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -25,7 +27,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use keruj_guest::event::{INSTALL, UNINSTALL};
 use keruj_guest::form::{Form, FormError};
 
+pub use background::{Budget, Trigger};
 pub use error::DispatchError;
+pub use webhook_urls::{HookTarget, WebhookUrls};
 
 use crate::apps::{App, Apps};
 use crate::capabilities::EventScope;
@@ -68,6 +72,9 @@ pub struct Dispatcher {
     runtime: Runtime,
     storage: Arc<Storage>,
     metrics: Arc<Metrics>,
+    /// What the events the host starts itself may hold at once.
+    budget: Arc<Budget>,
+    webhook_urls: Arc<WebhookUrls>,
 }
 
 impl Dispatcher {
@@ -76,13 +83,32 @@ impl Dispatcher {
         runtime: Runtime,
         storage: Arc<Storage>,
         metrics: Arc<Metrics>,
+        budget: Budget,
+        webhook_urls: WebhookUrls,
     ) -> Dispatcher {
         Dispatcher {
             apps,
             runtime,
             storage,
             metrics,
+            budget: Arc::new(budget),
+            webhook_urls: Arc::new(webhook_urls),
         }
+    }
+
+    /// The table of apps this dispatcher serves.
+    pub fn apps(&self) -> &Apps {
+        &self.apps
+    }
+
+    /// The store events act on.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// Mints and opens webhook URLs.
+    pub fn webhook_urls(&self) -> &WebhookUrls {
+        &self.webhook_urls
     }
 
     /// The version of `app` that serves events now, or why none does (404
@@ -278,11 +304,17 @@ impl Dispatcher {
             settings: &app.settings,
             scope: scope.clone(),
         };
+        let body = match generation {
+            Some(generation) if !app.settings.webhooks.is_empty() => {
+                self.with_webhook_urls(app, &event, generation)
+            }
+            _ => event.body,
+        };
         let wit_event = Event {
             name: event.name,
             company_id: event.company_id,
             account_id: event.account_id,
-            body: event.body,
+            body,
         };
         let outcome = self
             .runtime
@@ -306,6 +338,40 @@ impl Dispatcher {
             },
             Err(RunError::Failed(message)) => Err(RunError::Failed(budget.admit(message)).into()),
             Err(other) => Err(other.into()),
+        }
+    }
+}
+
+impl Dispatcher {
+    /// `event`'s body with `webhooks`: the company's URL for each of the
+    /// app's webhooks (CONTRACT §9), so that an app can show or register
+    /// them without an import.
+    fn with_webhook_urls(
+        &self,
+        app: &App,
+        event: &IncomingEvent,
+        generation: Generation,
+    ) -> String {
+        let urls: serde_json::Map<String, serde_json::Value> = app
+            .settings
+            .webhooks
+            .iter()
+            .map(|webhook| {
+                let target = HookTarget {
+                    app: app.name.clone(),
+                    company: event.company_id.clone(),
+                    name: webhook.name.clone(),
+                    generation,
+                };
+                (webhook.name.clone(), self.webhook_urls.url(&target).into())
+            })
+            .collect();
+        match serde_json::from_str::<serde_json::Value>(&event.body) {
+            Ok(serde_json::Value::Object(mut body)) => {
+                body.insert("webhooks".into(), urls.into());
+                serde_json::Value::Object(body).to_string()
+            }
+            _ => event.body.clone(),
         }
     }
 }

@@ -81,6 +81,11 @@ pub struct Call<'a> {
 impl Runtime {
     /// Builds the engine (pooling allocator where the machine allows it) and
     /// links every host capability once.
+    /// What the host gives every app (see [`Services`]).
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
     pub fn new(services: Arc<Services>) -> anyhow::Result<Runtime> {
         Runtime::build(services, None)
     }

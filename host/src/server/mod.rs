@@ -121,6 +121,11 @@ pub async fn handle(host: &Host, request: Request<Incoming>) -> Response<Body> {
                 Err(failure) => failure.into_response(&request_id),
             }
         }
+        (&Method::POST, ["hooks", id]) => {
+            let id = id.to_string();
+            hook(host, &id, request, &request_id).await
+        }
+        (_, ["hooks", _]) => method_not_allowed("POST", &request_id),
         (_, ["healthz"] | ["readyz"] | ["apps", _, "health"]) => {
             method_not_allowed("GET", &request_id)
         }
@@ -216,6 +221,36 @@ async fn event(
         .dispatch(&serving, &body, request_id)
         .await
         .map_err(Failure::Dispatch)
+}
+
+/// `POST /hooks/<id>`: a third party's delivery, within the same body
+/// limits as Keruj's events (413 past `--max-body-bytes`).
+async fn hook(
+    host: &Host,
+    id: &str,
+    request: Request<Incoming>,
+    request_id: &str,
+) -> Response<Body> {
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    let headers = request.headers().clone();
+    let config = host.config();
+    let body = match read_body(request, config.max_body_bytes, config.body_timeout).await {
+        Ok(body) => body,
+        Err(failure) => return failure.into_response(request_id),
+    };
+    let answer = crate::triggers::webhooks::deliver(
+        host.dispatcher(),
+        id,
+        &query,
+        &headers,
+        body,
+        request_id,
+    )
+    .await;
+    match answer.status {
+        StatusCode::OK => Response::new(Body::default()),
+        status => error_response(status, answer.message, request_id),
+    }
 }
 
 /// Reads the whole body. A body over `limit` gets 413, but is first read to

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use prometheus_client::collector::Collector;
 
-use super::{Generation, Install, Put, Room, Tree, Uninstalled};
+use super::{Generation, Install, Put, Room, Swap, Tree, Uninstalled};
 
 /// Whose data: one app's install at one company.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -137,6 +137,20 @@ pub trait Backend: Send + Sync {
         value: &[u8],
         room: Option<Room<'_>>,
     ) -> anyhow::Result<Put>;
+
+    /// Stores `new` at `at` only if the entry holds `expected` now (`None`:
+    /// absent), checked like [`Backend::put`], in one atomic step: of
+    /// replicas racing to swap the same value, one wins.
+    async fn swap(
+        &self,
+        at: Address<'_>,
+        generation: Generation,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> anyhow::Result<Swap>;
+
+    /// The companies that have `app` installed.
+    async fn companies(&self, app: &str) -> anyhow::Result<Vec<String>>;
 
     /// Removes the entry at `at`, checked like [`Backend::put`].
     async fn delete(

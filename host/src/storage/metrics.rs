@@ -33,10 +33,15 @@ pub enum Op {
     list,
     flush,
     ping,
+    /// A compare-and-swap of the host's own entries (claims of scheduled
+    /// runs, webhook deliveries seen).
+    swap,
+    /// The companies that installed an app (the scheduler's round).
+    companies,
 }
 
 impl Op {
-    const ALL: [Op; 9] = [
+    const ALL: [Op; 11] = [
         Op::install,
         Op::uninstall,
         Op::install_check,
@@ -46,6 +51,8 @@ impl Op {
         Op::list,
         Op::flush,
         Op::ping,
+        Op::swap,
+        Op::companies,
     ];
 }
 

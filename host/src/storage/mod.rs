@@ -19,6 +19,7 @@
 //! host processes sharing one database.
 
 mod backend;
+mod host_entries;
 mod installs_cache;
 mod metrics;
 pub mod migrate;
@@ -93,6 +94,16 @@ pub enum Put {
     Stored,
     /// The install already holds the most entries allowed.
     Full,
+    /// The install is gone (see [`Generation`]).
+    Uninstalled,
+}
+
+/// What a compare-and-swap did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Swap {
+    Swapped,
+    /// The entry held something else: another replica (or run) got there first.
+    Lost,
     /// The install is gone (see [`Generation`]).
     Uninstalled,
 }

@@ -20,7 +20,7 @@ use super::backend::{
     Address, Backend, Installed, Reseal, Snapshot, StoredEntry, StoredInstall, Tenant,
 };
 use super::installs_cache::InstallsCache;
-use super::{Generation, Install, Put, Room, Tree, Uninstalled};
+use super::{Generation, Install, Put, Room, Swap, Tree, Uninstalled};
 
 /// The install as stored: what [`Install`] says, plus its generation.
 #[derive(Serialize, Deserialize)]
@@ -232,6 +232,44 @@ impl Backend for SledStore {
         }
     }
 
+    async fn swap(
+        &self,
+        at: Address<'_>,
+        generation: Generation,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> anyhow::Result<Swap> {
+        let scope = scope(at.tenant);
+        let entry = key(&scope, at.name);
+        let swapped = (&self.installs, self.tree(at.tree)).transaction(|(installs, target)| {
+            check_generation(installs, &scope, generation)
+                .map_err(|_| lost_swap(Swap::Uninstalled))?;
+            if target.get(entry.as_slice())?.as_deref() != expected {
+                return Err(lost_swap(Swap::Lost));
+            }
+            target.insert(entry.as_slice(), new)?;
+            Ok(())
+        });
+        match swapped {
+            Ok(()) => Ok(Swap::Swapped),
+            Err(TransactionError::Abort(outcome)) => Ok(outcome),
+            Err(TransactionError::Storage(error)) => Err(error.into()),
+        }
+    }
+
+    async fn companies(&self, app: &str) -> anyhow::Result<Vec<String>> {
+        let prefix = [app.as_bytes(), &[0]].concat();
+        let mut companies = Vec::new();
+        for entry in self.installs.scan_prefix(&prefix) {
+            let (stored, _) = entry?;
+            let company = stored[prefix.len()..]
+                .strip_suffix(&[0])
+                .unwrap_or_default();
+            companies.push(String::from_utf8_lossy(company).into_owned());
+        }
+        Ok(companies)
+    }
+
     async fn delete(
         &self,
         at: Address<'_>,
@@ -369,6 +407,10 @@ pub(super) fn open_when_released(path: &Path) -> sled::Result<sled::Db> {
 const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `app 0x00 company 0x00`: the prefix of everything held for one install.
+fn lost_swap(outcome: Swap) -> ConflictableTransactionError<Swap> {
+    ConflictableTransactionError::Abort(outcome)
+}
+
 fn scope(Tenant { app, company }: Tenant<'_>) -> Vec<u8> {
     let mut scope = Vec::with_capacity(app.len() + company.len() + 2);
     scope.extend_from_slice(app.as_bytes());

@@ -69,6 +69,20 @@ impl Vault {
         self.recipient.to_string()
     }
 
+    /// A 32-byte key for `purpose`, derived from the identity's secret:
+    /// the same on every replica that shares the identity, and new when
+    /// the identity is rotated.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        Sha256::new()
+            .chain_update("keruj-host derived key\0")
+            .chain_update(purpose)
+            .chain_update([0])
+            .chain_update(self.identity.to_string().expose_secret())
+            .finalize()
+            .into()
+    }
+
     /// Encrypts `plaintext` to this identity (age binary format).
     pub fn seal(&self, plaintext: &[u8]) -> anyhow::Result<Vec<u8>> {
         Ok(age::encrypt(&self.recipient, plaintext)?)

@@ -111,6 +111,7 @@ const PLUGINS: &[&str] = &[
     "hello-v2",
     "faulty",
     "probe",
+    "recorder",
     "nova-poshta",
     "wasi-fetch",
 ];

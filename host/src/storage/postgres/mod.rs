@@ -24,6 +24,7 @@
 mod address;
 mod import;
 pub mod schema;
+mod swap;
 mod uninstall_feed;
 
 use std::future::Future;
@@ -40,7 +41,7 @@ use super::backend::{Address, Backend, Imported, Installed, Reseal, Snapshot, Te
 use super::installs_cache::InstallsCache;
 pub use super::installs_cache::TRUSTED_FOR;
 use super::metrics::PoolSlots;
-use super::{Generation, Install, Put, Room, Tree, Uninstalled, Unreachable};
+use super::{Generation, Install, Put, Room, Swap, Tree, Uninstalled, Unreachable};
 pub use address::PgAddress;
 use uninstall_feed::CHANNEL;
 
@@ -301,6 +302,20 @@ impl Backend for PgStore {
             (true, false) => Put::Full,
             (true, true) => Put::Stored,
         })
+    }
+
+    async fn swap(
+        &self,
+        at: Address<'_>,
+        generation: Generation,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> anyhow::Result<Swap> {
+        self.swap_entry(at, generation, expected, new).await
+    }
+
+    async fn companies(&self, app: &str) -> anyhow::Result<Vec<String>> {
+        self.companies_of(app).await
     }
 
     async fn delete(

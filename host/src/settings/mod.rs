@@ -1,5 +1,7 @@
 //! Configuration: the host's own, and each app's sidecar `<app>.toml`.
 
+mod triggers;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -11,6 +13,9 @@ use subtle::ConstantTimeEq;
 
 use crate::capabilities::outbound_override::OutboundOverride;
 use crate::storage::StoreLocation;
+
+pub use triggers::{Cadence, Schedule, SecretSource, Webhook, parse_duration};
+use triggers::{ScheduleTable, WebhookTable};
 
 /// Default per-event time limit.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5_000);
@@ -32,6 +37,17 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default time limit of one outbound HTTP call (the event's own limit still applies).
 pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_millis(3_000);
+/// The most often a sidecar schedule may run, unless `--min-schedule-interval` says otherwise.
+pub const DEFAULT_MIN_SCHEDULE_INTERVAL: Duration = Duration::from_secs(60);
+/// The most `[[schedule]]` or `[[webhook]]` tables one sidecar may hold.
+pub const MAX_TRIGGERS_PER_APP: usize = 32;
+/// Background runs (scheduled, webhooks) of all apps at once, whatever
+/// their own limits: the share of the engine's pool kept for them, so that
+/// Keruj's requests keep the rest.
+pub const DEFAULT_BACKGROUND_CONCURRENCY: usize = 64;
+/// The base of webhook URLs when `--public-url` is not given (the binary
+/// uses its listen address instead).
+pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:8080";
 /// Where Keruj's GraphQL API is, unless configured otherwise.
 pub const DEFAULT_KERUJ_API_URL: &str = "https://api.keruj.com/api/graphql";
 /// The header that carries the company's API key to Keruj's API.
@@ -72,6 +88,14 @@ pub struct HostConfig {
     /// same limits. For tests ([`crate::testing`]); `None` by default, and
     /// the server never sets it.
     pub outbound_override: Option<OutboundOverride>,
+    /// The public base of webhook URLs (`--public-url`): what a third party
+    /// calls, e.g. `https://apps.example.com`. `None`: `http://` and the
+    /// listen address, which only suits a machine the caller can reach.
+    pub public_url: Option<String>,
+    /// A sidecar schedule running more often is refused at load.
+    pub min_schedule_interval: Duration,
+    /// Scheduled runs and webhook deliveries of all apps at once.
+    pub background_concurrency: usize,
 }
 
 /// Where Keruj's GraphQL API is and how the company's key is sent to it.
@@ -107,6 +131,9 @@ impl HostConfig {
             max_connections: None,
             keruj_api: KerujApiConfig::default(),
             outbound_override: None,
+            public_url: None,
+            min_schedule_interval: DEFAULT_MIN_SCHEDULE_INTERVAL,
+            background_concurrency: DEFAULT_BACKGROUND_CONCURRENCY,
         }
     }
 
@@ -151,6 +178,10 @@ struct Sidecar {
     max_concurrency: Option<u32>,
     #[serde(default)]
     config: BTreeMap<String, String>,
+    #[serde(default)]
+    schedule: Vec<ScheduleTable>,
+    #[serde(default)]
+    webhook: Vec<WebhookTable>,
 }
 
 /// An app's grant from the operator, resolved: token, limits, hosts, config.
@@ -169,6 +200,10 @@ pub struct AppSettings {
     pub max_concurrency: u32,
     /// Non-secret settings the plugin can read.
     pub config: Arc<BTreeMap<String, String>>,
+    /// Events the host delivers on its own, for each installed company.
+    pub schedules: Arc<[Schedule]>,
+    /// URLs third parties call, one per installed company and name.
+    pub webhooks: Arc<[Webhook]>,
 }
 
 /// What one event may use.
@@ -188,9 +223,27 @@ impl Default for Limits {
 }
 
 impl AppSettings {
+    /// Scheduled runs and webhook deliveries of this app that may run at
+    /// once: a quarter of `max_concurrency` (at least one), apart from it,
+    /// so that background work never takes a permit Keruj's requests need.
+    pub fn background_concurrency(&self) -> u32 {
+        (self.max_concurrency / 4).max(1)
+    }
+
     /// Reads `<app>.toml` beside the plugin if present, and the token from the
-    /// environment (`token_env`, else `KERUJ_APP_TOKEN_<APP>`).
+    /// environment (`token_env`, else `KERUJ_APP_TOKEN_<APP>`), with the
+    /// default `--min-schedule-interval`.
     pub fn load(app: &str, sidecar_path: &Path) -> anyhow::Result<AppSettings> {
+        AppSettings::load_with(app, sidecar_path, DEFAULT_MIN_SCHEDULE_INTERVAL)
+    }
+
+    /// [`AppSettings::load`], refusing a schedule that runs more often than
+    /// `min_schedule_interval`.
+    pub fn load_with(
+        app: &str,
+        sidecar_path: &Path,
+        min_schedule_interval: Duration,
+    ) -> anyhow::Result<AppSettings> {
         // Errors name the file, not its folder: they show in the public health answer.
         let file = format!("{app}.toml");
         let sidecar = match std::fs::read_to_string(sidecar_path) {
@@ -217,6 +270,27 @@ impl AppSettings {
             file
         );
 
+        anyhow::ensure!(
+            sidecar.schedule.len() <= MAX_TRIGGERS_PER_APP
+                && sidecar.webhook.len() <= MAX_TRIGGERS_PER_APP,
+            "{file}: at most {MAX_TRIGGERS_PER_APP} [[schedule]] and {MAX_TRIGGERS_PER_APP} [[webhook]] tables"
+        );
+        let schedules = sidecar
+            .schedule
+            .into_iter()
+            .map(|table| table.check(&file, min_schedule_interval))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let webhooks = sidecar
+            .webhook
+            .into_iter()
+            .map(|table| table.check(&file))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut names: Vec<&str> = webhooks.iter().map(|w| w.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
+            anyhow::bail!("{file}: two [[webhook]] tables are named {:?}", pair[0]);
+        }
+
         let token_var = sidecar.token_env.unwrap_or_else(|| default_token_env(app));
         let token = std::env::var(&token_var)
             .ok()
@@ -235,6 +309,8 @@ impl AppSettings {
                 .map_or(DEFAULT_HTTP_TIMEOUT, Duration::from_millis),
             max_concurrency,
             config: Arc::new(sidecar.config),
+            schedules: schedules.into(),
+            webhooks: webhooks.into(),
         })
     }
 }

@@ -1,0 +1,56 @@
+//! The host's own entries of an install, beside the plugin's: what the
+//! triggers record (claims of scheduled runs, webhook deliveries seen).
+//! They live under `host/` in the data tree, so a plugin's `kv/` names
+//! never meet them, and an uninstall deletes them with the rest.
+
+use super::metrics::Op;
+use super::{Generation, Storage, Swap, Tenant, Tree};
+
+const PREFIX: &str = "host/";
+
+impl Storage {
+    /// The host's entry `name` of the tenant, if any.
+    pub async fn host_entry(
+        &self,
+        tenant: Tenant<'_>,
+        name: &str,
+    ) -> anyhow::Result<Option<Vec<u8>>> {
+        let name = format!("{PREFIX}{name}");
+        self.timed(Op::get, self.store.get(tenant.entry(Tree::Data, &name)))
+            .await
+    }
+
+    /// Stores `new` as the host's entry `name` if it holds `expected` now
+    /// (`None`: absent), for the install `generation`: one replica wins.
+    pub async fn swap_host_entry(
+        &self,
+        tenant: Tenant<'_>,
+        generation: Generation,
+        name: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> anyhow::Result<Swap> {
+        let name = format!("{PREFIX}{name}");
+        let at = tenant.entry(Tree::Data, &name);
+        let swap = self
+            .timed(Op::swap, self.store.swap(at, generation, expected, new))
+            .await?;
+        if swap == Swap::Uninstalled {
+            self.installs.forget(tenant);
+        }
+        Ok(swap)
+    }
+
+    /// The companies that have `app` installed.
+    pub async fn companies(&self, app: &str) -> anyhow::Result<Vec<String>> {
+        self.timed(Op::companies, self.store.companies(app)).await
+    }
+}
+
+impl Storage {
+    /// A key for `purpose` derived from the age identity (see
+    /// [`Vault::derive_key`](super::vault::Vault::derive_key)).
+    pub fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        self.vault.derive_key(purpose)
+    }
+}
