@@ -23,7 +23,11 @@ use crate::Error;
 pub fn graphql<T: DeserializeOwned>(query: &str, variables: &impl Serialize) -> Result<T, Error> {
     let answer =
         keruj_api::graphql(query, &serde_json::to_string(variables)?).map_err(Error::msg)?;
-    let mut answer: Value = serde_json::from_str(&answer)?;
+    let mut answer: Value = serde_json::from_str(&answer).map_err(|e| {
+        Error::msg(format!(
+            "Keruj's API answered something that is not JSON: {e}"
+        ))
+    })?;
     if let Some(errors) = answer
         .get("errors")
         .and_then(Value::as_array)

@@ -23,7 +23,7 @@ pub fn get(key: &str) -> Result<Option<Vec<u8>>, Error> {
     kv::get(key).map_err(Error::msg)
 }
 
-/// Stores `value` under `key`.
+/// Stores `value` (bytes, or text stored as UTF-8) under `key`.
 pub fn set(key: &str, value: impl AsRef<[u8]>) -> Result<(), Error> {
     kv::set(key, value.as_ref()).map_err(Error::msg)
 }
@@ -38,10 +38,20 @@ pub fn keys(prefix: &str) -> Result<Vec<String>, Error> {
     kv::keys(prefix).map_err(Error::msg)
 }
 
+/// The value under `key` read as UTF-8 text (invalid bytes replaced).
+pub fn get_text(key: &str) -> Result<Option<String>, Error> {
+    Ok(get(key)?.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+}
+
 /// The value under `key`, read as JSON.
 pub fn get_json<T: DeserializeOwned>(key: &str) -> Result<Option<T>, Error> {
     match get(key)? {
-        Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| match e.is_data() {
+                true => Error::msg(format!("kv {key:?} does not fit: {e}")),
+                false => Error::msg(format!("kv {key:?} is not JSON: {e}")),
+            }),
         None => Ok(None),
     }
 }

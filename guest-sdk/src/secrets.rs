@@ -20,7 +20,14 @@ pub fn delete(name: &str) -> Result<(), Error> {
     secrets::delete(name).map_err(Error::msg)
 }
 
-/// The names of the stored secrets that start with `prefix`.
-pub fn names(prefix: &str) -> Result<Vec<String>, Error> {
+/// The names of the stored secrets that start with `prefix`, in order
+/// (`keys`, as in [`kv`](crate::kv) and the other SDKs).
+pub fn keys(prefix: &str) -> Result<Vec<String>, Error> {
     secrets::keys(prefix).map_err(Error::msg)
+}
+
+/// The earlier name of [`keys`], kept so that apps written against it still build.
+#[deprecated(note = "use `secrets::keys`, the name kv and the JavaScript and Python SDKs use")]
+pub fn names(prefix: &str) -> Result<Vec<String>, Error> {
+    keys(prefix)
 }

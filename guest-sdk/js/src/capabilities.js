@@ -64,9 +64,13 @@ export const kv = Object.freeze({
 
 /** Secrets the app keeps for the event's company, stored encrypted. */
 export const secrets = Object.freeze({
+  /** The secret `name`, or undefined. */
   get: (name) => call(wasiSecrets.get, name) ?? undefined,
+  /** Stores the secret `name`. */
   set: (name, value) => call(wasiSecrets.set, name, String(value)),
+  /** Removes the secret `name` (a missing one is fine). */
   delete: (name) => call(wasiSecrets.delete, name),
+  /** The names of the stored secrets that start with `prefix`, in order. */
   keys: (prefix = '') => call(wasiSecrets.keys, prefix),
 });
 
@@ -121,14 +125,31 @@ export class Response {
   }
 }
 
+/** `headers` (an object or `[name, value]` pairs) as `[name, value]` pairs of text. */
 function headerPairs(headers = {}) {
+  if (headers === null || headers === undefined) return [];
   return Array.isArray(headers) ? headers.map(([k, v]) => [String(k), String(v)])
     : Object.entries(headers).map(([k, v]) => [k, String(v)]);
 }
 
+/** The caller's `headers`, then each of `defaults` whose name (in any case) they lack. */
+function withDefaults(headers, defaults) {
+  const pairs = headerPairs(headers);
+  const named = new Set(pairs.map(([name]) => name.toLowerCase()));
+  return [...pairs, ...defaults.filter(([name]) => !named.has(name))];
+}
+
+const ACCEPT_JSON = ['accept', 'application/json'];
+const CONTENT_JSON = ['content-type', 'application/json'];
+
 /**
  * Outbound HTTP through the host (the `keruj:plugin/http` import), only to
  * the sidecar's `allowed_hosts`; a refused host, a limit or a timeout throws.
+ *
+ * The same shape as the Rust and Python SDKs: the URL, then the body if any,
+ * then the headers (an object, or `[name, value]` pairs). The JSON helpers
+ * send `accept: application/json` (posting, `content-type` too) unless
+ * `headers` names them; a non-2xx answer throws a KerujError naming the status.
  */
 export const http = Object.freeze({
   /** Sends `{ method, url, headers, body }`; `body` is text, bytes or absent. */
@@ -141,18 +162,18 @@ export const http = Object.freeze({
     });
     return new Response(response);
   },
-  /** GETs `url`. */
+  /** GETs `url` with `headers`. */
   get: (url, headers) => http.send({ method: 'GET', url, headers }),
-  /** POSTs `body` (text or bytes) to `url`. */
+  /** POSTs `body` (text or bytes) to `url` with `headers`. */
   post: (url, body, headers) => http.send({ method: 'POST', url, headers, body }),
-  /** GETs `url` and reads a 2xx answer as JSON. */
+  /** GETs `url` with `headers` and reads a 2xx answer as JSON. */
   getJson: (url, headers = {}) =>
-    http.send({ url, headers: { accept: 'application/json', ...headers } }).errorForStatus().json(),
-  /** POSTs `value` as JSON and reads a 2xx answer as JSON. */
+    http.send({ url, headers: withDefaults(headers, [ACCEPT_JSON]) }).errorForStatus().json(),
+  /** POSTs `value` as JSON to `url` with `headers` and reads a 2xx answer as JSON. */
   postJson: (url, value, headers = {}) => http.send({
     method: 'POST',
     url,
-    headers: { accept: 'application/json', 'content-type': 'application/json', ...headers },
+    headers: withDefaults(headers, [ACCEPT_JSON, CONTENT_JSON]),
     body: JSON.stringify(value),
   }).errorForStatus().json(),
 });

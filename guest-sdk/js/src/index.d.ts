@@ -100,6 +100,7 @@ export const config: {
   all(): Record<string, string>;
 };
 
+/** Request headers: an object, or `[name, value]` pairs (a name may repeat). */
 export type Headers = Record<string, string> | [string, string][];
 
 export class Response {
@@ -113,11 +114,17 @@ export class Response {
   errorForStatus(): this;
 }
 
+/**
+ * Outbound HTTP to the sidecar's `allowed_hosts`. The same shape as the Rust
+ * and Python SDKs: the URL, then the body if any, then the headers.
+ */
 export const http: {
   send(request: { method?: string; url: string; headers?: Headers; body?: Uint8Array | string }): Response;
   get(url: string, headers?: Headers): Response;
   post(url: string, body: Uint8Array | string, headers?: Headers): Response;
+  /** Sends `accept: application/json` unless `headers` names it; throws a KerujError on a non-2xx answer. */
   getJson<T = Json>(url: string, headers?: Headers): T;
+  /** Sends `accept` and `content-type: application/json` unless `headers` names them; throws on non-2xx. */
   postJson<T = Json>(url: string, value: unknown, headers?: Headers): T;
 };
 

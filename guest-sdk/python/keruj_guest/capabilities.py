@@ -87,7 +87,7 @@ class kv:
         try:
             return json.loads(value)
         except ValueError as error:
-            raise KerujError(f"kv {key!r} is not JSON: {error}") from None
+            raise KerujError(f"kv {json.dumps(key, ensure_ascii=False)} is not JSON: {error}") from None
 
     @staticmethod
     def set(key: str, value: Union[bytes, bytearray, str]) -> None:
@@ -121,24 +121,28 @@ class secrets:
 
     @staticmethod
     def get(name: str) -> Optional[str]:
+        """The secret ``name``, or None."""
         from wit_world.imports import secrets as wit
 
         return _call(wit.get, name)
 
     @staticmethod
     def set(name: str, value: str) -> None:
+        """Stores the secret ``name``."""
         from wit_world.imports import secrets as wit
 
         _call(wit.set, name, str(value))
 
     @staticmethod
     def delete(name: str) -> None:
+        """Removes the secret ``name`` (a missing one is fine)."""
         from wit_world.imports import secrets as wit
 
         _call(wit.delete, name)
 
     @staticmethod
     def keys(prefix: str = "") -> List[str]:
+        """The names of the stored secrets that start with ``prefix``, in order."""
         from wit_world.imports import secrets as wit
 
         return _call(wit.keys, prefix)
@@ -149,6 +153,7 @@ class config:
 
     @staticmethod
     def get(key: str) -> Optional[str]:
+        """The setting ``key``, or None."""
         from wit_world.imports import config as wit
 
         return wit.get(key)
@@ -198,19 +203,38 @@ class Response:
 
 
 def _headers(headers: Optional[Headers]) -> List[Tuple[str, str]]:
+    """``headers`` (a mapping or ``(name, value)`` pairs) as pairs of text."""
     if headers is None:
         return []
     pairs = headers.items() if isinstance(headers, Mapping) else headers
     return [(str(k), str(v)) for k, v in pairs]
 
 
+def _with_defaults(headers: Optional[Headers], *defaults: Tuple[str, str]) -> List[Tuple[str, str]]:
+    """The caller's ``headers``, then each of ``defaults`` whose name (in any case) they lack."""
+    pairs = _headers(headers)
+    named = {name.lower() for name, _ in pairs}
+    return pairs + [d for d in defaults if d[0] not in named]
+
+
+_ACCEPT_JSON = ("accept", "application/json")
+_CONTENT_JSON = ("content-type", "application/json")
+
+
 class http:
     """Outbound HTTP through the host (the ``keruj:plugin/http`` import), only to
-    the sidecar's ``allowed_hosts``; a refused host, a limit or a timeout raises."""
+    the sidecar's ``allowed_hosts``; a refused host, a limit or a timeout raises.
+
+    The same shape as the Rust and JavaScript SDKs: the URL, then the body if
+    any, then the headers (a dict, or ``(name, value)`` pairs), by position or
+    as ``headers=``. The JSON helpers send ``accept: application/json``
+    (posting, ``content-type`` too) unless ``headers`` names them; a non-2xx
+    answer raises a :class:`KerujError` naming the status."""
 
     @staticmethod
     def request(method: str, url: str, *, headers: Optional[Headers] = None,
                 body: Union[bytes, bytearray, str, None] = None) -> Response:
+        """Sends ``method`` to ``url`` with ``headers`` and ``body`` (bytes, text or None)."""
         from wit_world.imports import http as wit
 
         answer = _call(wit.send, wit.Request(
@@ -219,24 +243,30 @@ class http:
         return Response(answer.status, list(answer.headers), bytes(answer.body))
 
     @staticmethod
-    def get(url: str, *, headers: Optional[Headers] = None) -> Response:
+    def get(url: str, headers: Optional[Headers] = None) -> Response:
+        """GETs ``url`` with ``headers``."""
         return http.request("GET", url, headers=headers)
 
     @staticmethod
-    def post(url: str, body: Union[bytes, str], *, headers: Optional[Headers] = None) -> Response:
+    def post(url: str, body: Union[bytes, str], headers: Optional[Headers] = None) -> Response:
+        """POSTs ``body`` (bytes or text) to ``url`` with ``headers``."""
         return http.request("POST", url, headers=headers, body=body)
 
     @staticmethod
-    def get_json(url: str) -> Any:
-        """GETs ``url`` and reads a 2xx answer as JSON."""
-        return http.request("GET", url, headers={"accept": "application/json"}).raise_for_status().json()
+    def get_json(url: str, headers: Optional[Headers] = None) -> Any:
+        """GETs ``url`` with ``headers`` and reads a 2xx answer as JSON::
+
+            me = http.get_json("https://api.example.com/v1/me",
+                               headers={"authorization": f"Bearer {token}"})
+        """
+        return http.request("GET", url, headers=_with_defaults(headers, _ACCEPT_JSON)
+                            ).raise_for_status().json()
 
     @staticmethod
-    def post_json(url: str, value: Any) -> Any:
-        """POSTs ``value`` as JSON and reads a 2xx answer as JSON."""
-        return http.request("POST", url, headers={
-            "accept": "application/json", "content-type": "application/json",
-        }, body=json.dumps(value, ensure_ascii=False)).raise_for_status().json()
+    def post_json(url: str, value: Any, headers: Optional[Headers] = None) -> Any:
+        """POSTs ``value`` as JSON to ``url`` with ``headers`` and reads a 2xx answer as JSON."""
+        return http.request("POST", url, headers=_with_defaults(headers, _ACCEPT_JSON, _CONTENT_JSON),
+                            body=json.dumps(value, ensure_ascii=False)).raise_for_status().json()
 
 
 class keruj:

@@ -1,0 +1,101 @@
+// The capability helpers against a fake host: what each sends through the
+// WIT imports, and what it makes of the answer. The headers-taking helpers
+// have the same shape in the Rust and Python SDKs (see their tests).
+
+import assert from 'node:assert/strict';
+import { register } from 'node:module';
+import { beforeEach, test } from 'node:test';
+
+register('./fake-host/hooks.js', import.meta.url);
+const { KerujError, http, kv, secrets, utf8Encode } = await import('../src/index.js');
+
+/** Records the calls; answers each from `answers[interface.function]`. */
+let host;
+beforeEach(() => {
+  host = {
+    calls: [],
+    answers: {},
+    call(iface, name, args) {
+      this.calls.push({ call: `${iface}.${name}`, args });
+      const answer = this.answers[`${iface}.${name}`];
+      return typeof answer === 'function' ? answer(...args) : answer;
+    },
+  };
+  globalThis.fakeHost = host;
+});
+
+const answer = (status, body, headers = [['content-type', 'application/json']]) =>
+  ({ status, headers, body: utf8Encode(body) });
+const sent = () => {
+  const request = host.calls.filter((c) => c.call === 'http.send').at(-1).args[0];
+  return { ...request, body: new TextDecoder().decode(request.body) };
+};
+
+test('getJson sends the headers, as an object or as pairs, and asks for JSON', () => {
+  host.answers['http.send'] = answer(200, '{"id":7}');
+  assert.deepEqual(http.getJson('https://a.example/me', { authorization: 'Bearer k' }), { id: 7 });
+  assert.deepEqual(sent(), {
+    method: 'GET',
+    url: 'https://a.example/me',
+    headers: [['authorization', 'Bearer k'], ['accept', 'application/json']],
+    body: '',
+  });
+  http.getJson('https://a.example/me', [['authorization', 'Bearer k'], ['x-trace', 1]]);
+  assert.deepEqual(sent().headers, [['authorization', 'Bearer k'], ['x-trace', '1'], ['accept', 'application/json']]);
+  // Without headers: as before.
+  http.getJson('https://a.example/me');
+  assert.deepEqual(sent().headers, [['accept', 'application/json']]);
+});
+
+test('postJson sends the value as JSON with the headers', () => {
+  host.answers['http.send'] = answer(201, '{"ok":true}');
+  assert.deepEqual(http.postJson('https://a.example/p', { n: 1 }, { 'x-key': 'k' }), { ok: true });
+  assert.deepEqual(sent(), {
+    method: 'POST',
+    url: 'https://a.example/p',
+    headers: [['x-key', 'k'], ['accept', 'application/json'], ['content-type', 'application/json']],
+    body: '{"n":1}',
+  });
+  http.postJson('https://a.example/p', [1]);
+  assert.deepEqual(sent().headers, [['accept', 'application/json'], ['content-type', 'application/json']]);
+});
+
+test("the caller's header replaces a default of the same name, in any case", () => {
+  host.answers['http.send'] = answer(200, '{}');
+  http.postJson('https://a.example/p', {}, { Accept: 'application/vnd.api+json', 'Content-Type': 'application/merge-patch+json' });
+  assert.deepEqual(sent().headers, [['Accept', 'application/vnd.api+json'], ['Content-Type', 'application/merge-patch+json']]);
+});
+
+test('get, post and send take headers too', () => {
+  host.answers['http.send'] = answer(200, 'hi', [['ETag', '"x"']]);
+  const response = http.get('https://a.example/', { authorization: 'Bearer k' });
+  assert.deepEqual(sent(), { method: 'GET', url: 'https://a.example/', headers: [['authorization', 'Bearer k']], body: '' });
+  assert.equal(response.text(), 'hi');
+  assert.equal(response.header('etag'), '"x"');
+  http.post('https://a.example/', 'text', [['x-one', '1']]);
+  assert.deepEqual(sent(), { method: 'POST', url: 'https://a.example/', headers: [['x-one', '1']], body: 'text' });
+  http.send({ method: 'patch', url: 'https://a.example/', headers: { 'x-two': '2' }, body: 'b' });
+  assert.deepEqual(sent(), { method: 'PATCH', url: 'https://a.example/', headers: [['x-two', '2']], body: 'b' });
+});
+
+test('a JSON helper fails with a KerujError: non-2xx, not JSON, refused by the host', () => {
+  host.answers['http.send'] = answer(401, '{}');
+  assert.throws(() => http.getJson('https://a.example/', { authorization: 'x' }),
+    (e) => e instanceof KerujError && e.message === 'the server answered 401');
+  host.answers['http.send'] = answer(200, '<html>');
+  assert.throws(() => http.postJson('https://a.example/', {}), (e) => e instanceof KerujError && /^the answer is not JSON: /.test(e.message));
+  host.answers['http.send'] = () => { throw { payload: 'host b.example is not allowed' }; };
+  assert.throws(() => http.getJson('https://b.example/'), (e) => e instanceof KerujError && e.message === 'host b.example is not allowed');
+});
+
+test('kv and secrets: the names the other SDKs use', () => {
+  host.answers['kv.get'] = (key) => (key === 'k' ? utf8Encode('{"a":1}') : undefined);
+  assert.equal(kv.getText('k'), '{"a":1}');
+  assert.deepEqual(kv.getJson('k'), { a: 1 });
+  assert.equal(kv.getJson('missing'), undefined);
+  host.answers['kv.get'] = utf8Encode('nope');
+  assert.throws(() => kv.getJson('k'), (e) => e instanceof KerujError && e.message.startsWith('kv "k" is not JSON: '));
+  host.answers['secrets.keys'] = ['api_key'];
+  assert.deepEqual(secrets.keys(), ['api_key']);
+  assert.deepEqual(host.calls.at(-1), { call: 'secrets.keys', args: [''] });
+});
