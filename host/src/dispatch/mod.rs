@@ -101,6 +101,11 @@ impl Dispatcher {
         &self.apps
     }
 
+    /// Where events are counted.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// The store events act on.
     pub fn storage(&self) -> &Storage {
         &self.storage

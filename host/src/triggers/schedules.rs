@@ -170,6 +170,7 @@ async fn consider(
                 &serde_json::to_vec(&failed)?,
             )
             .await?;
+        dispatcher.metrics().triggers.schedule_given_up(&app.name);
         tracing::error!(app = app.name, company, event = schedule.event, due = %due,
             "scheduled run failed {MAX_ATTEMPTS} times: given up until its next due time");
         return Ok(());
@@ -183,6 +184,11 @@ async fn consider(
             attempt: next.attempt,
         };
         let request_id = new_request_id();
+        let lag = Timestamp::now().duration_since(due).unsigned_abs();
+        dispatcher
+            .metrics()
+            .triggers
+            .schedule_started(&app.name, lag, next.attempt);
         let result = dispatcher
             .dispatch_background(&app, &company, trigger, &request_id)
             .await;
