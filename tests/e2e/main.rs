@@ -25,6 +25,7 @@ mod nova_poshta;
 mod other_languages;
 mod reload;
 mod replicas;
+mod replicas_triggers;
 mod scaffold;
 mod schedules;
 mod send;

@@ -45,7 +45,7 @@ fn replicas(url: &str, identity: &Path) -> Vec<Host> {
         .collect()
 }
 
-fn shared_identity(dir: &Path) -> std::path::PathBuf {
+pub(crate) fn shared_identity(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("identity.txt");
     let identity = age::x25519::Identity::generate();
     std::fs::write(&path, format!("{}\n", identity.to_string().expose_secret())).unwrap();

@@ -20,6 +20,7 @@
 
 mod backend;
 mod host_entries;
+pub use host_entries::Lease;
 mod installs_cache;
 mod metrics;
 pub mod migrate;

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::apps::App;
 use crate::dispatch::{Dispatcher, Trigger, new_request_id};
 use crate::settings::Schedule;
-use crate::storage::{Swap, Tenant};
+use crate::storage::{Lease, Swap, Tenant};
 
 /// How often the scheduler looks for due runs.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -182,6 +182,7 @@ async fn consider(
             event: event.clone(),
             due: due.to_string(),
             attempt: next.attempt,
+            lease: Some(storage_lease(&key, &claimed)),
         };
         let request_id = new_request_id();
         let lag = Timestamp::now().duration_since(due).unsigned_abs();
@@ -212,4 +213,12 @@ async fn consider(
             .await;
     });
     Ok(())
+}
+
+/// The lease of a claim stored as the host entry `key`.
+fn storage_lease(key: &str, claim: &[u8]) -> Lease {
+    Lease {
+        key: key.to_owned(),
+        claim: claim.to_vec(),
+    }
 }
