@@ -19,6 +19,7 @@ mod hostile_requests;
 mod identity;
 mod lifecycle;
 mod load_hints;
+mod managed_postgres;
 mod metrics;
 mod migrate_store;
 mod nova_poshta;
