@@ -20,6 +20,7 @@ mod identity;
 mod lifecycle;
 mod load_hints;
 mod managed_postgres;
+mod managed_postgres_failover;
 mod metrics;
 mod migrate_store;
 mod nova_poshta;
