@@ -41,13 +41,15 @@ impl PgStore {
         let session = address.session();
         let session_name = session.display_name();
         let session_errors = Errors::new(&session_name, &session.tls);
-        let (mut direct, driver) = session
-            .config
-            .connect(session.tls.connector.clone())
-            .await
-            .map_err(|e| session_errors.query(e))
+        let connecting = session.config.connect(session.tls.connector.clone());
+        let (mut direct, driver) =
+            match tokio::time::timeout(OPERATION_TIMEOUT, connecting).await {
+                Ok(connected) => connected.map_err(|e| session_errors.query(e)),
+                Err(_) => Err(anyhow::anyhow!("no answer within {OPERATION_TIMEOUT:?}")),
+            }
             .with_context(|| format!("cannot reach the store {session_name}"))?;
-        let driver = tokio::spawn(driver);
+        // Ends by itself once `direct` is dropped (after a clean goodbye).
+        tokio::spawn(driver);
         schema::migrate(&mut direct)
             .await
             .map_err(|e| session_errors.anyhow(e))
@@ -69,7 +71,6 @@ impl PgStore {
             );
         }
         drop((client, direct));
-        driver.abort();
         let listener = tokio::spawn(uninstall_feed::listen(session.clone(), installs));
         Ok(PgStore {
             pool,
