@@ -19,6 +19,8 @@ mod hostile_requests;
 mod identity;
 mod lifecycle;
 mod load_hints;
+mod managed_postgres;
+mod managed_postgres_failover;
 mod metrics;
 mod migrate_store;
 mod nova_poshta;
