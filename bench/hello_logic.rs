@@ -26,6 +26,8 @@ impl App for Hello {
             },
             Event::Submit(answer) => Ok(echo(&answer.name, &answer.data)?.into()),
             Event::Other { name, body } => Ok(echo(&name, &body)?.into()),
+            // Scheduled runs, webhook deliveries: hello declares none.
+            _ => Ok(Reply::Done),
         }
     }
 }
@@ -53,6 +55,7 @@ pub fn handle_body(body: &str) -> Result<Option<String>, String> {
     let ctx = Context {
         company_id,
         account_id: text("account_id").unwrap_or_default(),
+        webhooks: Default::default(),
     };
     match Hello::handle(&ctx, Event::from_body(&name, body)) {
         Ok(Reply::Done) => Ok(None),

@@ -6,8 +6,10 @@
 use serde_json::{Map, Value};
 
 mod submission;
+mod triggers;
 
 pub use submission::Submission;
+pub use triggers::{Delivery, Scheduled};
 
 /// Keruj installed the app for a company (name from Keruj's docs).
 pub const INSTALL: &str = "application_install";
@@ -20,7 +22,11 @@ pub const UNINSTALL: &str = "application_uninstall";
 
 /// An event as the plugin sees it. The host has checked the token, the
 /// company's install and the body's shape before any of these reach a plugin.
+///
+/// More kinds may come (the host learns new triggers): a `match` ends with
+/// `_ =>` for the events an app does not handle.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Event {
     /// `application_install`: the company added the app. The host already
     /// stored the install and its API key; the plugin never sees that key.
@@ -40,6 +46,10 @@ pub enum Event {
     Uninstall,
     /// The user submitted a form: `name` is the form's `reply`.
     Submit(Submission),
+    /// A sidecar `[[schedule]]` came due: the host runs it on its own.
+    Scheduled(Scheduled),
+    /// A third party called the company's webhook URL (sidecar `[[webhook]]`).
+    Webhook(Delivery),
     /// Any other event, by name, with the whole JSON body.
     Other {
         /// The event's name.
@@ -50,8 +60,9 @@ pub enum Event {
 }
 
 impl Event {
-    /// Classifies a body by its event name. A non-system event that carries a
-    /// `data` object is a form submission.
+    /// Classifies a body by its event name. A non-system event that carries
+    /// a `schedule` object is a scheduled run, one with a `webhook` object a
+    /// webhook delivery, one with a `data` object a form submission.
     pub fn from_body(name: &str, body: Value) -> Event {
         let data = |body: &Value| match body.get("data") {
             Some(Value::Object(map)) => Some(map.clone()),
@@ -66,6 +77,24 @@ impl Event {
                 data: data(&body).unwrap_or_default(),
             },
             UNINSTALL => Event::Uninstall,
+            _ if body.get("schedule").is_some_and(Value::is_object) => {
+                match triggers::scheduled(&body) {
+                    Some(run) => Event::Scheduled(run),
+                    None => Event::Other {
+                        name: name.to_owned(),
+                        body,
+                    },
+                }
+            }
+            _ if body.get("webhook").is_some_and(Value::is_object) => {
+                match triggers::delivery(name, &body) {
+                    Some(delivery) => Event::Webhook(delivery),
+                    None => Event::Other {
+                        name: name.to_owned(),
+                        body,
+                    },
+                }
+            }
             _ => match data(&body) {
                 Some(data) => Event::Submit(Submission {
                     name: name.to_owned(),
@@ -95,6 +124,49 @@ mod tests {
         );
         assert_eq!(Event::from_body(CONFIGURE, json!({})), Event::Configure);
         assert_eq!(Event::from_body(UNINSTALL, json!({})), Event::Uninstall);
+    }
+
+    #[test]
+    fn scheduled_runs_and_webhook_deliveries_are_typed() {
+        let run = json!({"event": "sync", "company_id": "c1",
+            "schedule": {"event": "sync", "due": "2026-12-03T09:00:00Z", "attempt": 2}});
+        assert_eq!(
+            Event::from_body("sync", run),
+            Event::Scheduled(Scheduled {
+                event: "sync".into(),
+                due: "2026-12-03T09:00:00Z".into(),
+                attempt: 2
+            })
+        );
+        let delivery = json!({"event": "np_status", "company_id": "c1", "webhook": {
+            "name": "status", "id": "d-1", "method": "POST", "query": "a=1",
+            "headers": [["X-Event", "moved"], ["content-type", "application/json"]],
+            "body": "{\"ttn\": \"2045\"}"}});
+        let Event::Webhook(delivery) = Event::from_body("np_status", delivery) else {
+            panic!("not a delivery")
+        };
+        assert_eq!(
+            (delivery.event.as_str(), delivery.name.as_str()),
+            ("np_status", "status")
+        );
+        assert_eq!(delivery.header("x-event"), Some("moved"));
+        assert_eq!(delivery.header("missing"), None);
+        let body: Value = delivery.json().unwrap();
+        assert_eq!(body["ttn"], "2045");
+        let broken = Delivery {
+            body: "not json".into(),
+            ..delivery
+        };
+        let error = broken.json::<Value>().unwrap_err().to_string();
+        assert!(error.contains("not JSON"), "{error}");
+        // Malformed ones stay `Other`, whole.
+        let odd = json!({"schedule": {"event": "sync", "due": 5, "attempt": 1}});
+        assert!(matches!(Event::from_body("sync", odd), Event::Other { .. }));
+        let odd = json!({"webhook": {"name": "status", "headers": "none"}});
+        assert!(matches!(
+            Event::from_body("np_status", odd),
+            Event::Other { .. }
+        ));
     }
 
     #[test]

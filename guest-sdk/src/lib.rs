@@ -110,7 +110,7 @@ pub mod secrets;
 
 use std::fmt;
 
-pub use event::{Event, Submission};
+pub use event::{Delivery, Event, Scheduled, Submission};
 pub use form::Form;
 
 /// serde, which the app's types implement to be stored, sent or read as JSON.
@@ -127,7 +127,7 @@ pub mod prelude {
     //! modules, serde's two traits (and their derives) and [`json!`].
 
     pub use crate::form::{Element, Form};
-    pub use crate::{App, Context, Error, Event, Reply, Submission};
+    pub use crate::{App, Context, Delivery, Error, Event, Reply, Scheduled, Submission};
     pub use serde::{Deserialize, Serialize};
     pub use serde_json::{Value, json};
 
@@ -161,6 +161,10 @@ pub struct Context {
     pub company_id: String,
     /// The Keruj account that triggered it; empty when Keruj sent none.
     pub account_id: String,
+    /// The company's webhook URLs by name, when the app declares webhooks
+    /// (sidecar `[[webhook]]`): to show in a form or register with the
+    /// provider. Empty otherwise.
+    pub webhooks: std::collections::BTreeMap<String, String>,
 }
 
 /// How an app answers an event.
@@ -250,24 +254,46 @@ pub mod __private {
         // Configure and uninstall carry nothing the app reads: their body
         // is not parsed (the host has checked it already). Fewer pages of
         // code and memory per event, which counts when many apps take turns.
-        let typed = match event.name.as_str() {
-            crate::event::CONFIGURE => Event::Configure,
-            crate::event::UNINSTALL => Event::Uninstall,
+        let parse = |text: &str| -> Result<serde_json::Value, String> {
+            serde_json::from_str(text)
+                .map_err(|e| format!("the host sent a body that is not JSON: {e}"))
+        };
+        // Only an app with webhooks gets `webhooks` in every body.
+        let has_webhooks = event.body.contains("\"webhooks\"");
+        let (typed, webhooks) = match event.name.as_str() {
+            crate::event::CONFIGURE | crate::event::UNINSTALL if !has_webhooks => {
+                let typed = match event.name.as_str() {
+                    crate::event::CONFIGURE => Event::Configure,
+                    _ => Event::Uninstall,
+                };
+                (typed, Default::default())
+            }
             name => {
-                let body = serde_json::from_str(&event.body)
-                    .map_err(|e| format!("the host sent a body that is not JSON: {e}"))?;
-                Event::from_body(name, body)
+                let body = parse(&event.body)?;
+                let webhooks = webhook_urls(&body);
+                (Event::from_body(name, body), webhooks)
             }
         };
         let ctx = Context {
             company_id: event.company_id,
             account_id: event.account_id,
+            webhooks,
         };
         match A::handle(&ctx, typed) {
             Ok(Reply::Done) => Ok(Outcome::Done),
             Ok(Reply::Form(form)) => Ok(Outcome::Reply(form.to_json())),
             Err(Error(message)) => Err(message),
         }
+    }
+
+    /// The body's `webhooks`: name → URL.
+    fn webhook_urls(body: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
+        let Some(urls) = body.get("webhooks").and_then(|w| w.as_object()) else {
+            return Default::default();
+        };
+        urls.iter()
+            .filter_map(|(name, url)| Some((name.clone(), url.as_str()?.to_owned())))
+            .collect()
     }
 
     /// A panic's message goes to the host's log, since the plugin's stderr

@@ -142,3 +142,150 @@ fn the_whole_nova_poshta_dialogue() {
         "the Nova Poshta key is in the log"
     );
 }
+
+/// Statuses Nova Poshta's stub answers, by parcel number.
+type Statuses = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>;
+
+/// Nova Poshta answering tracking calls for many parcels from `statuses`.
+fn tracking(statuses: Statuses) -> Stub {
+    Stub::start(move |request| {
+        let call = request.json();
+        match call["calledMethod"].as_str() {
+            Some("getCounterparties") => Reply::json(json!({"success": true, "data": [
+                {"Ref": "s-1", "Description": "ФОП Шевченко"},
+            ]})),
+            Some("getStatusDocuments") => {
+                let statuses = statuses.lock().unwrap();
+                let data: Vec<Value> = call["methodProperties"]["Documents"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|doc| {
+                        let ttn = doc["DocumentNumber"].as_str()?;
+                        Some(json!({"Number": ttn, "Status": statuses.get(ttn)?}))
+                    })
+                    .collect();
+                Reply::json(json!({"success": true, "data": data}))
+            }
+            _ => Reply::json(json!({"success": false, "errors": ["unknown method"]})),
+        }
+    })
+}
+
+/// The statuses Keruj was told, in order, as (parcel, status).
+fn reported(keruj: &Stub) -> Vec<(String, String)> {
+    keruj
+        .received()
+        .iter()
+        .map(|request| {
+            let variables = &request.json()["variables"];
+            let text = |key: &str| variables[key].as_str().unwrap_or_default().to_owned();
+            (text("ttn"), text("status"))
+        })
+        .collect()
+}
+
+#[test]
+fn tracking_syncs_on_its_schedule_and_pushed_statuses_arrive_by_webhook() {
+    let statuses = Statuses::default();
+    statuses
+        .lock()
+        .unwrap()
+        .insert("20450000000001".into(), "Прямує до міста".into());
+    let np = tracking(statuses.clone());
+    let keruj =
+        Stub::start(|_| Reply::json(json!({"data": {"addIntegrationEvent": {"id": "ev-1"}}})));
+    let key = b"nova poshta's signing key, 32 b!";
+    let secret = format!(
+        "whsec_{}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key)
+    );
+    let sidecar = format!(
+        "allowed_hosts = [\"{}\"]\n[config]\napi_url = \"{}\"\n\n\
+         [[schedule]]\nevent = \"sync_tracking\"\nevery = \"2s\"\n\n\
+         [[webhook]]\nname = \"status\"\nevent = \"np_status\"\n\
+         verify = \"standard-webhooks\"\nsecret = \"env:NP_WEBHOOK_SECRET\"\n",
+        np.authority(),
+        np.url("/v2.0/json/")
+    );
+    let host = Host::start(
+        Setup::new()
+            .app("nova-poshta", &plugin("nova-poshta"))
+            .sidecar(&sidecar)
+            .env("KERUJ_API_URL", &keruj.url("/api/graphql"))
+            .env("KERUJ_MIN_SCHEDULE_INTERVAL", "1s")
+            .env("NP_WEBHOOK_SECRET", &secret),
+    );
+    let send = |body: Value| {
+        let answer = host.send("nova-poshta", &body);
+        assert_eq!(answer.status, 200, "{body}: {}", answer.body);
+        answer
+    };
+    send(install(COMPANY));
+    // The configure form shows the company's webhook URL to give Nova Poshta.
+    let form = send(json!({"event": "application_configure", "company_id": COMPANY})).json();
+    let shown = form["elements"][1]["label"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let url = shown.rsplit(' ').next().unwrap().to_owned();
+    assert!(url.starts_with(&host.url("/hooks/")), "{form}");
+    send(submission(
+        "np_key_submitted",
+        COMPANY,
+        json!({"api_key": GOOD_KEY}),
+    ));
+    send(submission(
+        "track_parcel",
+        COMPANY,
+        json!({"ttn": "20450000000001"}),
+    ));
+    assert_eq!(
+        reported(&keruj),
+        [("20450000000001".to_owned(), "Прямує до міста".to_owned())]
+    );
+
+    // The parcel moves: the next scheduled sync tells Keruj, once.
+    statuses
+        .lock()
+        .unwrap()
+        .insert("20450000000001".into(), "Прибув у відділення".into());
+    crate::schedules::eventually(std::time::Duration::from_secs(60), || {
+        (reported(&keruj).len() == 2).then_some(())
+    });
+    assert_eq!(reported(&keruj)[1].1, "Прибув у відділення");
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    assert_eq!(
+        reported(&keruj).len(),
+        2,
+        "an unchanged status is not pushed again"
+    );
+
+    // Nova Poshta pushes a status: signed, it reaches Keruj at once.
+    let push = r#"{"Number":"20450000000002","Status":"Отримано"}"#;
+    let signed = |key: &[u8]| {
+        let now = jiff::Timestamp::now().as_second();
+        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(key).unwrap();
+        hmac::Mac::update(&mut mac, format!("msg-1.{now}.{push}").as_bytes());
+        let signature = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            hmac::Mac::finalize(mac).into_bytes(),
+        );
+        reqwest::blocking::Client::new()
+            .post(&url)
+            .header("webhook-id", "msg-1")
+            .header("webhook-timestamp", now.to_string())
+            .header("webhook-signature", format!("v1,{signature}"))
+            .body(push)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(signed(b"somebody else's key"), 401);
+    assert_eq!(signed(key), 200);
+    assert_eq!(
+        reported(&keruj).last().unwrap(),
+        &("20450000000002".to_owned(), "Отримано".to_owned())
+    );
+}

@@ -104,6 +104,11 @@ fn a_verified_delivery_reaches_the_app_once_and_uninstall_revokes_the_url() {
     assert_eq!(run["webhook"]["method"], "POST");
     assert_eq!(run["webhook"]["query"], "source=np");
     assert_eq!(run["webhook"]["body"], body);
+    assert_eq!(
+        run["webhooks"]["status"],
+        url.as_str(),
+        "the URLs come with the delivery too"
+    );
     let headers = run["webhook"]["headers"].as_array().unwrap();
     assert!(
         headers.contains(&json!(["x-github-delivery", "d-1"])),

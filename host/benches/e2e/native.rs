@@ -41,6 +41,7 @@ fn handle(body: &Bytes) -> Response<Full<Bytes>> {
     let ctx = Context {
         company_id: event.company_id,
         account_id: event.account_id,
+        webhooks: Default::default(),
     };
     // What the SDK does in the plugin: read the body the host passes on.
     let Ok(body) = serde_json::from_str(&event.body) else {

@@ -30,6 +30,8 @@ impl App for Hello {
             },
             Event::Submit(answer) => Ok(echo(&answer.name, &answer.data)?.into()),
             Event::Other { name, body } => Ok(echo(&name, &body)?.into()),
+            // Scheduled runs, webhook deliveries: hello declares none.
+            _ => Ok(Reply::Done),
         }
     }
 }

@@ -7,13 +7,31 @@
 //!    a second form asks which sender profile to use.
 //! 3. The sender comes back: kept; done.
 //! 4. `track_parcel` (`{"ttn": "2045…"}`): the app asks Nova Poshta for the
-//!    parcel's status and records it in Keruj through Keruj's API.
+//!    parcel's status, records it in Keruj through Keruj's API, and keeps
+//!    tracking the parcel.
+//! 5. On its own, every period of the sidecar's schedule (`sync_tracking`):
+//!    one Nova Poshta tracking call for every tracked parcel, and each
+//!    status that changed pushed to Keruj.
+//! 6. Told by Nova Poshta (webhook `status`, event `np_status`, body
+//!    `{"Number": "2045…", "Status": "…"}`): the parcel's new status pushed
+//!    to Keruj at once. The configure form shows the company's URL to paste
+//!    in Nova Poshta's settings.
 //!
 //! Operator's sidecar `nova-poshta.toml`:
 //! ```toml
 //! allowed_hosts = ["api.novaposhta.ua"]
 //! [config]
 //! api_url = "https://api.novaposhta.ua/v2.0/json/"   # the default
+//!
+//! [[schedule]]
+//! event = "sync_tracking"
+//! every = "15m"
+//!
+//! [[webhook]]
+//! name = "status"
+//! event = "np_status"
+//! verify = "standard-webhooks"
+//! secret = "env:NP_WEBHOOK_SECRET"
 //! ```
 
 mod novaposhta;
@@ -25,11 +43,19 @@ use novaposhta::{Failure, NovaPoshta};
 const KEY_SUBMITTED: &str = "np_key_submitted";
 const SENDER_CHOSEN: &str = "np_sender_chosen";
 const TRACK_PARCEL: &str = "track_parcel";
+const SYNC_TRACKING: &str = "sync_tracking";
+const STATUS_CHANGED: &str = "np_status";
+/// The webhook's name in the sidecar.
+const STATUS_WEBHOOK: &str = "status";
+/// Parcels one sync asks about (Nova Poshta takes 100 a call).
+const MAX_TRACKED: usize = 100;
 
 /// Where the key and settings are kept (per company, by the host).
 const API_KEY_SECRET: &str = "api_key";
 const SENDERS_KEY: &str = "senders";
 const SENDER_KEY: &str = "sender";
+/// `tracked/<ttn>`: the last status pushed to Keruj.
+const TRACKED: &str = "tracked/";
 
 /// Keruj's schema is not public: this mutation is illustrative of reporting back.
 const REPORT_PARCEL_STATUS: &str = "mutation ReportParcelStatus($ttn: String!, $status: String!) \
@@ -48,14 +74,18 @@ struct Sender {
 struct NovaPoshtaApp;
 
 impl App for NovaPoshtaApp {
-    fn handle(_ctx: &Context, event: Event) -> Result<Reply, Error> {
+    fn handle(ctx: &Context, event: Event) -> Result<Reply, Error> {
         match event {
             Event::Install { .. } | Event::Update { .. } | Event::Uninstall => Ok(Reply::Done),
-            Event::Configure => Ok(key_form().into()),
+            Event::Configure => Ok(with_webhook_url(key_form(), ctx).into()),
             Event::Submit(answer) if answer.name == KEY_SUBMITTED => check_key(&answer),
             Event::Submit(answer) if answer.name == SENDER_CHOSEN => choose_sender(&answer),
             Event::Submit(answer) if answer.name == TRACK_PARCEL => track(answer.get("ttn")),
             Event::Other { name, body } if name == TRACK_PARCEL => track(body.get("ttn")),
+            Event::Scheduled(run) if run.event == SYNC_TRACKING => sync_tracking(),
+            Event::Webhook(delivery) if delivery.event == STATUS_CHANGED => {
+                status_pushed(&delivery)
+            }
             other => Err(Error::msg(format!("nova-poshta does not handle {other:?}"))),
         }
     }
@@ -67,6 +97,17 @@ fn key_form() -> Form {
             "Paste the API key from your Nova Poshta business account (Settings → Security)",
         )
         .element(Element::text("api_key", "API key").required().secret())
+}
+
+/// The key form, with the company's webhook URL when the operator declared it.
+fn with_webhook_url(form: Form, ctx: &Context) -> Form {
+    match ctx.webhooks.get(STATUS_WEBHOOK) {
+        Some(url) => form.element(Element::info(
+            "webhook_url",
+            format!("For live parcel statuses, add this webhook in Nova Poshta: {url}"),
+        )),
+        None => form,
+    }
 }
 
 /// Step 2: check the key with Nova Poshta, keep it, ask for the sender.
@@ -143,7 +184,75 @@ fn track(ttn: Option<&Value>) -> Result<Reply, Error> {
         .first()
         .and_then(|d| d.get("Status")?.as_str())
         .ok_or_else(|| Error::msg("Nova Poshta returned no status"))?;
+    report(ttn, status)?;
+    Ok(Reply::Done)
+}
+
+/// A parcel's status in Keruj, and kept as the one last pushed.
+fn report(ttn: &str, status: &str) -> Result<(), Error> {
     let _: Value = keruj::graphql(REPORT_PARCEL_STATUS, &json!({"ttn": ttn, "status": status}))?;
+    kv::set(&format!("{TRACKED}{ttn}"), status)
+}
+
+/// The scheduled sync: one tracking call for every tracked parcel; each
+/// status that changed goes to Keruj.
+fn sync_tracking() -> Result<Reply, Error> {
+    let Some(key) = secrets::get(API_KEY_SECRET)? else {
+        return Ok(Reply::Done); // not connected yet: nothing to sync
+    };
+    let tracked = kv::keys(TRACKED)?;
+    let ttns: Vec<&str> = tracked
+        .iter()
+        .filter_map(|k| k.strip_prefix(TRACKED))
+        .take(MAX_TRACKED)
+        .collect();
+    if ttns.is_empty() {
+        return Ok(Reply::Done);
+    }
+    let documents: Vec<Value> = NovaPoshta::new(&key)
+        .call(
+            "TrackingDocument",
+            "getStatusDocuments",
+            json!({"Documents": ttns.iter().map(|ttn| json!({"DocumentNumber": ttn})).collect::<Vec<_>>()}),
+        )
+        .map_err(Failure::into_error)?;
+    let mut changed = 0;
+    for document in &documents {
+        let (Some(ttn), Some(status)) = (
+            document.get("Number").and_then(Value::as_str),
+            document.get("Status").and_then(Value::as_str),
+        ) else {
+            continue;
+        };
+        if ttns.contains(&ttn)
+            && kv::get_text(&format!("{TRACKED}{ttn}"))?.as_deref() != Some(status)
+        {
+            report(ttn, status)?;
+            changed += 1;
+        }
+    }
+    log::info(&format!(
+        "tracking synced: {} parcels, {changed} changed",
+        ttns.len()
+    ));
+    Ok(Reply::Done)
+}
+
+/// Nova Poshta's push of a new status (the host verified its signature).
+fn status_pushed(delivery: &Delivery) -> Result<Reply, Error> {
+    #[derive(Deserialize)]
+    #[serde(crate = "keruj_guest::serde")]
+    struct Push {
+        #[serde(rename = "Number")]
+        ttn: String,
+        #[serde(rename = "Status")]
+        status: String,
+    }
+    let push: Push = delivery.json()?;
+    if push.ttn.is_empty() || push.ttn.len() > 36 {
+        return Err(Error::msg("the push names no parcel"));
+    }
+    report(&push.ttn, &push.status)?;
     Ok(Reply::Done)
 }
 

@@ -27,6 +27,7 @@ impl App for HelloV2 {
             },
             Event::Submit(answer) => Ok(echo(&answer.name, &answer.data)?.into()),
             Event::Other { name, body } => Ok(echo(&name, &body)?.into()),
+            _ => Ok(Reply::Done),
         }
     }
 }

@@ -2,8 +2,10 @@
 //! own (scheduled runs, webhook deliveries) and shows what it saw, so the
 //! end-to-end tests can see exactly what a plugin receives.
 //!
-//! - any event but those below: its whole body is stored in `kv` under
-//!   `seen/<event>/<n>` (n counts from 0), then `done`;
+//! - any event but those below: its body is stored in `kv` under
+//!   `seen/<event>/<n>` (n counts from 0), then `done`. A scheduled run or a
+//!   webhook delivery is stored as the SDK typed it, written back as the
+//!   contract's body (with the context's `webhooks`): what an app can read;
 //! - an event whose name starts with `fail`: stored like the others, then
 //!   an error (the host retries scheduled runs, the webhook caller gets 500);
 //! - an event whose name starts with `slow`: first a GET of the sidecar's
@@ -18,27 +20,28 @@
 
 use keruj_guest::form::{Element, Form};
 use keruj_guest::{App, Context, Error, Event, Reply, config, http, kv, secrets};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 struct Recorder;
 
 impl App for Recorder {
-    fn handle(_ctx: &Context, event: Event) -> Result<Reply, Error> {
+    fn handle(ctx: &Context, event: Event) -> Result<Reply, Error> {
         match event {
             Event::Other { name, body } if name == "show" => Ok(info(body.to_string())),
-            Event::Other { name, body } => {
-                if name.starts_with("slow") {
-                    let url = config::get("wait_url").unwrap_or_default();
-                    http::Request::get(url).send()?;
-                }
-                let prefix = format!("seen/{name}/");
-                let n = kv::keys(&prefix)?.len();
-                kv::set(&format!("{prefix}{n}"), body.to_string())?;
-                match name.starts_with("fail") {
-                    true => Err(Error::msg(format!("{name} fails on purpose"))),
-                    false => Ok(Reply::Done),
-                }
-            }
+            // Seen through the SDK's types: the body as the SDK read it.
+            Event::Scheduled(run) => record(
+                &run.event,
+                json!({"event": run.event, "company_id": ctx.company_id, "account_id": ctx.account_id,
+                    "schedule": {"event": run.event, "due": run.due, "attempt": run.attempt}}),
+            ),
+            Event::Webhook(delivery) => record(
+                &delivery.event,
+                json!({"event": delivery.event, "company_id": ctx.company_id,
+                    "account_id": ctx.account_id, "webhooks": ctx.webhooks,
+                    "webhook": {"name": delivery.name, "id": delivery.id, "method": delivery.method,
+                        "query": delivery.query, "headers": delivery.headers, "body": delivery.body}}),
+            ),
+            Event::Other { name, body } => record(&name, body),
             Event::Submit(call) if call.name == "store_secret" => {
                 let text = |field: &str| call.text(field).unwrap_or_default().to_owned();
                 secrets::set(&text("name"), &text("value"))?;
@@ -55,6 +58,22 @@ impl App for Recorder {
             }
             _ => Ok(Reply::Done),
         }
+    }
+}
+
+/// Stores `body` under `seen/<name>/<n>`; then fails if `name` starts with
+/// `fail`. A `slow` one first waits on the sidecar's `wait_url`.
+fn record(name: &str, body: Value) -> Result<Reply, Error> {
+    if name.starts_with("slow") {
+        let url = config::get("wait_url").unwrap_or_default();
+        http::Request::get(url).send()?;
+    }
+    let prefix = format!("seen/{name}/");
+    let n = kv::keys(&prefix)?.len();
+    kv::set(&format!("{prefix}{n}"), body.to_string())?;
+    match name.starts_with("fail") {
+        true => Err(Error::msg(format!("{name} fails on purpose"))),
+        false => Ok(Reply::Done),
     }
 }
 
