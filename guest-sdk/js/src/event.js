@@ -100,15 +100,16 @@ const isString = (v) => typeof v === 'string';
 
 /** `{ kind: 'scheduled', ... }` for a well-formed `schedule` object, else undefined. */
 function scheduled(schedule) {
-  if (!isObject(schedule)) return undefined;
   const { event, due, attempt } = schedule;
-  if (!isString(event) || !isString(due) || !Number.isSafeInteger(attempt) || attempt < 0) return undefined;
+  // `attempt` as Rust's u32.
+  if (!isString(event) || !isString(due) || !Number.isInteger(attempt) || attempt < 0 || attempt > 0xffffffff) {
+    return undefined;
+  }
   return { kind: 'scheduled', event, due, attempt };
 }
 
 /** A Delivery for a well-formed `webhook` object, else undefined. */
 function delivery(event, webhook) {
-  if (!isObject(webhook)) return undefined;
   const { name, id, method, query, headers, body } = webhook;
   if (![name, id, method, query, body].every(isString)) return undefined;
   const pair = (h) => Array.isArray(h) && h.length === 2 && isString(h[0]) && isString(h[1]);
@@ -119,8 +120,8 @@ function delivery(event, webhook) {
 /**
  * Classifies a body by its event name. For a non-system event: a `schedule`
  * object makes a scheduled run, a `webhook` object a webhook delivery
- * (either one malformed: `other`), then a `data` object makes a form
- * submission.
+ * (either one with fields of other types: `other`), then a `data` object
+ * makes a form submission.
  */
 export function eventFromBody(name, body) {
   const data = isObject(body) && isObject(body.data) ? body.data : undefined;
@@ -131,8 +132,8 @@ export function eventFromBody(name, body) {
     case UNINSTALL: return { kind: 'uninstall' };
     default: {
       const other = { kind: 'other', name, body };
-      if (isObject(body) && Object.hasOwn(body, 'schedule')) return scheduled(body.schedule) ?? other;
-      if (isObject(body) && Object.hasOwn(body, 'webhook')) return delivery(name, body.webhook) ?? other;
+      if (isObject(body) && isObject(body.schedule)) return scheduled(body.schedule) ?? other;
+      if (isObject(body) && isObject(body.webhook)) return delivery(name, body.webhook) ?? other;
       return data !== undefined ? new Submission(name, data) : other;
     }
   }

@@ -84,14 +84,12 @@ test('system events never become scheduled runs or deliveries', () => {
 
 test('a malformed schedule or webhook object is other, never a throw', () => {
   const malformed = [
-    { schedule: null },
-    { schedule: 'daily' },
-    { schedule: [schedule] },
+    { schedule: { ...schedule, attempt: -1 } },
+    { schedule: { ...schedule, attempt: 2 ** 32 } },
     { schedule: { ...schedule, attempt: '1' } },
     { schedule: { ...schedule, attempt: 1.5 } },
     { schedule: { ...schedule, due: 1764752400 } },
     { schedule: { due: schedule.due, attempt: 1 }, data: { a: 1 } },
-    { webhook: null },
     { webhook: { ...webhook, headers: { 'content-type': 'application/json' } } },
     { webhook: { ...webhook, headers: [['content-type']] } },
     { webhook: { ...webhook, headers: [['x-n', 1]] } },
@@ -101,6 +99,11 @@ test('a malformed schedule or webhook object is other, never a throw', () => {
   ];
   for (const body of malformed) {
     assert.deepEqual(eventFromBody('e', body), { kind: 'other', name: 'e', body }, JSON.stringify(body));
+  }
+  // Only an object counts, as in Rust: anything else leaves the data rule to decide.
+  for (const body of [{ schedule: null }, { schedule: 'daily' }, { schedule: [schedule] }, { webhook: null }, { webhook: 'x' }]) {
+    assert.deepEqual(eventFromBody('e', body), { kind: 'other', name: 'e', body }, JSON.stringify(body));
+    assert.equal(eventFromBody('e', { ...body, data: { a: 1 } }).kind, 'submit', JSON.stringify(body));
   }
 });
 

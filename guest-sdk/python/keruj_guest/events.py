@@ -156,7 +156,8 @@ def _scheduled(schedule: Any) -> Optional[Scheduled]:
     event, due, attempt = schedule.get("event"), schedule.get("due"), schedule.get("attempt")
     if not isinstance(event, str) or not isinstance(due, str):
         return None
-    if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 0:
+    # ``attempt`` as Rust's u32.
+    if not isinstance(attempt, int) or isinstance(attempt, bool) or not 0 <= attempt <= 0xFFFFFFFF:
         return None
     return Scheduled(event, due, attempt)
 
@@ -190,8 +191,8 @@ def webhooks_from_body(body: Any) -> dict:
 def from_body(name: str, body: Any) -> Event:
     """Classifies a body by its event name. For a non-system event: a
     ``schedule`` object makes a :class:`Scheduled`, a ``webhook`` object a
-    :class:`Delivery` (either one malformed: :class:`Other`), then a ``data``
-    object makes a form submission."""
+    :class:`Delivery` (either one with fields of other types: :class:`Other`),
+    then a ``data`` object makes a form submission."""
     data = body.get("data") if isinstance(body, dict) else None
     data = data if isinstance(data, dict) else None
     if name == INSTALL:
@@ -202,9 +203,9 @@ def from_body(name: str, body: Any) -> Event:
         return Update(data or {})
     if name == UNINSTALL:
         return Uninstall()
-    if isinstance(body, dict) and "schedule" in body:
+    if isinstance(body, dict) and isinstance(body.get("schedule"), dict):
         return _scheduled(body["schedule"]) or Other(name, body)
-    if isinstance(body, dict) and "webhook" in body:
+    if isinstance(body, dict) and isinstance(body.get("webhook"), dict):
         return _delivery(name, body["webhook"]) or Other(name, body)
     if data is not None:
         return Submit(name, data)

@@ -127,15 +127,13 @@ class Triggers(unittest.TestCase):
 
     def test_malformed_objects_are_other(self):
         malformed = [
-            {"schedule": None},
-            {"schedule": "daily"},
-            {"schedule": [SCHEDULE]},
+            {"schedule": {**SCHEDULE, "attempt": -1}},
+            {"schedule": {**SCHEDULE, "attempt": 2 ** 32}},
             {"schedule": {**SCHEDULE, "attempt": "1"}},
             {"schedule": {**SCHEDULE, "attempt": 1.0}},
             {"schedule": {**SCHEDULE, "attempt": True}},
             {"schedule": {**SCHEDULE, "due": 1764752400}},
             {"schedule": {"due": SCHEDULE["due"], "attempt": 1}, "data": {"a": 1}},
-            {"webhook": None},
             {"webhook": {**WEBHOOK, "headers": {"content-type": "application/json"}}},
             {"webhook": {**WEBHOOK, "headers": [["content-type"]]}},
             {"webhook": {**WEBHOOK, "headers": [["x-n", 1]]}},
@@ -146,6 +144,12 @@ class Triggers(unittest.TestCase):
         for body in malformed:
             with self.subTest(body=body):
                 self.assertEqual(from_body("e", body), Other("e", body))
+        # Only an object counts, as in Rust: anything else leaves the data rule to decide.
+        for body in [{"schedule": None}, {"schedule": "daily"}, {"schedule": [SCHEDULE]},
+                     {"webhook": None}, {"webhook": "x"}]:
+            with self.subTest(body=body):
+                self.assertEqual(from_body("e", body), Other("e", body))
+                self.assertIsInstance(from_body("e", {**body, "data": {"a": 1}}), Submit)
 
     def test_webhook_urls_from_the_body(self):
         self.assertEqual(webhooks_from_body({}), {})
