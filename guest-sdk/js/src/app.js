@@ -2,7 +2,7 @@
 // author writes `export default app({ handle, health })`; the build's entry
 // turns that into the `handleEvent` and `health` exports.
 
-import { eventFromBody } from './event.js';
+import { eventFromBody, webhooksFromBody } from './event.js';
 import { Form } from './form.js';
 
 /** Answer to an event that is handled: Keruj gets 200 with an empty body. */
@@ -56,7 +56,12 @@ export function exportsOf(definition, logError = () => {}) {
     } catch (error) {
       return { tag: 'err', val: `the host sent a body that is not JSON: ${message(error)}` };
     }
-    const ctx = Object.freeze({ companyId: event.companyId, accountId: event.accountId, eventName: event.name });
+    const ctx = Object.freeze({
+      companyId: event.companyId,
+      accountId: event.accountId,
+      eventName: event.name,
+      webhooks: webhooksFromBody(body),
+    });
     try {
       // `handle` may be async (say, to await `fetch`); the bindings await it.
       const reply = await definition.handle(ctx, eventFromBody(event.name, body));

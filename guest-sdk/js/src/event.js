@@ -9,6 +9,8 @@ export const UPDATE = 'application_update';
 /** Keruj uninstalled the app; the host deletes the company's data afterwards. */
 export const UNINSTALL = 'application_uninstall';
 
+import { KerujError } from './app.js';
+
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** The answers of a submitted form, with typed getters. */
@@ -58,9 +60,68 @@ export class Submission {
   }
 }
 
+/** A webhook delivery: a request a third party sent to the company's URL, verified by the host. */
+export class Delivery {
+  constructor({ event, name, id, method, query, headers, body }) {
+    this.kind = 'webhook';
+    /** The event the sidecar's `[[webhook]]` names. */
+    this.event = event;
+    /** The webhook's `name` in the sidecar (the key of its URL in `ctx.webhooks`). */
+    this.name = name;
+    /** The delivery's id (the provider's, or the host's when it sent none). */
+    this.id = id;
+    /** The request's method, as `POST`. */
+    this.method = method;
+    /** The URL's raw query, without `?`; `''` when none. */
+    this.query = query;
+    /** The request's headers as `[name, value]` pairs, in order (a name may repeat). */
+    this.headers = headers;
+    /** The request's body as UTF-8 text. */
+    this.body = body;
+  }
+
+  /** The first header `name` (any case), or undefined. */
+  header(name) {
+    const lower = name.toLowerCase();
+    return this.headers.find(([key]) => key.toLowerCase() === lower)?.[1];
+  }
+
+  /** The body read as JSON; throws a KerujError when it is not JSON. */
+  json() {
+    try {
+      return JSON.parse(this.body);
+    } catch (error) {
+      throw new KerujError(`the delivery's body is not JSON: ${error.message}`);
+    }
+  }
+}
+
+const isString = (v) => typeof v === 'string';
+
+/** `{ kind: 'scheduled', ... }` for a well-formed `schedule` object, else undefined. */
+function scheduled(schedule) {
+  const { event, due, attempt } = schedule;
+  // `attempt` as Rust's u32.
+  if (!isString(event) || !isString(due) || !Number.isInteger(attempt) || attempt < 0 || attempt > 0xffffffff) {
+    return undefined;
+  }
+  return { kind: 'scheduled', event, due, attempt };
+}
+
+/** A Delivery for a well-formed `webhook` object, else undefined. */
+function delivery(event, webhook) {
+  const { name, id, method, query, headers, body } = webhook;
+  if (![name, id, method, query, body].every(isString)) return undefined;
+  const pair = (h) => Array.isArray(h) && h.length === 2 && isString(h[0]) && isString(h[1]);
+  if (!Array.isArray(headers) || !headers.every(pair)) return undefined;
+  return new Delivery({ event, name, id, method, query, headers: headers.map(([k, v]) => [k, v]), body });
+}
+
 /**
- * Classifies a body by its event name. A non-system event that carries a
- * `data` object is a form submission.
+ * Classifies a body by its event name. For a non-system event: a `schedule`
+ * object makes a scheduled run, a `webhook` object a webhook delivery
+ * (either one with fields of other types: `other`), then a `data` object
+ * makes a form submission.
  */
 export function eventFromBody(name, body) {
   const data = isObject(body) && isObject(body.data) ? body.data : undefined;
@@ -69,7 +130,20 @@ export function eventFromBody(name, body) {
     case CONFIGURE: return { kind: 'configure' };
     case UPDATE: return { kind: 'update', data: data ?? {} };
     case UNINSTALL: return { kind: 'uninstall' };
-    default:
-      return data !== undefined ? new Submission(name, data) : { kind: 'other', name, body };
+    default: {
+      const other = { kind: 'other', name, body };
+      if (isObject(body) && isObject(body.schedule)) return scheduled(body.schedule) ?? other;
+      if (isObject(body) && isObject(body.webhook)) return delivery(name, body.webhook) ?? other;
+      return data !== undefined ? new Submission(name, data) : other;
+    }
   }
+}
+
+/**
+ * The company's webhook URLs by name, from an event's body: `{}` when it has
+ * none (the app declares no `[[webhook]]`). Entries that are not text are left out.
+ */
+export function webhooksFromBody(body) {
+  const entries = isObject(body) && isObject(body.webhooks) ? Object.entries(body.webhooks) : [];
+  return Object.freeze(Object.fromEntries(entries.filter(([, url]) => isString(url))));
 }

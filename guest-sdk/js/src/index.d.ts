@@ -31,6 +31,40 @@ export class Submission {
   choice<T extends string>(field: string, options: readonly T[]): T | undefined;
 }
 
+/** A run of a sidecar `[[schedule]]`, for one company. */
+export interface Scheduled {
+  readonly kind: 'scheduled';
+  /** The event the schedule names. */
+  readonly event: string;
+  /** The due time this run is for, RFC 3339 in UTC (`2026-12-03T09:00:00Z`). */
+  readonly due: string;
+  /** 1, then 2, 3 ... when the host tries the due time again after a failure. */
+  readonly attempt: number;
+}
+
+/** A webhook delivery: a request a third party sent to the company's URL, verified by the host. */
+export class Delivery {
+  readonly kind: 'webhook';
+  /** The event the sidecar's `[[webhook]]` names. */
+  readonly event: string;
+  /** The webhook's `name` (the key of its URL in `ctx.webhooks`). */
+  readonly name: string;
+  /** The delivery's id. */
+  readonly id: string;
+  /** The request's method, as `POST`. */
+  readonly method: string;
+  /** The URL's raw query, without `?`; `''` when none. */
+  readonly query: string;
+  /** The request's headers, in order (a name may repeat). */
+  readonly headers: [string, string][];
+  /** The request's body as UTF-8 text. */
+  readonly body: string;
+  /** The first header `name` (any case), or undefined. */
+  header(name: string): string | undefined;
+  /** The body read as JSON; throws a KerujError (`the delivery's body is not JSON: ...`) otherwise. */
+  json<T = Json>(): T;
+}
+
 /** A Keruj event, by `kind`. */
 export type Event =
   | { kind: 'install'; data: { [key: string]: Json } }
@@ -38,6 +72,8 @@ export type Event =
   | { kind: 'update'; data: { [key: string]: Json } }
   | { kind: 'uninstall' }
   | Submission
+  | Scheduled
+  | Delivery
   | { kind: 'other'; name: string; body: Json };
 
 /** Who the event is about. */
@@ -46,6 +82,8 @@ export interface Context {
   /** Empty when Keruj sent none. */
   readonly accountId: string;
   readonly eventName: string;
+  /** The company's webhook URLs by the sidecar's `name`; `{}` when the app declares none. */
+  readonly webhooks: Readonly<Record<string, string>>;
 }
 
 /** Handled: Keruj gets 200 with an empty body. */

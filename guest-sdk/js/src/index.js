@@ -3,7 +3,7 @@
 // with `keruj-guest-build` (see README.md).
 
 export { app, done, KerujError } from './app.js';
-export { INSTALL, CONFIGURE, UPDATE, UNINSTALL, Submission } from './event.js';
+export { INSTALL, CONFIGURE, UPDATE, UNINSTALL, Submission, Delivery } from './event.js';
 export {
   Form, Element, FormError, MAX_ELEMENTS, MAX_REPLY_BYTES, ELEMENT_TYPES,
   text, password, textarea, number, checkbox, select, info, isEventName,

@@ -22,7 +22,25 @@ test('the context names the company and the account', async () => {
   let seen;
   const { handleEvent } = exportsOf(app({ handle: (ctx) => { seen = ctx; return done; } }));
   await handleEvent(event('ping', {}));
-  assert.deepEqual({ ...seen }, { companyId: 'co-1', accountId: 'acc-1', eventName: 'ping' });
+  assert.deepEqual({ ...seen }, { companyId: 'co-1', accountId: 'acc-1', eventName: 'ping', webhooks: {} });
+  assert.ok(Object.isFrozen(seen));
+});
+
+test('the context carries the webhook URLs, on configure too; events reach handle typed', async () => {
+  const seen = [];
+  const { handleEvent } = exportsOf(app({ handle: (ctx, e) => { seen.push([ctx, e]); return done; } }));
+  const webhooks = { status: 'https://apps.example.com/hooks/A-1', paid: 'https://apps.example.com/hooks/B-2' };
+  await handleEvent(event('application_configure', { event: 'application_configure', webhooks }));
+  await handleEvent(event('sync_orders', {
+    event: 'sync_orders', webhooks, schedule: { event: 'sync_orders', due: '2026-12-03T09:00:00Z', attempt: 1 },
+  }));
+  await handleEvent(event('np_status', {
+    event: 'np_status', webhooks,
+    webhook: { name: 'status', id: 'd-1', method: 'POST', query: '', headers: [['x-a', 'b']], body: '{}' },
+  }));
+  assert.deepEqual(seen.map(([ctx]) => ctx.webhooks), [webhooks, webhooks, webhooks]);
+  assert.deepEqual(seen.map(([, e]) => e.kind), ['configure', 'scheduled', 'webhook']);
+  assert.equal(seen[2][1].header('X-A'), 'b');
 });
 
 test('failures become the err the host logs; unexpected ones log their stack', async () => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { Submission, eventFromBody } from '../src/event.js';
+import { KerujError } from '../src/app.js';
+import { Delivery, Submission, eventFromBody, webhooksFromBody } from '../src/event.js';
 
 test('system events by name', () => {
   assert.deepEqual(eventFromBody('application_install', { data: { a: 1 } }), { kind: 'install', data: { a: 1 } });
@@ -40,4 +41,76 @@ test('typed getters', () => {
   assert.equal(s.choice('city', ['lviv']), undefined);
   assert.deepEqual(s.get('obj'), { a: 1 });
   assert.equal(s.get('toString'), undefined);
+});
+
+const schedule = { event: 'sync_orders', due: '2026-12-03T09:00:00Z', attempt: 2 };
+const webhook = {
+  name: 'status', id: 'd-1', method: 'POST', query: 'a=1&b=2',
+  headers: [['Content-Type', 'application/json'], ['X-Seq', '1'], ['x-seq', '2']],
+  body: '{"parcel": "2045", "status": "delivered"}',
+};
+const base = { company_id: 'co-1', account_id: 'acc-1' };
+
+test('a schedule object makes a scheduled run', () => {
+  const body = { event: 'sync_orders', ...base, schedule };
+  assert.deepEqual(eventFromBody('sync_orders', body),
+    { kind: 'scheduled', event: 'sync_orders', due: '2026-12-03T09:00:00Z', attempt: 2 });
+  // Before the data rule.
+  assert.equal(eventFromBody('sync_orders', { ...body, data: { a: 1 } }).kind, 'scheduled');
+});
+
+test('a webhook object makes a delivery, with header() and json()', () => {
+  const d = eventFromBody('np_status', { event: 'np_status', ...base, webhook, data: { a: 1 } });
+  assert.ok(d instanceof Delivery);
+  assert.equal(d.kind, 'webhook');
+  assert.deepEqual(
+    { event: d.event, name: d.name, id: d.id, method: d.method, query: d.query, headers: d.headers, body: d.body },
+    { event: 'np_status', ...webhook },
+  );
+  assert.equal(d.header('content-type'), 'application/json');
+  assert.equal(d.header('X-SEQ'), '1');
+  assert.equal(d.header('missing'), undefined);
+  assert.deepEqual(d.json(), { parcel: '2045', status: 'delivered' });
+  const text = eventFromBody('np_status', { webhook: { ...webhook, headers: [], body: 'not json' } });
+  assert.throws(() => text.json(), (e) => e instanceof KerujError && e.message.startsWith("the delivery's body is not JSON: "));
+  assert.equal(text.header('content-type'), undefined);
+});
+
+test('system events never become scheduled runs or deliveries', () => {
+  assert.deepEqual(eventFromBody('application_configure', { schedule, webhook }), { kind: 'configure' });
+  assert.deepEqual(eventFromBody('application_install', { schedule, webhook, data: { a: 1 } }), { kind: 'install', data: { a: 1 } });
+  assert.deepEqual(eventFromBody('application_uninstall', { webhook }), { kind: 'uninstall' });
+});
+
+test('a malformed schedule or webhook object is other, never a throw', () => {
+  const malformed = [
+    { schedule: { ...schedule, attempt: -1 } },
+    { schedule: { ...schedule, attempt: 2 ** 32 } },
+    { schedule: { ...schedule, attempt: '1' } },
+    { schedule: { ...schedule, attempt: 1.5 } },
+    { schedule: { ...schedule, due: 1764752400 } },
+    { schedule: { due: schedule.due, attempt: 1 }, data: { a: 1 } },
+    { webhook: { ...webhook, headers: { 'content-type': 'application/json' } } },
+    { webhook: { ...webhook, headers: [['content-type']] } },
+    { webhook: { ...webhook, headers: [['x-n', 1]] } },
+    { webhook: { ...webhook, body: { parcel: '2045' } } },
+    { webhook: { name: 'status', id: 'd-1', method: 'POST', headers: [], body: '' } },
+    { webhook: { ...webhook, id: 7 }, data: { a: 1 } },
+  ];
+  for (const body of malformed) {
+    assert.deepEqual(eventFromBody('e', body), { kind: 'other', name: 'e', body }, JSON.stringify(body));
+  }
+  // Only an object counts, as in Rust: anything else leaves the data rule to decide.
+  for (const body of [{ schedule: null }, { schedule: 'daily' }, { schedule: [schedule] }, { webhook: null }, { webhook: 'x' }]) {
+    assert.deepEqual(eventFromBody('e', body), { kind: 'other', name: 'e', body }, JSON.stringify(body));
+    assert.equal(eventFromBody('e', { ...body, data: { a: 1 } }).kind, 'submit', JSON.stringify(body));
+  }
+});
+
+test('webhook URLs from the body', () => {
+  assert.deepEqual(webhooksFromBody({}), {});
+  assert.deepEqual(webhooksFromBody(null), {});
+  assert.deepEqual(webhooksFromBody({ webhooks: ['x'] }), {});
+  assert.deepEqual(webhooksFromBody({ webhooks: { status: 'https://h/hooks/A', bad: 1 } }), { status: 'https://h/hooks/A' });
+  assert.ok(Object.isFrozen(webhooksFromBody({ webhooks: { status: 'u' } })));
 });

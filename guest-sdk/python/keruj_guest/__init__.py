@@ -15,6 +15,9 @@ with ``python -m keruj_guest build app.py`` (see README.md)::
                     return DONE
 
     app = Hello()
+
+Scheduled runs and webhook deliveries arrive as :class:`events.Scheduled` and
+:class:`events.Delivery`; ``ctx.webhooks`` has the company's webhook URLs.
 """
 
 from . import events

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
-from .events import Event, from_body
+from .events import Event, from_body, webhooks_from_body
 from .form import Form
 
 
@@ -47,6 +47,8 @@ class Context:
     account_id: str
     #: The event's name as Keruj sent it.
     event_name: str
+    #: The company's webhook URLs by the sidecar's ``name``; empty when the app declares none.
+    webhooks: dict = field(default_factory=dict)
 
 
 class App:
@@ -80,7 +82,8 @@ def handle_event(app: App, name: str, company_id: str, account_id: str, body: st
         parsed: Any = json.loads(body)
     except ValueError as error:
         raise Failure(f"the host sent a body that is not JSON: {error}") from None
-    ctx = Context(company_id=company_id, account_id=account_id, event_name=name)
+    ctx = Context(company_id=company_id, account_id=account_id, event_name=name,
+                  webhooks=webhooks_from_body(parsed))
     try:
         reply = app.handle(ctx, from_body(name, parsed))
         if reply is DONE:

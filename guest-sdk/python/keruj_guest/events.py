@@ -5,13 +5,16 @@ Match on them::
     match event:
         case Configure(): ...
         case Submit(name="name_submitted"): ...
+        case Scheduled(event="sync_orders"): ...
+        case Delivery(name="status"): ...
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 #: Keruj installed the app for a company.
 INSTALL = "application_install"
@@ -93,18 +96,103 @@ class Submit:
 
 
 @dataclass(frozen=True)
+class Scheduled:
+    """A run of a sidecar ``[[schedule]]``, for one company."""
+    #: The event the schedule names.
+    event: str
+    #: The due time this run is for, RFC 3339 in UTC (``2026-12-03T09:00:00Z``).
+    due: str
+    #: 1, then 2, 3 ... when the host tries the due time again after a failure.
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A webhook delivery: a request a third party sent to the company's URL,
+    verified by the host."""
+    #: The event the sidecar's ``[[webhook]]`` names.
+    event: str
+    #: The webhook's ``name`` (the key of its URL in ``ctx.webhooks``).
+    name: str
+    #: The delivery's id.
+    id: str
+    #: The request's method, as ``POST``.
+    method: str
+    #: The URL's raw query, without ``?``; empty when none.
+    query: str
+    #: The request's headers as ``(name, value)`` pairs, in order (a name may repeat).
+    headers: List[Tuple[str, str]]
+    #: The request's body as UTF-8 text.
+    body: str
+
+    def header(self, name: str) -> Optional[str]:
+        """The first header ``name`` (any case), or None."""
+        lower = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lower), None)
+
+    def json(self) -> Any:
+        """The body read as JSON; raises :class:`KerujError` when it is not JSON."""
+        from .app import KerujError  # app imports this module
+        try:
+            return json.loads(self.body)
+        except ValueError as error:
+            raise KerujError(f"the delivery's body is not JSON: {error}") from None
+
+
+@dataclass(frozen=True)
 class Other:
     """Any other event, by name, with the whole JSON body."""
     name: str
     body: Any
 
 
-Event = Union[Install, Configure, Update, Uninstall, Submit, Other]
+Event = Union[Install, Configure, Update, Uninstall, Submit, Scheduled, Delivery, Other]
+
+
+def _scheduled(schedule: Any) -> Optional[Scheduled]:
+    """A Scheduled for a well-formed ``schedule`` object, else None."""
+    if not isinstance(schedule, dict):
+        return None
+    event, due, attempt = schedule.get("event"), schedule.get("due"), schedule.get("attempt")
+    if not isinstance(event, str) or not isinstance(due, str):
+        return None
+    # ``attempt`` as Rust's u32.
+    if not isinstance(attempt, int) or isinstance(attempt, bool) or not 0 <= attempt <= 0xFFFFFFFF:
+        return None
+    return Scheduled(event, due, attempt)
+
+
+def _delivery(event: str, webhook: Any) -> Optional[Delivery]:
+    """A Delivery for a well-formed ``webhook`` object, else None."""
+    if not isinstance(webhook, dict):
+        return None
+    fields = [webhook.get(key) for key in ("name", "id", "method", "query", "body")]
+    if not all(isinstance(value, str) for value in fields):
+        return None
+    headers = webhook.get("headers")
+    if not isinstance(headers, list) or not all(
+            isinstance(pair, list) and len(pair) == 2 and all(isinstance(part, str) for part in pair)
+            for pair in headers):
+        return None
+    name, id_, method, query, body = fields
+    return Delivery(event, name, id_, method, query, [(k, v) for k, v in headers], body)
+
+
+def webhooks_from_body(body: Any) -> dict:
+    """The company's webhook URLs by name, from an event's body: empty when it
+    has none (the app declares no ``[[webhook]]``). Entries that are not text
+    are left out."""
+    webhooks = body.get("webhooks") if isinstance(body, dict) else None
+    if not isinstance(webhooks, dict):
+        return {}
+    return {name: url for name, url in webhooks.items() if isinstance(url, str)}
 
 
 def from_body(name: str, body: Any) -> Event:
-    """Classifies a body by its event name. A non-system event that carries a
-    ``data`` object is a form submission."""
+    """Classifies a body by its event name. For a non-system event: a
+    ``schedule`` object makes a :class:`Scheduled`, a ``webhook`` object a
+    :class:`Delivery` (either one with fields of other types: :class:`Other`),
+    then a ``data`` object makes a form submission."""
     data = body.get("data") if isinstance(body, dict) else None
     data = data if isinstance(data, dict) else None
     if name == INSTALL:
@@ -115,6 +203,10 @@ def from_body(name: str, body: Any) -> Event:
         return Update(data or {})
     if name == UNINSTALL:
         return Uninstall()
+    if isinstance(body, dict) and isinstance(body.get("schedule"), dict):
+        return _scheduled(body["schedule"]) or Other(name, body)
+    if isinstance(body, dict) and isinstance(body.get("webhook"), dict):
+        return _delivery(name, body["webhook"]) or Other(name, body)
     if data is not None:
         return Submit(name, data)
     return Other(name, body)

@@ -5,7 +5,9 @@ import unittest
 
 from keruj_guest import DONE, App, Form, FormError, KerujError, checkbox, info, number, select, text
 from keruj_guest.app import Failure, handle_event, health
-from keruj_guest.events import Configure, Install, Other, Submit, Uninstall, Update, from_body
+from keruj_guest.events import (
+    Configure, Delivery, Install, Other, Scheduled, Submit, Uninstall, Update, from_body, webhooks_from_body,
+)
 
 
 class Builder(unittest.TestCase):
@@ -75,6 +77,88 @@ class Events(unittest.TestCase):
         self.assertIsNone(s.choice("city", ["lviv"]))
 
 
+SCHEDULE = {"event": "sync_orders", "due": "2026-12-03T09:00:00Z", "attempt": 2}
+WEBHOOK = {
+    "name": "status", "id": "d-1", "method": "POST", "query": "a=1&b=2",
+    "headers": [["Content-Type", "application/json"], ["X-Seq", "1"], ["x-seq", "2"]],
+    "body": '{"parcel": "2045", "status": "delivered"}',
+}
+WEBHOOKS = {"status": "https://apps.example.com/hooks/A-1", "paid": "https://apps.example.com/hooks/B-2"}
+
+
+class Triggers(unittest.TestCase):
+    def test_a_schedule_object_makes_a_scheduled_run(self):
+        body = {"event": "sync_orders", "company_id": "co-1", "account_id": "acc-1", "schedule": SCHEDULE}
+        self.assertEqual(from_body("sync_orders", body), Scheduled("sync_orders", "2026-12-03T09:00:00Z", 2))
+        # Before the data rule.
+        self.assertIsInstance(from_body("sync_orders", {**body, "data": {"a": 1}}), Scheduled)
+
+    def test_a_webhook_object_makes_a_delivery(self):
+        d = from_body("np_status", {"event": "np_status", "webhook": WEBHOOK, "data": {"a": 1}})
+        self.assertEqual(d, Delivery("np_status", "status", "d-1", "POST", "a=1&b=2",
+                                     [("Content-Type", "application/json"), ("X-Seq", "1"), ("x-seq", "2")],
+                                     WEBHOOK["body"]))
+        self.assertEqual(d.header("content-type"), "application/json")
+        self.assertEqual(d.header("X-SEQ"), "1")
+        self.assertIsNone(d.header("missing"))
+        self.assertEqual(d.json(), {"parcel": "2045", "status": "delivered"})
+        text = from_body("np_status", {"webhook": {**WEBHOOK, "headers": [], "body": "not json"}})
+        with self.assertRaises(KerujError) as caught:
+            text.json()
+        self.assertTrue(str(caught.exception).startswith("the delivery's body is not JSON: "))
+
+    def test_matching(self):
+        def which(event):
+            match event:
+                case Scheduled(event="sync_orders", attempt=attempt):
+                    return f"sync {attempt}"
+                case Delivery(name="status"):
+                    return f"status {event.header('x-seq')}"
+                case _:
+                    return "other"
+
+        self.assertEqual(which(from_body("sync_orders", {"schedule": SCHEDULE})), "sync 2")
+        self.assertEqual(which(from_body("np_status", {"webhook": WEBHOOK})), "status 1")
+
+    def test_system_events_never_become_runs_or_deliveries(self):
+        self.assertEqual(from_body("application_configure", {"schedule": SCHEDULE, "webhook": WEBHOOK}), Configure())
+        self.assertEqual(from_body("application_install", {"webhook": WEBHOOK, "data": {"a": 1}}), Install({"a": 1}))
+        self.assertEqual(from_body("application_uninstall", {"schedule": SCHEDULE}), Uninstall())
+
+    def test_malformed_objects_are_other(self):
+        malformed = [
+            {"schedule": {**SCHEDULE, "attempt": -1}},
+            {"schedule": {**SCHEDULE, "attempt": 2 ** 32}},
+            {"schedule": {**SCHEDULE, "attempt": "1"}},
+            {"schedule": {**SCHEDULE, "attempt": 1.0}},
+            {"schedule": {**SCHEDULE, "attempt": True}},
+            {"schedule": {**SCHEDULE, "due": 1764752400}},
+            {"schedule": {"due": SCHEDULE["due"], "attempt": 1}, "data": {"a": 1}},
+            {"webhook": {**WEBHOOK, "headers": {"content-type": "application/json"}}},
+            {"webhook": {**WEBHOOK, "headers": [["content-type"]]}},
+            {"webhook": {**WEBHOOK, "headers": [["x-n", 1]]}},
+            {"webhook": {**WEBHOOK, "body": {"parcel": "2045"}}},
+            {"webhook": {k: v for k, v in WEBHOOK.items() if k != "query"}},
+            {"webhook": {**WEBHOOK, "id": 7}, "data": {"a": 1}},
+        ]
+        for body in malformed:
+            with self.subTest(body=body):
+                self.assertEqual(from_body("e", body), Other("e", body))
+        # Only an object counts, as in Rust: anything else leaves the data rule to decide.
+        for body in [{"schedule": None}, {"schedule": "daily"}, {"schedule": [SCHEDULE]},
+                     {"webhook": None}, {"webhook": "x"}]:
+            with self.subTest(body=body):
+                self.assertEqual(from_body("e", body), Other("e", body))
+                self.assertIsInstance(from_body("e", {**body, "data": {"a": 1}}), Submit)
+
+    def test_webhook_urls_from_the_body(self):
+        self.assertEqual(webhooks_from_body({}), {})
+        self.assertEqual(webhooks_from_body([]), {})
+        self.assertEqual(webhooks_from_body({"webhooks": ["x"]}), {})
+        self.assertEqual(webhooks_from_body({"webhooks": {"status": "https://h/hooks/A", "bad": 1}}),
+                         {"status": "https://h/hooks/A"})
+
+
 class Adapter(unittest.TestCase):
     def run_app(self, app, name, body="{}"):
         logged = []
@@ -129,6 +213,22 @@ class Adapter(unittest.TestCase):
 
         self.run_app(Spy(), "ping")
         self.assertEqual((seen[0].company_id, seen[0].account_id, seen[0].event_name), ("co-1", "acc-1", "ping"))
+        self.assertEqual(seen[0].webhooks, {})
+
+    def test_the_context_carries_the_webhook_urls_on_configure_too(self):
+        seen = []
+
+        class Spy(App):
+            def handle(self, ctx, event):
+                seen.append((ctx, event))
+                return DONE
+
+        for name, extra in [("application_configure", {}),
+                            ("sync_orders", {"schedule": {**SCHEDULE, "attempt": 1}}),
+                            ("np_status", {"webhook": WEBHOOK})]:
+            self.run_app(Spy(), name, json.dumps({"event": name, "webhooks": WEBHOOKS, **extra}))
+        self.assertEqual([ctx.webhooks for ctx, _ in seen], [WEBHOOKS] * 3)
+        self.assertEqual([type(event) for _, event in seen], [Configure, Scheduled, Delivery])
 
 
 if __name__ == "__main__":
