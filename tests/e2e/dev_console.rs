@@ -1,5 +1,7 @@
 //! `keruj-host dev`: the real binary serves the console, and headless
-//! Chromium plays `hello`'s whole dialogue in it (tests/browser/dev_console.mjs).
+//! Chromium plays `hello`'s whole dialogue in it (tests/browser/dev_console.mjs)
+//! and fires `recorder`'s schedule and webhook from its panel
+//! (tests/browser/dev_console_triggers.mjs).
 //!
 //! Chromium (Debian's `chromium`) and `playwright-core` (npm, in
 //! tests/browser/node_modules) come from `scripts/install-browser-tools`
@@ -105,10 +107,15 @@ fn chromium_plays_hellos_whole_dialogue() {
         return;
     };
     let dev = Dev::start();
-    let screenshot = workspace().join("target/dev-console.png");
+    run_browser_script(&browser, "dev_console.mjs", &dev, "dev-console.png");
+}
+
+/// Runs `tests/browser/<script>` against `dev`: its screenshot is a PNG.
+fn run_browser_script(browser: &Path, script: &str, dev: &Dev, screenshot: &str) {
+    let screenshot = workspace().join("target").join(screenshot);
     let _ = std::fs::remove_file(&screenshot);
     let output = Command::new("node")
-        .arg(browser.join("dev_console.mjs"))
+        .arg(browser.join(script))
         .arg(&dev.url)
         .arg(&screenshot)
         .output()
@@ -121,6 +128,33 @@ fn chromium_plays_hellos_whole_dialogue() {
     );
     let png = std::fs::read(&screenshot).expect("the screenshot is saved");
     assert!(png.starts_with(b"\x89PNG"), "the screenshot is not a PNG");
+}
+
+const TRIGGERS_SIDECAR: &str = "[[schedule]]\nevent = \"digest\"\nevery = \"1h\"\n\n\
+    [[webhook]]\nname = \"gh\"\nevent = \"push\"\nverify = \"github\"\nsecret = \"env:DEV_HOOK_SECRET\"\n\n\
+    [[webhook]]\nname = \"orders\"\nevent = \"order_paid\"\nverify = \"standard-webhooks\"\nsecret = \"secret:signing_key\"\n";
+
+fn recorder_dev() -> Dev {
+    Dev::with(
+        "recorder",
+        &plugin("recorder"),
+        Some(TRIGGERS_SIDECAR),
+        &[("DEV_HOOK_SECRET", "shared with the provider")],
+    )
+}
+
+#[test]
+fn chromium_runs_a_schedule_and_sends_a_signed_delivery() {
+    let Some(browser) = browser_tools() else {
+        return;
+    };
+    let dev = recorder_dev();
+    run_browser_script(
+        &browser,
+        "dev_console_triggers.mjs",
+        &dev,
+        "dev-console-triggers.png",
+    );
 }
 
 #[test]
@@ -235,15 +269,7 @@ fn serve_never_serves_the_console() {
 
 #[test]
 fn the_console_lists_runs_and_delivers_the_apps_triggers() {
-    let sidecar = "[[schedule]]\nevent = \"digest\"\nevery = \"1h\"\n\n\
-        [[webhook]]\nname = \"gh\"\nevent = \"push\"\nverify = \"github\"\nsecret = \"env:DEV_HOOK_SECRET\"\n\n\
-        [[webhook]]\nname = \"orders\"\nevent = \"order_paid\"\nverify = \"standard-webhooks\"\nsecret = \"secret:signing_key\"\n";
-    let dev = Dev::with(
-        "recorder",
-        &plugin("recorder"),
-        Some(sidecar),
-        &[("DEV_HOOK_SECRET", "shared with the provider")],
-    );
+    let dev = recorder_dev();
     let client = reqwest::blocking::Client::new();
     let get = |path: &str| -> Value {
         client
