@@ -65,7 +65,8 @@ pub struct SendArgs {
     /// `token_env` (with --plugins), else `KERUJ_APP_TOKEN_<APP>`].
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
-    /// The host's plugins folder, to read `<app>.toml`'s `token_env`.
+    /// The host's plugins folder, to read `<app>.toml`'s `token_env` (and,
+    /// with --schedule, its schedules).
     #[arg(long, env = "KERUJ_PLUGINS", value_name = "DIR")]
     pub plugins: Option<PathBuf>,
     /// Print the host's JSON answer as is instead of drawing it.
