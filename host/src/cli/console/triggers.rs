@@ -361,3 +361,33 @@ fn cadence(schedule: &Schedule) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_list_query_and_cadences_read_as_the_sidecar_says() {
+        let (app, company) = query_pair("app=recorder&company=acme%20%26%20co&x=1");
+        assert_eq!((app.as_str(), company.as_str()), ("recorder", "acme & co"));
+        assert_eq!(query_pair(""), (String::new(), String::new()));
+        let every = Schedule {
+            event: "sync".into(),
+            cadence: Cadence::Every(std::time::Duration::from_secs(5_400)),
+        };
+        assert_eq!(cadence(&every), "every 1h 30m");
+        let cron = croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Disallowed)
+            .build()
+            .parse("30 3 * * *")
+            .unwrap();
+        let kyiv = Schedule {
+            event: "digest".into(),
+            cadence: Cadence::Cron {
+                cron: Box::new(cron),
+                zone: jiff::tz::TimeZone::get("Europe/Kyiv").unwrap(),
+            },
+        };
+        assert_eq!(cadence(&kyiv), "cron 30 3 * * * (Europe/Kyiv)");
+    }
+}
