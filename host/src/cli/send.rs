@@ -6,7 +6,7 @@
 //! when nothing could be sent (bad arguments, no token, no host).
 //!
 //! With `--schedule` or `--webhook` it plays the host's own triggers
-//! instead (see [`triggers`]).
+//! instead (in `send/triggers.rs`).
 
 mod triggers;
 
