@@ -125,8 +125,9 @@ struct RotateArgs {
 struct StoreArg {
     /// Where installs and plugin data live: `sled` (in DATA) or a PostgreSQL
     /// URL shared by replicas, `postgres://USER:PASSWORD@HOST:PORT/DB`
-    /// (`?pool_size=N`, default 16). Prefer the environment variable: a
-    /// password on the command line is visible to every user of the machine.
+    /// (`?pool_size=N`, default 16; libpq's `sslmode` and `sslrootcert=FILE`).
+    /// Prefer the environment variable: a password on the command line is
+    /// visible to every user of the machine.
     #[arg(
         long,
         env = "KERUJ_STORE",
@@ -134,6 +135,17 @@ struct StoreArg {
         hide_env_values = true
     )]
     store: String,
+    /// A direct, unpooled connection to the same PostgreSQL database, for
+    /// what needs a session (the schema lock, LISTEN), when --store points
+    /// at a transaction-mode pooler such as PgBouncer.
+    #[arg(long, env = "KERUJ_STORE_DIRECT", hide_env_values = true)]
+    store_direct: Option<String>,
+}
+
+impl StoreArg {
+    fn location(&self) -> anyhow::Result<StoreLocation> {
+        StoreLocation::parse_with_direct(&self.store, self.store_direct.as_deref())
+    }
 }
 
 #[derive(clap::Args)]
@@ -249,7 +261,7 @@ async fn main() -> std::process::ExitCode {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = HostConfig::new(args.plugins, args.data);
     config.identity = args.identity;
-    config.store = args.store.store.parse()?;
+    config.store = args.store.location()?;
     config.max_body_bytes = args.max_body_bytes;
     config.header_timeout = Duration::from_millis(args.header_timeout_ms);
     config.body_timeout = Duration::from_millis(args.body_timeout_ms);
@@ -315,7 +327,7 @@ async fn rotate_identity(args: RotateArgs) -> anyhow::Result<()> {
     let identity = args
         .identity
         .unwrap_or_else(|| args.data.join("identity.txt"));
-    let store = args.store.store.parse()?;
+    let store = args.store.location()?;
     let report = keruj_host::storage::rotate_identity(&store, &args.data, &identity).await?;
     println!(
         "keruj-host: rotated the age identity {}: {} credentials re-encrypted to {}; \
@@ -414,11 +426,17 @@ mod tests {
             "d",
             "--store",
             "postgres://keruj@db/keruj",
+            "--store-direct",
+            "postgres://keruj@db-primary/keruj",
         ])
         .unwrap();
         let Command::Serve(args) = cli.command else {
             panic!("not serve")
         };
         assert_eq!(args.store.store, "postgres://keruj@db/keruj");
+        assert_eq!(
+            args.store.store_direct.as_deref(),
+            Some("postgres://keruj@db-primary/keruj")
+        );
     }
 }

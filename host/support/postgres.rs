@@ -24,6 +24,40 @@ pub struct Postgres {
     port: u16,
     as_postgres_user: bool,
     databases: AtomicUsize,
+    /// Serving TLS only (`ssl=on`, `hostssl` in pg_hba.conf).
+    tls: bool,
+}
+
+/// A certificate authority a test makes, and a server certificate it signed.
+pub struct TestCa {
+    /// The CA's certificate, PEM: what `sslrootcert=FILE` names.
+    pub ca_pem: String,
+    pub server_cert_pem: String,
+    pub server_key_pem: String,
+}
+
+impl TestCa {
+    /// A new CA, and a certificate for `server_names` (DNS names or IPs).
+    pub fn new(server_names: &[&str]) -> TestCa {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "keruj test CA");
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let ca = rcgen::CertifiedIssuer::self_signed(params, ca_key).unwrap();
+        let names: Vec<String> = server_names.iter().map(|name| name.to_string()).collect();
+        let server_key = rcgen::KeyPair::generate().unwrap();
+        let server = rcgen::CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&server_key, &ca)
+            .unwrap();
+        TestCa {
+            ca_pem: ca.pem(),
+            server_cert_pem: server.pem(),
+            server_key_pem: server_key.serialize_pem(),
+        }
+    }
 }
 
 impl Postgres {
@@ -41,9 +75,92 @@ impl Postgres {
             port,
             as_postgres_user,
             databases: AtomicUsize::new(0),
+            tls: false,
         };
-        let data = server.data_dir();
-        server.run(
+        server.init()?;
+        server.start_again()?;
+        Ok(server)
+    }
+
+    /// A server that accepts TLS connections only, with `ca`'s server
+    /// certificate; local (Unix socket) connections stay open to the tests.
+    pub fn start_tls(ca: &TestCa) -> Result<Postgres, String> {
+        let mut server = Postgres::start()?;
+        server.stop()?;
+        server.tls = true;
+        server.write_owned("server.crt", &ca.server_cert_pem)?;
+        server.write_owned("server.key", &ca.server_key_pem)?;
+        server.write_owned(
+            "data/pg_hba.conf",
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+        )?;
+        server.start_again()?;
+        Ok(server)
+    }
+
+    /// [`Postgres::start_tls`], or `None` as [`Postgres::start_or_skip`].
+    pub fn start_tls_or_skip(test: &str, ca: &TestCa) -> Option<Postgres> {
+        match Postgres::start_tls(ca) {
+            Ok(server) => Some(server),
+            Err(why) if std::env::var_os(REQUIRE_VARIABLE).is_some() => {
+                panic!("{test}: PostgreSQL is required here ({REQUIRE_VARIABLE}) but: {why}")
+            }
+            Err(why) => {
+                eprintln!("skipped {test}: no PostgreSQL server can be started here: {why}");
+                None
+            }
+        }
+    }
+
+    /// Writes `name` in the server's folder, readable by the server only.
+    pub fn write_owned(&self, name: &str, content: &str) -> Result<(), String> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.folder.join(name);
+        std::fs::write(&path, content).map_err(|e| format!("writing {name}: {e}"))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("{name}: {e}"))?;
+        if self.as_postgres_user {
+            let status = Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(&path)
+                .status()
+                .map_err(|e| format!("cannot run chown: {e}"))?;
+            if !status.success() {
+                return Err(format!("cannot give {name} to the postgres user"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The server's folder: its Unix socket, its certificates, `data/`.
+    pub fn folder(&self) -> &Path {
+        &self.folder
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Whether the server runs as the `postgres` user (the tests run as root).
+    pub fn as_postgres_user(&self) -> bool {
+        self.as_postgres_user
+    }
+
+    /// Runs `program ARGS` as the user the server runs as.
+    pub fn command_as_server_user(&self, program: &Path) -> Command {
+        match self.as_postgres_user {
+            true => {
+                let mut command = Command::new("runuser");
+                command.args(["-u", "postgres", "--"]).arg(program);
+                command
+            }
+            false => Command::new(program),
+        }
+    }
+
+    fn init(&self) -> Result<(), String> {
+        let data = self.data_dir();
+        self.run(
             "initdb",
             &[
                 "-D",
@@ -55,9 +172,7 @@ impl Postgres {
                 "UTF8",
                 "--no-sync",
             ],
-        )?;
-        server.start_again()?;
-        Ok(server)
+        )
     }
 
     /// [`Postgres::start`], or `None` after saying why on stderr, unless
@@ -78,11 +193,17 @@ impl Postgres {
     /// Starts the server (again, after [`Postgres::stop`]) on the same port
     /// and data, and waits until it accepts connections.
     pub fn start_again(&self) -> Result<(), String> {
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
             self.port,
             path_str(&self.folder)
         );
+        if self.tls {
+            options += &format!(
+                " -c ssl=on -c ssl_cert_file={0}/server.crt -c ssl_key_file={0}/server.key",
+                path_str(&self.folder)
+            );
+        }
         let log = self.folder.join("server.log");
         self.run(
             "pg_ctl",
@@ -130,9 +251,15 @@ impl Postgres {
         format!("postgres://keruj@127.0.0.1:{}/{database}", self.port)
     }
 
-    /// A client of `database` (the tests read what the host stored).
+    /// A client of `database` (the tests read what the host stored), over
+    /// the Unix socket (open whatever TCP clients must do).
     pub fn connect(&self, database: &str) -> postgres::Client {
-        postgres::Client::connect(&self.url(database), postgres::NoTls)
+        let local = format!(
+            "host={} port={} user=keruj dbname={database}",
+            path_str(&self.folder),
+            self.port
+        );
+        postgres::Client::connect(&local, postgres::NoTls)
             .unwrap_or_else(|e| panic!("connecting to {database}: {e}"))
     }
 
@@ -147,14 +274,7 @@ impl Postgres {
 
     fn run(&self, tool: &str, args: &[&str]) -> Result<(), String> {
         let program = self.bin.join(tool);
-        let mut command = match self.as_postgres_user {
-            true => {
-                let mut command = Command::new("runuser");
-                command.args(["-u", "postgres", "--"]).arg(&program);
-                command
-            }
-            false => Command::new(&program),
-        };
+        let mut command = self.command_as_server_user(&program);
         let output = command
             .args(args)
             .stdin(Stdio::null())

@@ -16,7 +16,7 @@ use crate::support::postgres::Postgres;
 use crate::support::{Host, Setup, event, install, plugin, submission};
 
 /// What the probe showed for an event (its info element), or the status.
-fn probe(host: &Host, company: &str, name: &str, data: Value) -> Result<String, u16> {
+pub(crate) fn probe(host: &Host, company: &str, name: &str, data: Value) -> Result<String, u16> {
     let answer = host.send("probe", &submission(name, company, data));
     match answer.status {
         200 => Ok(answer.json()["elements"][0]["label"]
@@ -27,7 +27,7 @@ fn probe(host: &Host, company: &str, name: &str, data: Value) -> Result<String, 
     }
 }
 
-fn kv_get(host: &Host, company: &str, key: &str) -> Result<String, u16> {
+pub(crate) fn kv_get(host: &Host, company: &str, key: &str) -> Result<String, u16> {
     probe(host, company, "kv_get", json!({ "key": key }))
 }
 
@@ -45,7 +45,7 @@ fn replicas(url: &str, identity: &Path) -> Vec<Host> {
         .collect()
 }
 
-fn shared_identity(dir: &Path) -> std::path::PathBuf {
+pub(crate) fn shared_identity(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("identity.txt");
     let identity = age::x25519::Identity::generate();
     std::fs::write(&path, format!("{}\n", identity.to_string().expose_secret())).unwrap();
@@ -54,7 +54,7 @@ fn shared_identity(dir: &Path) -> std::path::PathBuf {
 
 /// Polls `check` until it holds, for at most `limit` (the bound the host
 /// promises, not a speed: a replica that never catches up fails here).
-fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+pub(crate) fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     loop {
         if check() {

@@ -160,6 +160,14 @@ fn a_failing_run_is_retried_with_its_attempt_counted_then_given_up() {
             .contains("given up until its next due time")
             .then_some(())
     });
+    let metrics = host.get_admin("/metrics").body;
+    for line in [
+        "keruj_schedule_retries_total{app=\"recorder\"} 4",
+        "keruj_schedule_failures_total{app=\"recorder\"} 1",
+        "keruj_schedule_lag_seconds_count{app=\"recorder\"} 5",
+    ] {
+        assert!(metrics.contains(line), "no {line} in:\n{metrics}");
+    }
 }
 
 #[test]

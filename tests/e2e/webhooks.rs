@@ -130,6 +130,13 @@ fn a_verified_delivery_reaches_the_app_once_and_uninstall_revokes_the_url() {
         !host.log().contains(GITHUB_SECRET),
         "the secret is in the log"
     );
+    let metrics = host.get_admin("/metrics").body;
+    for (result, count) in [("accepted", 1), ("duplicate", 1), ("refused", 3)] {
+        let line = format!(
+            "keruj_webhook_deliveries_total{{app=\"recorder\",result=\"{result}\"}} {count}"
+        );
+        assert!(metrics.contains(&line), "no {line} in:\n{metrics}");
+    }
 
     // An id the host did not make, or one edited: 404.
     let (base, id) = url.rsplit_once('/').unwrap();

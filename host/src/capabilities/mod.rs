@@ -130,6 +130,10 @@ pub struct EventScope {
     /// The install the event acts for (`None`: no company, or not installed):
     /// every write checks it is still there.
     pub install: Option<Generation>,
+    /// A scheduled run's claim: every write checks it still holds, so a run
+    /// whose lease ran out (its replica paused, another took the due time
+    /// over) cannot write beside the run that replaced it.
+    pub lease: Option<Arc<crate::storage::Lease>>,
     /// Raised when the plugin changes stored data, so the caller knows to
     /// flush before it answers.
     pub wrote: Arc<AtomicBool>,

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Bound, EventScope};
 use crate::plugin_text::LogBudget;
-use crate::storage::{self, Generation, PluginDataError, Space, Storage, Tenant};
+use crate::storage::{self, Generation, Lease, PluginDataError, Space, Storage, Tenant};
 
 #[derive(Clone)]
 pub struct Scope {
@@ -15,6 +15,7 @@ pub struct Scope {
     bound: Bound,
     /// The install the event acts for; every write checks it is still there.
     install: Option<Generation>,
+    lease: Option<Arc<Lease>>,
     wrote: Arc<AtomicBool>,
     store_unreachable: Arc<AtomicBool>,
     /// What the event may still log of its plugin's text.
@@ -27,6 +28,7 @@ impl Scope {
             storage,
             bound,
             install: event.install,
+            lease: event.lease.clone(),
             wrote: event.wrote.clone(),
             store_unreachable: event.store_unreachable.clone(),
             log_budget: event.log_budget.clone(),
@@ -66,7 +68,7 @@ impl Scope {
     }
 
     pub async fn set(&self, space: Space, key: &str, value: &[u8]) -> Result<(), String> {
-        let (tenant, install) = self.install()?;
+        let (tenant, install) = self.install().await?;
         self.wrote.store(true, Ordering::Release);
         self.storage
             .plugin_set(space, tenant, install, key, value)
@@ -75,7 +77,7 @@ impl Scope {
     }
 
     pub async fn delete(&self, space: Space, key: &str) -> Result<(), String> {
-        let (tenant, install) = self.install()?;
+        let (tenant, install) = self.install().await?;
         self.wrote.store(true, Ordering::Release);
         self.storage
             .plugin_delete(space, tenant, install, key)
@@ -84,11 +86,28 @@ impl Scope {
     }
 
     /// The tenant and the install a write is for.
-    fn install(&self) -> Result<(Tenant<'_>, Generation), String> {
+    /// Whom a write is for, once it may happen: the install is there (the
+    /// store checks it again in the write), and a scheduled run still holds
+    /// its lease. The lease is checked just before the write, not in it: a
+    /// write racing the takeover to the millisecond can still land.
+    async fn install(&self) -> Result<(Tenant<'_>, Generation), String> {
         let tenant = self.tenant()?;
         let install = self
             .install
             .ok_or("this event is not for an installed company: nothing can be stored")?;
+        if let Some(lease) = &self.lease {
+            match self.storage.holds(tenant, lease).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(
+                        "this scheduled run lost its lease (its due time was run again \
+                                elsewhere): nothing it writes is stored"
+                            .into(),
+                    );
+                }
+                Err(error) => return Err(self.failed(PluginDataError::Storage(error))),
+            }
+        }
         Ok((tenant, install))
     }
 

@@ -13,9 +13,10 @@ use tokio::sync::Semaphore;
 
 use super::{DispatchError, Dispatcher, Reply};
 use crate::apps::App;
+use crate::capabilities::EventScope;
 use crate::event::IncomingEvent;
 use crate::metrics::Class;
-use crate::storage::Tenant;
+use crate::storage::{Lease, Tenant};
 
 /// What brought a background event.
 #[derive(Debug, Clone)]
@@ -27,6 +28,8 @@ pub enum Trigger {
         due: String,
         /// 1 for the first try of this due time.
         attempt: u32,
+        /// The run's claim: its writes are refused once it is lost.
+        lease: Option<Lease>,
     },
     /// A third party called a webhook URL; `delivery` is the body's
     /// `webhook` object.
@@ -121,6 +124,7 @@ impl Dispatcher {
                 event,
                 due,
                 attempt,
+                ..
             } => {
                 body["schedule"] = json!({"event": event, "due": due, "attempt": attempt});
             }
@@ -133,7 +137,16 @@ impl Dispatcher {
             api_key: None,
             body: body.to_string(),
         };
-        match self.run(app, event, request_id, Some(generation)).await? {
+        let lease = match &trigger {
+            Trigger::Schedule { lease, .. } => lease.clone().map(Arc::new),
+            Trigger::Webhook { .. } => None,
+        };
+        let scope = EventScope {
+            install: Some(generation),
+            lease,
+            ..EventScope::default()
+        };
+        match self.run_in(app, event, request_id, scope).await? {
             Reply::Form(_) => {
                 tracing::info!(
                     app = app.name,

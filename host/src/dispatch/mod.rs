@@ -101,6 +101,11 @@ impl Dispatcher {
         &self.apps
     }
 
+    /// Where events are counted.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// The store events act on.
     pub fn storage(&self) -> &Storage {
         &self.storage
@@ -298,6 +303,18 @@ impl Dispatcher {
             install: generation,
             ..EventScope::default()
         };
+        self.run_in(app, event, request_id, scope).await
+    }
+
+    /// [`Dispatcher::run`] with the event's own `scope`.
+    async fn run_in(
+        &self,
+        app: &App,
+        event: IncomingEvent,
+        request_id: &str,
+        scope: EventScope,
+    ) -> Result<Reply, DispatchError> {
+        let generation = scope.install;
         let call = Call {
             app: &app.name,
             request_id,

@@ -64,7 +64,8 @@ pub struct HostConfig {
     /// default, the age identity.
     pub data_dir: PathBuf,
     /// Where installs and plugin data live: sled in `data_dir` (the
-    /// default) or a PostgreSQL database that replicas share.
+    /// default) or a PostgreSQL database that replicas share, with its
+    /// TLS and, behind a pooler, its direct address (`--store-direct`).
     pub store: StoreLocation,
     /// The age identity file; `DATA/identity.txt` when `None`.
     pub identity: Option<PathBuf>,

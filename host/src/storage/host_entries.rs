@@ -54,3 +54,22 @@ impl Storage {
         self.vault.derive_key(purpose)
     }
 }
+
+/// What a scheduled run holds while it runs: its claim, as stored. Once
+/// the record holds anything else (the lease ran out and another replica
+/// claimed the due time again, or the run was settled), the run has lost
+/// it, and its writes are refused (see `capabilities::scope`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The host entry of the claim.
+    pub key: String,
+    /// The claim's bytes when it was taken.
+    pub claim: Vec<u8>,
+}
+
+impl Storage {
+    /// Whether `lease` still holds: the claim is as it was taken.
+    pub async fn holds(&self, tenant: Tenant<'_>, lease: &Lease) -> anyhow::Result<bool> {
+        Ok(self.host_entry(tenant, &lease.key).await?.as_deref() == Some(lease.claim.as_slice()))
+    }
+}

@@ -20,6 +20,7 @@
 
 mod backend;
 mod host_entries;
+pub use host_entries::Lease;
 mod installs_cache;
 mod metrics;
 pub mod migrate;
@@ -170,6 +171,24 @@ impl StoreLocation {
             return Ok(Box::new(store));
         }
         self.open(data_dir, Arc::default()).await
+    }
+}
+
+impl StoreLocation {
+    /// `--store` and `--store-direct` together: a direct address is for a
+    /// PostgreSQL store only.
+    pub fn parse_with_direct(store: &str, direct: Option<&str>) -> anyhow::Result<StoreLocation> {
+        let location: StoreLocation = store.parse()?;
+        match (location, direct.filter(|url| !url.is_empty())) {
+            (location, None) => Ok(location),
+            (StoreLocation::Postgres(address), Some(direct)) => Ok(StoreLocation::Postgres(
+                Box::new(address.with_direct(direct)?),
+            )),
+            (StoreLocation::Sled, Some(_)) => anyhow::bail!(
+                "--store-direct names a direct connection to the PostgreSQL store, \
+                 but --store is sled"
+            ),
+        }
     }
 }
 

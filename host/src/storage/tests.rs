@@ -244,6 +244,13 @@ fn store_locations_are_sled_or_postgres_urls() {
         .unwrap_err();
     assert!(format!("{err}").contains("expected `sled` or a `postgres://` URL"));
     assert!(!format!("{err}").contains("hunter2"), "{err}");
+    let direct = Some("postgres://keruj@db-primary/keruj");
+    assert!(matches!(
+        StoreLocation::parse_with_direct("postgres://keruj@bouncer/keruj", direct),
+        Ok(StoreLocation::Postgres(_))
+    ));
+    let err = StoreLocation::parse_with_direct("sled", direct).unwrap_err();
+    assert!(format!("{err}").contains("--store is sled"), "{err}");
 }
 
 #[tokio::test]

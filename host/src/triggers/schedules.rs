@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::apps::App;
 use crate::dispatch::{Dispatcher, Trigger, new_request_id};
 use crate::settings::Schedule;
-use crate::storage::{Swap, Tenant};
+use crate::storage::{Lease, Swap, Tenant};
 
 /// How often the scheduler looks for due runs.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -170,6 +170,7 @@ async fn consider(
                 &serde_json::to_vec(&failed)?,
             )
             .await?;
+        dispatcher.metrics().triggers.schedule_given_up(&app.name);
         tracing::error!(app = app.name, company, event = schedule.event, due = %due,
             "scheduled run failed {MAX_ATTEMPTS} times: given up until its next due time");
         return Ok(());
@@ -181,8 +182,14 @@ async fn consider(
             event: event.clone(),
             due: due.to_string(),
             attempt: next.attempt,
+            lease: Some(storage_lease(&key, &claimed)),
         };
         let request_id = new_request_id();
+        let lag = Timestamp::now().duration_since(due).unsigned_abs();
+        dispatcher
+            .metrics()
+            .triggers
+            .schedule_started(&app.name, lag, next.attempt);
         let result = dispatcher
             .dispatch_background(&app, &company, trigger, &request_id)
             .await;
@@ -206,4 +213,12 @@ async fn consider(
             .await;
     });
     Ok(())
+}
+
+/// The lease of a claim stored as the host entry `key`.
+fn storage_lease(key: &str, claim: &[u8]) -> Lease {
+    Lease {
+        key: key.to_owned(),
+        claim: claim.to_vec(),
+    }
 }

@@ -21,6 +21,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::dispatch::{DispatchError, Dispatcher, Trigger};
+use crate::metrics::Delivery;
 use crate::settings::{SecretSource, Webhook};
 use crate::signatures::{self, Scheme};
 use crate::storage::{Space, Swap, Tenant};
@@ -93,6 +94,7 @@ pub async fn deliver(
         Err(_) => return BUSY,
     }
     let (app_name, company) = (app.name.as_str(), target.company.as_str());
+    let triggers = &dispatcher.metrics().triggers;
     let secret = match secret_of(dispatcher, tenant, webhook).await {
         Ok(secret) => secret,
         Err(why) => {
@@ -103,6 +105,7 @@ pub async fn deliver(
                 request_id,
                 "webhook delivery refused: {why}"
             );
+            triggers.delivery(app_name, Delivery::refused);
             return REFUSED;
         }
     };
@@ -113,6 +116,7 @@ pub async fn deliver(
             Err(why) => {
                 tracing::info!(app = app_name, company, webhook = webhook.name, request_id,
                 scheme = %webhook.verify, "webhook delivery refused: {why}");
+                triggers.delivery(app_name, Delivery::refused);
                 return REFUSED;
             }
         };
@@ -124,7 +128,10 @@ pub async fn deliver(
     if let Some(key) = &seen_key {
         match first_delivery(dispatcher, tenant, target.generation, key, now).await {
             Ok(Ok(record)) => claimed = Some(record),
-            Ok(Err(answer)) => return answer,
+            Ok(Err(answer)) => {
+                triggers.delivery(app_name, Delivery::duplicate);
+                return answer;
+            }
             Err(_) => return BUSY,
         }
     }
@@ -152,6 +159,11 @@ pub async fn deliver(
         Err(DispatchError::Busy(_) | DispatchError::StoreUnreachable(_)) => BUSY,
         Err(_) => FAILED,
     };
+    let result = match answer.status {
+        StatusCode::OK => Delivery::accepted,
+        _ => Delivery::failed,
+    };
+    triggers.delivery(app_name, result);
     if let (Some(key), Some(record)) = (&seen_key, claimed) {
         // A delivery that failed is forgotten, so that the provider's retry runs.
         let settled = Seen {

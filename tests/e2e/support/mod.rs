@@ -2,6 +2,7 @@
 //! running host ([`Host`]).
 
 mod host;
+pub mod pgbouncer;
 #[path = "../../../host/support/postgres.rs"]
 pub mod postgres;
 mod raw;

@@ -14,6 +14,14 @@
 //! commits before the uninstall's deletes run (and is deleted with the rest)
 //! or finds the install gone and stores nothing.
 //!
+//! ## Poolers
+//!
+//! `--store` may name a transaction-mode pooler (PgBouncer): no statement
+//! outside a transaction is a named prepared statement (each is parsed,
+//! bound and run in one round trip, `query_typed`), and nothing relies on
+//! session state. What needs a session (the schema's advisory lock, the
+//! uninstall feed's `LISTEN`) goes to `--store-direct` when it is given.
+//!
 //! ## Outages
 //!
 //! Every operation has a deadline ([`OPERATION_TIMEOUT`]): connecting,
@@ -22,27 +30,29 @@
 //! answers with 503; the pool reconnects by itself once it is back.
 
 mod address;
+mod connect;
+mod errors;
 mod import;
 pub mod schema;
 mod swap;
+mod tls;
 mod uninstall_feed;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
+use deadpool_postgres::{Object, Pool};
 use prometheus_client::collector::Collector;
-use tokio_postgres::NoTls;
+use tokio_postgres::types::Type;
 
 use super::backend::{Address, Backend, Imported, Installed, Reseal, Snapshot, Tenant};
-use super::installs_cache::InstallsCache;
 pub use super::installs_cache::TRUSTED_FOR;
 use super::metrics::PoolSlots;
 use super::{Generation, Install, Put, Room, Swap, Tree, Uninstalled, Unreachable};
 pub use address::PgAddress;
+use errors::Errors;
 use uninstall_feed::CHANNEL;
 
 /// The longest one storage operation may take, all waiting included.
@@ -57,6 +67,7 @@ pub(crate) struct PgStore {
     listener: tokio::task::JoinHandle<()>,
     /// `host:port/dbname`, never the password: for messages.
     pub(super) name: String,
+    errors: Errors,
 }
 
 impl Drop for PgStore {
@@ -66,54 +77,14 @@ impl Drop for PgStore {
 }
 
 impl PgStore {
-    /// Connects, creates or migrates the schema, and starts telling
-    /// `installs` of every replica's uninstalls. Fails when the database
-    /// cannot be reached now.
-    pub async fn connect(
-        address: &PgAddress,
-        installs: Arc<InstallsCache>,
-    ) -> anyhow::Result<PgStore> {
-        let name = address.display_name();
-        let manager = Manager::from_config(
-            address.config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(address.pool_size)
-            .wait_timeout(Some(OPERATION_TIMEOUT))
-            .create_timeout(Some(OPERATION_TIMEOUT))
-            .recycle_timeout(Some(OPERATION_TIMEOUT))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .build()
-            .context("cannot build the connection pool")?;
-        let mut client = pool
-            .get()
-            .await
-            .map_err(pool_error)
-            .with_context(|| format!("cannot reach the store {name}"))?;
-        schema::migrate(&mut client)
-            .await
-            .with_context(|| format!("cannot prepare the store {name}"))?;
-        drop(client);
-        let listener = tokio::spawn(uninstall_feed::listen(address.config.clone(), installs));
-        Ok(PgStore {
-            pool,
-            listener,
-            name,
-        })
-    }
-
     /// Runs `operation` on a pooled connection within [`OPERATION_TIMEOUT`].
     async fn with_client<T, F>(&self, operation: impl FnOnce(Object) -> F) -> anyhow::Result<T>
     where
         F: Future<Output = Result<T, tokio_postgres::Error>>,
     {
         let run = async {
-            let client = self.pool.get().await.map_err(pool_error)?;
-            operation(client).await.map_err(query_error)
+            let client = self.pool.get().await.map_err(|e| self.errors.pool(e))?;
+            operation(client).await.map_err(|e| self.errors.query(e))
         };
         match tokio::time::timeout(OPERATION_TIMEOUT, run).await {
             Ok(result) => result,
@@ -140,12 +111,22 @@ impl Backend for PgStore {
         Some(Arc::new(PoolSlots(self.pool.clone())))
     }
 
+    /// Also refuses a read-only server: a replica whose store takes no
+    /// writes is not ready (after a failover, until it points at the primary).
     async fn ping(&self) -> anyhow::Result<()> {
-        self.with_client(|client| async move {
-            client.simple_query("SELECT 1").await?;
-            Ok(())
-        })
-        .await
+        let read_only = self
+            .with_client(|client| async move {
+                let answer = client.simple_query("SHOW transaction_read_only").await?;
+                Ok(answer.iter().any(|message| match message {
+                    tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0) == Some("on"),
+                    _ => false,
+                }))
+            })
+            .await?;
+        match read_only {
+            true => Err(Unreachable(self.errors.read_only()).into()),
+            false => Ok(()),
+        }
     }
 
     async fn install(
@@ -199,13 +180,13 @@ impl Backend for PgStore {
     async fn install_of(&self, tenant: Tenant<'_>) -> anyhow::Result<Option<Install>> {
         let Tenant { app, company } = tenant;
         self.with_client(|client| async move {
-            let statement = client
-                .prepare_cached(
+            let row = client
+                .query_typed_opt(
                     "SELECT account_id, installed_at FROM keruj_installs \
                      WHERE app = $1 AND company = $2",
+                    &[(&app, Type::TEXT), (&company, Type::TEXT)],
                 )
                 .await?;
-            let row = client.query_opt(&statement, &[&app, &company]).await?;
             Ok(row.map(|row| Install {
                 account_id: row.get(0),
                 installed_at: row.get::<_, i64>(1) as u64,
@@ -218,12 +199,12 @@ impl Backend for PgStore {
     async fn generation(&self, tenant: Tenant<'_>) -> anyhow::Result<Option<Generation>> {
         let Tenant { app, company } = tenant;
         self.with_client(|client| async move {
-            let statement = client
-                .prepare_cached(
+            let row = client
+                .query_typed_opt(
                     "SELECT generation FROM keruj_installs WHERE app = $1 AND company = $2",
+                    &[(&app, Type::TEXT), (&company, Type::TEXT)],
                 )
                 .await?;
-            let row = client.query_opt(&statement, &[&app, &company]).await?;
             Ok(row.map(|row| Generation(row.get::<_, i64>(0) as u64)))
         })
         .await
@@ -236,9 +217,15 @@ impl Backend for PgStore {
             table(at.tree)
         );
         self.with_client(|client| async move {
-            let statement = client.prepare_cached(&sql).await?;
             let row = client
-                .query_opt(&statement, &[&app, &company, &name])
+                .query_typed_opt(
+                    &sql,
+                    &[
+                        (&app, Type::TEXT),
+                        (&company, Type::TEXT),
+                        (&name, Type::TEXT),
+                    ],
+                )
                 .await?;
             Ok(row.map(|row| row.get(0)))
         })
@@ -279,18 +266,17 @@ impl Backend for PgStore {
         };
         let (live, ok): (bool, bool) = self
             .with_client(|client| async move {
-                let statement = client.prepare_cached(&sql).await?;
                 let row = client
-                    .query_one(
-                        &statement,
+                    .query_typed_one(
+                        &sql,
                         &[
-                            &app,
-                            &company,
-                            &generation,
-                            &name,
-                            &value,
-                            &prefix,
-                            &max_entries,
+                            (&app, Type::TEXT),
+                            (&company, Type::TEXT),
+                            (&generation, Type::INT8),
+                            (&name, Type::TEXT),
+                            (&value, Type::BYTEA),
+                            (&prefix, Type::TEXT),
+                            (&max_entries, Type::INT8),
                         ],
                     )
                     .await?;
@@ -338,9 +324,16 @@ impl Backend for PgStore {
         let generation = generation.0 as i64;
         let live: bool = self
             .with_client(|client| async move {
-                let statement = client.prepare_cached(&sql).await?;
                 let row = client
-                    .query_one(&statement, &[&app, &company, &generation, &name])
+                    .query_typed_one(
+                        &sql,
+                        &[
+                            (&app, Type::TEXT),
+                            (&company, Type::TEXT),
+                            (&generation, Type::INT8),
+                            (&name, Type::TEXT),
+                        ],
+                    )
                     .await?;
                 Ok(row.get(0))
             })
@@ -360,8 +353,16 @@ impl Backend for PgStore {
             table(tree)
         );
         self.with_client(|client| async move {
-            let statement = client.prepare_cached(&sql).await?;
-            let rows = client.query(&statement, &[&app, &company, &prefix]).await?;
+            let rows = client
+                .query_typed(
+                    &sql,
+                    &[
+                        (&app, Type::TEXT),
+                        (&company, Type::TEXT),
+                        (&prefix, Type::TEXT),
+                    ],
+                )
+                .await?;
             Ok(rows.iter().map(|row| row.get(0)).collect())
         })
         .await
@@ -394,7 +395,7 @@ impl Backend for PgStore {
     async fn sample_credential(&self) -> anyhow::Result<Option<Vec<u8>>> {
         self.with_client(|client| async move {
             let row = client
-                .query_opt("SELECT value FROM keruj_credentials LIMIT 1", &[])
+                .query_typed_opt("SELECT value FROM keruj_credentials LIMIT 1", &[])
                 .await?;
             Ok(row.map(|row| row.get(0)))
         })
@@ -404,7 +405,7 @@ impl Backend for PgStore {
     async fn holds_credentials(&self) -> anyhow::Result<bool> {
         self.with_client(|client| async move {
             let row = client
-                .query_one(
+                .query_typed_one(
                     "SELECT EXISTS (SELECT 1 FROM keruj_credentials) \
                          OR EXISTS (SELECT 1 FROM keruj_identity)",
                     &[],
@@ -418,14 +419,14 @@ impl Backend for PgStore {
     async fn claim_recipient(&self, mine: &str) -> anyhow::Result<String> {
         self.with_client(|client| async move {
             client
-                .execute(
+                .execute_typed(
                     "INSERT INTO keruj_identity (recipient) \
                      SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM keruj_identity)",
-                    &[&mine],
+                    &[(&mine, Type::TEXT)],
                 )
                 .await?;
             let row = client
-                .query_one("SELECT recipient FROM keruj_identity LIMIT 1", &[])
+                .query_typed_one("SELECT recipient FROM keruj_identity LIMIT 1", &[])
                 .await?;
             Ok(row.get(0))
         })
@@ -438,7 +439,7 @@ impl Backend for PgStore {
         recipient: &str,
         reseal: Reseal<'_>,
     ) -> anyhow::Result<usize> {
-        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let mut client = self.pool.get().await.map_err(|e| self.errors.pool(e))?;
         let tx = client.transaction().await?;
         let rows = tx
             .query(
@@ -466,7 +467,7 @@ impl Backend for PgStore {
     }
 
     async fn import(&self, snapshot: &Snapshot) -> anyhow::Result<Imported> {
-        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let mut client = self.pool.get().await.map_err(|e| self.errors.pool(e))?;
         import::import(&mut client, &self.name, snapshot).await
     }
 }
@@ -476,37 +477,5 @@ pub(crate) fn table(tree: Tree) -> &'static str {
     match tree {
         Tree::Data => "keruj_data",
         Tree::Credentials => "keruj_credentials",
-    }
-}
-
-/// A pool that cannot hand out a connection: the database is unreachable.
-fn pool_error(error: PoolError) -> anyhow::Error {
-    match error {
-        PoolError::Backend(error) => query_error(error),
-        other => Unreachable(other.to_string()).into(),
-    }
-}
-
-/// Errors of the connection (lost, refused, the server shutting down) make
-/// the store unreachable; an error the server reports for a statement is a
-/// plain failure.
-fn query_error(error: tokio_postgres::Error) -> anyhow::Error {
-    use tokio_postgres::error::SqlState;
-    let connection_lost = match error.code() {
-        None => true,
-        Some(code) => {
-            code.code().starts_with("08")
-                || [
-                    SqlState::ADMIN_SHUTDOWN,
-                    SqlState::CRASH_SHUTDOWN,
-                    SqlState::CANNOT_CONNECT_NOW,
-                    SqlState::TOO_MANY_CONNECTIONS,
-                ]
-                .contains(code)
-        }
-    };
-    match connection_lost {
-        true => Unreachable(error.to_string()).into(),
-        false => anyhow::Error::new(error),
     }
 }

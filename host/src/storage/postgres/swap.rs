@@ -1,6 +1,8 @@
 //! The host's own entries on PostgreSQL: a compare-and-swap (claims of
 //! scheduled runs, webhook deliveries seen) and the companies of an app.
 
+use tokio_postgres::types::Type;
+
 use super::{PgStore, table};
 use crate::storage::backend::{Address, Tenant};
 use crate::storage::{Generation, Swap};
@@ -38,11 +40,17 @@ impl PgStore {
         let generation = generation.0 as i64;
         let (live, put): (bool, bool) = self
             .with_client(|client| async move {
-                let statement = client.prepare_cached(&sql).await?;
                 let row = client
-                    .query_one(
-                        &statement,
-                        &[&app, &company, &generation, &name, &expected, &new],
+                    .query_typed_one(
+                        &sql,
+                        &[
+                            (&app, Type::TEXT),
+                            (&company, Type::TEXT),
+                            (&generation, Type::INT8),
+                            (&name, Type::TEXT),
+                            (&expected, Type::BYTEA),
+                            (&new, Type::BYTEA),
+                        ],
                     )
                     .await?;
                 Ok((row.get(0), row.get(1)))
@@ -57,10 +65,12 @@ impl PgStore {
 
     pub(super) async fn companies_of(&self, app: &str) -> anyhow::Result<Vec<String>> {
         self.with_client(|client| async move {
-            let statement = client
-                .prepare_cached("SELECT company FROM keruj_installs WHERE app = $1")
+            let rows = client
+                .query_typed(
+                    "SELECT company FROM keruj_installs WHERE app = $1",
+                    &[(&app, Type::TEXT)],
+                )
                 .await?;
-            let rows = client.query(&statement, &[&app]).await?;
             Ok(rows.iter().map(|row| row.get(0)).collect())
         })
         .await

@@ -2,12 +2,20 @@
 //! uninstalls notifies on [`CHANNEL`] in the same transaction, and each
 //! replica's listener forgets the install in its [`InstallsCache`] when the
 //! notification arrives. While the listener is not connected the cache
-//! remembers nothing (see `storage/installs_cache.rs`).
+//! remembers nothing (see `storage/installs_cache.rs`), and only once
+//! `LISTEN` is in place again does it remember anew: after every connection
+//! of the store was dropped (a failover, a restart), the cache is not
+//! trusted until this listener has subscribed again.
+//!
+//! `LISTEN` needs a session: behind a transaction-mode pooler it would hear
+//! nothing, so the listener connects to `--store-direct` when given.
 
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
+
+use super::PgAddress;
 
 use crate::storage::Tenant;
 use crate::storage::installs_cache::InstallsCache;
@@ -17,11 +25,16 @@ pub const CHANNEL: &str = "keruj_uninstalled";
 
 /// Follows [`CHANNEL`] on a connection of its own, for the host's lifetime,
 /// reconnecting after a pause when the connection is lost.
-pub async fn listen(config: tokio_postgres::Config, cache: std::sync::Arc<InstallsCache>) {
-    let mut pause = Duration::from_millis(100);
+pub async fn listen(address: PgAddress, cache: std::sync::Arc<InstallsCache>) {
+    const FIRST_PAUSE: Duration = Duration::from_millis(100);
+    let mut pause = FIRST_PAUSE;
     loop {
-        match follow(&config, &cache).await {
-            Ok(()) => tracing::warn!("the store's notification connection closed; reconnecting"),
+        match follow(&address, &cache).await {
+            Ok(()) => {
+                // It was following: a failover, not a server long down.
+                pause = FIRST_PAUSE;
+                tracing::warn!("the store's notification connection closed; reconnecting")
+            }
             Err(error) => {
                 tracing::warn!("the store's notification connection failed: {error:#}; retrying")
             }
@@ -32,8 +45,13 @@ pub async fn listen(config: tokio_postgres::Config, cache: std::sync::Arc<Instal
     }
 }
 
-async fn follow(config: &tokio_postgres::Config, cache: &InstallsCache) -> anyhow::Result<()> {
-    let (client, mut connection) = config.connect(NoTls).await?;
+async fn follow(address: &PgAddress, cache: &InstallsCache) -> anyhow::Result<()> {
+    let connecting = address.config.connect(address.tls.connector.clone()).await;
+    let (client, mut connection) =
+        connecting.map_err(|error| match address.tls.certificate_refused(&error) {
+            Some(refused) => anyhow::anyhow!(refused),
+            None => error.into(),
+        })?;
     let (sender, mut notifications) = tokio::sync::mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));

@@ -6,6 +6,9 @@
 //!   `seen/<event>/<n>` (n counts from 0), then `done`;
 //! - an event whose name starts with `fail`: stored like the others, then
 //!   an error (the host retries scheduled runs, the webhook caller gets 500);
+//! - an event whose name starts with `slow`: first a GET of the sidecar's
+//!   `[config] wait_url` (a server that answers when the test says), then
+//!   stored like the others: a run the test can hold mid-way;
 //! - `store_secret` (a form submission, `data: {name, value}`): stores a
 //!   secret, as an app stores the signing key a user pastes in its form;
 //! - `dump` (a submission): an `info` form whose text is a JSON object of
@@ -14,7 +17,7 @@
 //!   (where the host adds `webhooks`, the company's URLs).
 
 use keruj_guest::form::{Element, Form};
-use keruj_guest::{App, Context, Error, Event, Reply, kv, secrets};
+use keruj_guest::{App, Context, Error, Event, Reply, config, http, kv, secrets};
 use serde_json::{Map, Value};
 
 struct Recorder;
@@ -24,6 +27,10 @@ impl App for Recorder {
         match event {
             Event::Other { name, body } if name == "show" => Ok(info(body.to_string())),
             Event::Other { name, body } => {
+                if name.starts_with("slow") {
+                    let url = config::get("wait_url").unwrap_or_default();
+                    http::Request::get(url).send()?;
+                }
                 let prefix = format!("seen/{name}/");
                 let n = kv::keys(&prefix)?.len();
                 kv::set(&format!("{prefix}{n}"), body.to_string())?;

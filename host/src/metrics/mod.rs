@@ -11,6 +11,10 @@
 //! an event *class* (never the event name a body carries), a status code,
 //! a fixed set of kinds. No company id, no request id.
 
+mod triggers;
+
+pub use triggers::{Delivery, TriggerMetrics};
+
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -155,6 +159,8 @@ pub struct Metrics {
     compile_seconds: Family<AppLabels, Histogram>,
     versions: Family<VersionLabels, Gauge>,
     open_connections: Gauge,
+    /// Scheduled runs and webhook deliveries.
+    pub triggers: TriggerMetrics,
 }
 
 impl Default for Metrics {
@@ -220,6 +226,7 @@ impl Metrics {
             "Connections open on the public listener",
             open_connections.clone(),
         );
+        let triggers = TriggerMetrics::register(&mut registry);
         registry.register(
             "build",
             "The keruj-host build",
@@ -235,6 +242,7 @@ impl Metrics {
             compile_seconds,
             versions,
             open_connections,
+            triggers,
         }
     }
 
