@@ -68,6 +68,8 @@ impl TestApp {
             event: event.to_owned(),
             due: due.to_string(),
             attempt: 1,
+            // Run by hand, outside the scheduler's claims: no lease to lose.
+            lease: None,
         };
         let company = self.company();
         let run = app.clone();

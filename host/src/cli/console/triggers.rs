@@ -179,6 +179,8 @@ impl Console {
             event: run.event.clone(),
             due: due.to_string(),
             attempt: 1,
+            // Run by hand, outside the scheduler's claims: no lease to lose.
+            lease: None,
         };
         let request_id = new_request_id();
         let started = Instant::now();
