@@ -68,8 +68,9 @@ enum Command {
     Check(CheckArgs),
     /// Play Keruj against a running host: send an event to an app with its
     /// token and show the answer (a form drawn as text, `done`, or the
-    /// error). Exit status 0 on 2xx, 1 on another answer, 2 when nothing
-    /// could be sent.
+    /// error); or play the host's own triggers: a scheduled run now
+    /// (--schedule), a signed webhook delivery (--webhook URL). Exit status
+    /// 0 on 2xx, 1 on another answer, 2 when nothing could be sent.
     Send(keruj_host::cli::send::SendArgs),
     /// Run a host for development with a web console at `/` that plays
     /// Keruj: install, configure, fill in the forms, send events, read each

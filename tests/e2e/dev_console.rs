@@ -1,5 +1,7 @@
 //! `keruj-host dev`: the real binary serves the console, and headless
-//! Chromium plays `hello`'s whole dialogue in it (tests/browser/dev_console.mjs).
+//! Chromium plays `hello`'s whole dialogue in it (tests/browser/dev_console.mjs)
+//! and fires `recorder`'s schedule and webhook from its panel
+//! (tests/browser/dev_console_triggers.mjs).
 //!
 //! Chromium (Debian's `chromium`) and `playwright-core` (npm, in
 //! tests/browser/node_modules) come from `scripts/install-browser-tools`
@@ -11,6 +13,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+use serde_json::{Value, json};
 
 use crate::support::serve::wait_for_listening;
 use crate::support::{Host, Setup, hello, plugin, skipped, workspace};
@@ -27,10 +31,18 @@ struct Dev {
 
 impl Dev {
     fn start() -> Dev {
+        Dev::with("hello", hello(), None, &[])
+    }
+
+    /// `dev` with `app` alone in its plugins folder, its sidecar, and `env`.
+    fn with(app: &str, wasm: &Path, sidecar: Option<&str>, env: &[(&str, &str)]) -> Dev {
         let dir = tempfile::tempdir().unwrap();
         let plugins = dir.path().join("plugins");
         std::fs::create_dir(&plugins).unwrap();
-        std::fs::copy(hello(), plugins.join("hello.wasm")).unwrap();
+        std::fs::copy(wasm, plugins.join(format!("{app}.wasm"))).unwrap();
+        if let Some(sidecar) = sidecar {
+            std::fs::write(plugins.join(format!("{app}.toml")), sidecar).unwrap();
+        }
         let mut command = Command::new(env!("CARGO_BIN_EXE_keruj-host"));
         for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("KERUJ_")) {
             command.env_remove(name);
@@ -38,6 +50,7 @@ impl Dev {
         let mut child = command
             .args(["dev", "--listen", "127.0.0.1:0", "--plugins"])
             .arg(&plugins)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -94,10 +107,15 @@ fn chromium_plays_hellos_whole_dialogue() {
         return;
     };
     let dev = Dev::start();
-    let screenshot = workspace().join("target/dev-console.png");
+    run_browser_script(&browser, "dev_console.mjs", &dev, "dev-console.png");
+}
+
+/// Runs `tests/browser/<script>` against `dev`: its screenshot is a PNG.
+fn run_browser_script(browser: &Path, script: &str, dev: &Dev, screenshot: &str) {
+    let screenshot = workspace().join("target").join(screenshot);
     let _ = std::fs::remove_file(&screenshot);
     let output = Command::new("node")
-        .arg(browser.join("dev_console.mjs"))
+        .arg(browser.join(script))
         .arg(&dev.url)
         .arg(&screenshot)
         .output()
@@ -110,6 +128,33 @@ fn chromium_plays_hellos_whole_dialogue() {
     );
     let png = std::fs::read(&screenshot).expect("the screenshot is saved");
     assert!(png.starts_with(b"\x89PNG"), "the screenshot is not a PNG");
+}
+
+const TRIGGERS_SIDECAR: &str = "[[schedule]]\nevent = \"digest\"\nevery = \"1h\"\n\n\
+    [[webhook]]\nname = \"gh\"\nevent = \"push\"\nverify = \"github\"\nsecret = \"env:DEV_HOOK_SECRET\"\n\n\
+    [[webhook]]\nname = \"orders\"\nevent = \"order_paid\"\nverify = \"standard-webhooks\"\nsecret = \"secret:signing_key\"\n";
+
+fn recorder_dev() -> Dev {
+    Dev::with(
+        "recorder",
+        &plugin("recorder"),
+        Some(TRIGGERS_SIDECAR),
+        &[("DEV_HOOK_SECRET", "shared with the provider")],
+    )
+}
+
+#[test]
+fn chromium_runs_a_schedule_and_sends_a_signed_delivery() {
+    let Some(browser) = browser_tools() else {
+        return;
+    };
+    let dev = recorder_dev();
+    run_browser_script(
+        &browser,
+        "dev_console_triggers.mjs",
+        &dev,
+        "dev-console-triggers.png",
+    );
 }
 
 #[test]
@@ -220,4 +265,125 @@ fn serve_never_serves_the_console() {
     assert_eq!(host.get("/").status, 404);
     assert_eq!(host.get("/_dev/api/apps").status, 404);
     assert_eq!(host.get("/apps/hello/health").status, 200);
+}
+
+#[test]
+fn the_console_lists_runs_and_delivers_the_apps_triggers() {
+    let dev = recorder_dev();
+    let client = reqwest::blocking::Client::new();
+    let get = |path: &str| -> Value {
+        client
+            .get(format!("{}{path}", dev.url))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let post = |path: &str, body: Value| -> Value {
+        let response = client
+            .post(format!("{}{path}", dev.url))
+            .json(&body)
+            .send()
+            .unwrap();
+        response.json().unwrap()
+    };
+    let list = || get("/_dev/api/triggers?app=recorder&company=co-dev");
+    let send = |event: &str, body: Value| {
+        let sent = post(
+            "/_dev/api/send",
+            json!({"app": "recorder", "event": event, "company": "co-dev", "body": body}),
+        );
+        assert_eq!(sent["status"], 200, "{sent}");
+        sent
+    };
+
+    let before = list();
+    assert_eq!(before["installed"], false, "{before}");
+    let digest = &before["schedules"][0];
+    assert_eq!(digest["event"], "digest");
+    assert_eq!(digest["cadence"], "every 1h");
+    let next: jiff::Timestamp = digest["next_due"].as_str().unwrap().parse().unwrap();
+    assert!(next > jiff::Timestamp::now(), "{digest}");
+    assert_eq!(
+        before["webhooks"][0]["url"],
+        Value::Null,
+        "no URL before the install"
+    );
+
+    send("install", Value::Null);
+    let after = list();
+    let (gh, orders) = (&after["webhooks"][0], &after["webhooks"][1]);
+    let url = gh["url"].as_str().unwrap();
+    assert!(url.starts_with(&format!("{}/hooks/", dev.url)), "{after}");
+    assert_eq!(gh["can_sign"], true, "{after}");
+    assert_eq!(orders["can_sign"], false, "{after}");
+    assert!(
+        orders["cannot_sign_because"]
+            .as_str()
+            .unwrap()
+            .contains("signing_key")
+    );
+    // The URL is live at the console's address: an unsigned POST is refused, not lost.
+    assert_eq!(client.post(url).body("{}").send().unwrap().status(), 401);
+
+    let ran = post(
+        "/_dev/api/run-schedule",
+        json!({"app": "recorder", "company": "co-dev", "event": "digest"}),
+    );
+    assert_eq!(ran["status"], 200, "{ran}");
+    assert_eq!(ran["request"]["schedule"]["attempt"], 1);
+    let delivered = post(
+        "/_dev/api/deliver",
+        json!({"app": "recorder", "company": "co-dev", "name": "gh"}),
+    );
+    assert_eq!(delivered["status"], 200, "{delivered}");
+    assert_eq!(delivered["request"]["signed"], true);
+    assert!(
+        !delivered.to_string().contains("shared with the provider"),
+        "the secret is shown"
+    );
+    let unsigned = post(
+        "/_dev/api/deliver",
+        json!({"app": "recorder", "company": "co-dev", "name": "orders"}),
+    );
+    assert_eq!(unsigned["status"], 401, "{unsigned}");
+    assert!(
+        unsigned["request"]["unsigned_because"]
+            .as_str()
+            .unwrap()
+            .contains("signing_key")
+    );
+    let key =
+        json!({"data": {"name": "signing_key", "value": "whsec_dGhlIGNvbXBhbnkncyBvd24ga2V5"}});
+    send("store_secret", key);
+    let signed = post(
+        "/_dev/api/deliver",
+        json!({"app": "recorder", "company": "co-dev", "name": "orders", "body": "{\"order\":42}"}),
+    );
+    assert_eq!(signed["status"], 200, "{signed}");
+
+    let dump = send("dump", json!({"data": {}}));
+    let seen: Value =
+        serde_json::from_str(dump["reply"]["elements"][0]["label"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        seen["seen/digest/0"]["schedule"]["event"], "digest",
+        "{seen}"
+    );
+    assert_eq!(seen["seen/push/0"]["webhook"]["name"], "gh", "{seen}");
+    assert_eq!(
+        seen["seen/order_paid/0"]["webhook"]["body"], "{\"order\":42}",
+        "{seen}"
+    );
+
+    let unknown = post(
+        "/_dev/api/run-schedule",
+        json!({"app": "recorder", "company": "co-dev", "event": "nightly"}),
+    );
+    assert!(
+        unknown["error"]
+            .as_str()
+            .unwrap()
+            .contains("no [[schedule]]"),
+        "{unknown}"
+    );
 }

@@ -1,5 +1,5 @@
 //! `keruj_host::testing`, the harness app authors use in `cargo test`:
-//! driven here against real compiled plugins (`hello`, `probe`,
+//! driven here against real compiled plugins (`hello`, `probe`, `recorder`,
 //! `wasi-fetch`) to show that what a test sees through it is what the host
 //! does in production.
 
@@ -292,4 +292,98 @@ fn errors_say_what_to_do() {
             .unwrap()
     );
     assert!(error.contains("not a valid app id"), "{error}");
+}
+
+/// The recorder with a schedule and two webhooks, installed for [`COMPANY`].
+fn recorder_with_triggers() -> TestApp {
+    let app = TestApp::builder()
+        .schedule("digest", "1h")
+        .schedule("fail_sync", "1h")
+        .webhook(
+            "orders",
+            "order_paid",
+            "standard-webhooks",
+            "secret:signing_key",
+        )
+        .webhook("pings", "ping", "none", None)
+        .load(plugin("recorder"))
+        .unwrap();
+    app.install(COMPANY).expect_done();
+    app
+}
+
+#[test]
+fn a_scheduled_run_fired_now_with_the_contract_body() {
+    let app = recorder_with_triggers();
+    let before = jiff::Timestamp::now();
+    app.run_schedule("digest").expect_done();
+    let run: Value = app.kv_get_json(COMPANY, "seen/digest/0").unwrap();
+    assert_eq!(run["event"], "digest");
+    assert_eq!(run["company_id"], COMPANY);
+    assert_eq!(run["account_id"], keruj_host::testing::ACCOUNT_ID);
+    assert_eq!(run["schedule"]["event"], "digest");
+    assert_eq!(run["schedule"]["attempt"], 1);
+    let due: jiff::Timestamp = run["schedule"]["due"].as_str().unwrap().parse().unwrap();
+    assert!(due.duration_since(before).abs() < jiff::SignedDuration::from_secs(60));
+    // The app's error is the run's: the scheduler would try it again.
+    let (status, _) = app.run_schedule("fail_sync").expect_error();
+    assert_eq!(status, 500);
+    // A company without the app has no runs.
+    app.use_company("co-never-installed");
+    assert_eq!(app.run_schedule("digest").status(), 409);
+}
+
+#[test]
+#[should_panic(
+    expected = "has no [[schedule]] with event \"nightly\" (it schedules: digest, fail_sync)"
+)]
+fn run_schedule_refuses_a_schedule_the_sidecar_does_not_declare() {
+    recorder_with_triggers().run_schedule("nightly");
+}
+
+#[test]
+fn webhook_deliveries_verified_and_deduplicated_by_the_host() {
+    let app = recorder_with_triggers();
+    let url = app.webhook_url("orders");
+    // The URL the app itself gets in its events.
+    let shown = app.event("show", json!({})).expect_form();
+    let body: Value = serde_json::from_str(&shown.elements[0].label).unwrap();
+    assert_eq!(body["webhooks"]["orders"], url);
+
+    app.secret_set(
+        COMPANY,
+        "signing_key",
+        "whsec_dGhlIGNvbXBhbnkncyBvd24ga2V5LCAzMiBieXRlcyE=",
+    );
+    let order = r#"{"order":42}"#;
+    app.deliver_signed("orders", order).expect_accepted();
+    let run: Value = app.kv_get_json(COMPANY, "seen/order_paid/0").unwrap();
+    assert_eq!(run["webhook"]["name"], "orders");
+    assert_eq!(run["webhook"]["body"], order);
+
+    // One delivery id twice: the app runs once; a changed body is refused.
+    let headers = app.signed_headers("orders", "m-1", order.as_bytes());
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (&**k, &**v)).collect();
+    app.deliver_webhook("orders", &headers, order)
+        .expect_accepted();
+    app.deliver_webhook("orders", &headers, order)
+        .expect_accepted();
+    assert!(app.kv_get(COMPANY, "seen/order_paid/1").is_some());
+    assert!(
+        app.kv_get(COMPANY, "seen/order_paid/2").is_none(),
+        "ran twice"
+    );
+    let forged = app.deliver_webhook("orders", &headers, r#"{"order":43}"#);
+    assert_eq!(forged.status, 401, "{forged:?}");
+    assert_eq!(app.deliver_webhook("orders", &[], order).status, 401);
+
+    // verify = "none": anything goes through.
+    app.deliver_webhook("pings", &[], "{}").expect_accepted();
+    assert!(app.kv_get(COMPANY, "seen/ping/0").is_some());
+}
+
+#[test]
+#[should_panic(expected = "which co-harness-1 has not stored: seed it with secret_set")]
+fn signing_needs_the_secret_the_sidecar_names() {
+    recorder_with_triggers().deliver_signed("orders", "{}");
 }

@@ -1,11 +1,14 @@
 //! `keruj-host send`: the real binary plays `hello`'s whole dialogue against
-//! a real host, and says clearly what went wrong when it cannot.
+//! a real host, and says clearly what went wrong when it cannot; and plays
+//! the host's own triggers (`--schedule`, `--webhook`) against `recorder`.
 
 use std::process::{Command, Stdio};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::support::{Host, Setup, TOKEN, hello, hello_form};
+use crate::schedules::seen;
+use crate::support::{Host, Setup, TOKEN, event, hello, hello_form, install, plugin, submission};
+use crate::webhooks::webhooks;
 
 /// What one `keruj-host send` printed and how it exited.
 struct Run {
@@ -296,5 +299,192 @@ fn the_token_follows_the_sidecars_token_env() {
         unset.stderr.contains("HELLO_SEND_SIDECAR_TOKEN") && unset.stderr.contains("token_env"),
         "{}",
         unset.stderr
+    );
+}
+
+const RECORDER_SIDECAR: &str = "[[schedule]]\nevent = \"digest\"\nevery = \"1h\"\n\n\
+    [[webhook]]\nname = \"gh\"\nevent = \"push\"\nverify = \"github\"\nsecret = \"env:SEND_HOOK_SECRET\"\n\n\
+    [[webhook]]\nname = \"orders\"\nevent = \"order_paid\"\nverify = \"standard-webhooks\"\nsecret = \"secret:signing_key\"\n";
+const HOOK_SECRET: &str = "the provider's shared secret";
+const RECORDER_TOKEN: (&str, &str) = ("KERUJ_APP_TOKEN_RECORDER", TOKEN);
+
+fn recorder_host() -> Host {
+    Host::start(
+        Setup::new()
+            .app("recorder", &plugin("recorder"))
+            .sidecar(RECORDER_SIDECAR)
+            .env("SEND_HOOK_SECRET", HOOK_SECRET),
+    )
+}
+
+#[test]
+fn a_scheduled_run_now_instead_of_at_its_due_time() {
+    let host = recorder_host();
+    let company = "co-send-sched";
+    assert_eq!(host.send("recorder", &install(company)).status, 200);
+    let before = jiff::Timestamp::now();
+    let run = send(
+        &host,
+        &["recorder", "digest", "--schedule", "--company", company],
+        &[RECORDER_TOKEN],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.stdout, "done\n");
+    let seen = seen(&host, "recorder", company);
+    let body = &seen["seen/digest/0"];
+    assert_eq!(body["event"], "digest");
+    assert_eq!(body["company_id"], company);
+    assert_eq!(body["schedule"]["event"], "digest");
+    assert_eq!(body["schedule"]["attempt"], 1);
+    let due: jiff::Timestamp = body["schedule"]["due"].as_str().unwrap().parse().unwrap();
+    let off = due.duration_since(before).abs();
+    assert!(
+        off < jiff::SignedDuration::from_secs(60),
+        "due {due} is now"
+    );
+
+    // With the plugins folder, an event the sidecar does not schedule is refused.
+    let plugins = tempfile::tempdir().unwrap();
+    std::fs::write(plugins.path().join("recorder.toml"), RECORDER_SIDECAR).unwrap();
+    let dir = plugins.path().to_str().unwrap();
+    let wrong = send(
+        &host,
+        &["recorder", "nightly", "--schedule", "--plugins", dir],
+        &[RECORDER_TOKEN],
+    );
+    assert_eq!(wrong.code, Some(2), "{}", wrong.stdout);
+    assert!(
+        wrong
+            .stderr
+            .contains("no [[schedule]] with event \"nightly\"")
+            && wrong.stderr.contains("it schedules: digest"),
+        "{}",
+        wrong.stderr
+    );
+    let lifecycle = send(
+        &host,
+        &["recorder", "install", "--schedule"],
+        &[RECORDER_TOKEN],
+    );
+    assert_eq!(lifecycle.code, Some(2));
+    assert!(
+        lifecycle.stderr.contains("lifecycle"),
+        "{}",
+        lifecycle.stderr
+    );
+}
+
+#[test]
+fn signed_webhook_deliveries_from_a_terminal() {
+    let host = recorder_host();
+    let company = "co-send-hook";
+    assert_eq!(host.send("recorder", &install(company)).status, 200);
+    let urls = webhooks(&host, company);
+    let github = urls["gh"].as_str().unwrap();
+    let gh = |extra: &[&str]| {
+        let mut args = vec!["--webhook", github, "--verify", "github"];
+        args.extend_from_slice(extra);
+        send(&host, &args, &[])
+    };
+
+    let delivered = gh(&[
+        "--secret",
+        HOOK_SECRET,
+        "--data",
+        "ref=main",
+        "--delivery-id",
+        "d-1",
+    ]);
+    assert_eq!(delivered.code, Some(0), "{}", delivered.stderr);
+    assert_eq!(
+        delivered.stdout,
+        "delivered: the host answered 200 OK (delivery id d-1)\n"
+    );
+    let run = &seen(&host, "recorder", company)["seen/push/0"];
+    assert_eq!(run["webhook"]["name"], "gh");
+    assert_eq!(run["webhook"]["id"], "d-1");
+    assert_eq!(run["webhook"]["body"], r#"{"ref":"main"}"#);
+    // The same id again: answered as before, the app not run twice.
+    let again = gh(&[
+        "--secret",
+        HOOK_SECRET,
+        "--data",
+        "ref=main",
+        "--delivery-id",
+        "d-1",
+    ]);
+    assert_eq!(again.code, Some(0), "{}", again.stderr);
+    assert_eq!(seen(&host, "recorder", company).len(), 1);
+
+    // A wrong secret: 401, what to check, and nothing runs.
+    let refused = gh(&["--secret", "not it", "--data", "ref=main"]);
+    assert_eq!(refused.code, Some(1), "{}", refused.stdout);
+    for part in [
+        "the host answered 401 Unauthorized",
+        "request_id: ",
+        "hint: ",
+    ] {
+        assert!(
+            refused.stderr.contains(part),
+            "{part:?}:\n{}",
+            refused.stderr
+        );
+    }
+    let no_secret = gh(&[]);
+    assert_eq!(no_secret.code, Some(2));
+    assert!(
+        no_secret.stderr.contains("--verify github needs --secret"),
+        "{}",
+        no_secret.stderr
+    );
+
+    // The company's own key (`secret:`), stored by the app; the body byte for byte.
+    let key = "whsec_dGhlIGNvbXBhbnkncyBvd24ga2V5LCAzMiBieXRlcyE=";
+    let store = submission(
+        "store_secret",
+        company,
+        json!({"name": "signing_key", "value": key}),
+    );
+    assert_eq!(host.send("recorder", &store).status, 200);
+    let body = "{ \"order\": 42 }";
+    let orders = urls["orders"].as_str().unwrap();
+    let args = [
+        "--webhook",
+        orders,
+        "--verify",
+        "standard-webhooks",
+        "--body",
+        body,
+    ];
+    let paid = send(&host, &args, &[("KERUJ_WEBHOOK_SECRET", key)]);
+    assert_eq!(paid.code, Some(0), "{}", paid.stderr);
+    let run = &seen(&host, "recorder", company)["seen/order_paid/0"];
+    assert_eq!(run["webhook"]["body"], body);
+    assert!(
+        run["webhook"]["id"].as_str().unwrap().starts_with("msg_"),
+        "{run}"
+    );
+
+    // Uninstalled: the URL is gone.
+    let uninstall = event("application_uninstall", company);
+    assert_eq!(host.send("recorder", &uninstall).status, 200);
+    let gone = send(&host, &args, &[("KERUJ_WEBHOOK_SECRET", key)]);
+    assert_eq!(gone.code, Some(1));
+    assert!(
+        gone.stderr.contains("404") && gone.stderr.contains("no such webhook"),
+        "{}",
+        gone.stderr
+    );
+
+    let not_hooks = send(
+        &host,
+        &["--webhook", &host.url("/apps/recorder/events")],
+        &[],
+    );
+    assert_eq!(not_hooks.code, Some(2));
+    assert!(
+        not_hooks.stderr.contains("is not a webhook URL"),
+        "{}",
+        not_hooks.stderr
     );
 }

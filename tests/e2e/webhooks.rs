@@ -26,7 +26,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The company's webhook URLs, as the app sees them in an event's body.
-fn webhooks(host: &Host, company: &str) -> Value {
+pub fn webhooks(host: &Host, company: &str) -> Value {
     let answer = host.send("recorder", &event("show", company));
     assert_eq!(answer.status, 200, "{}", answer.body);
     let body: Value =

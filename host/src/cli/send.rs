@@ -4,6 +4,11 @@
 //! the answer: a form drawn as text (see [`crate::cli::form_text`]), `done`, or
 //! the error. Exit status: 0 on 2xx, 1 when the host answered otherwise, 2
 //! when nothing could be sent (bad arguments, no token, no host).
+//!
+//! With `--schedule` or `--webhook` it plays the host's own triggers
+//! instead (in `send/triggers.rs`).
+
+mod triggers;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -19,6 +24,8 @@ use crate::plugin_text::PluginText;
 use crate::server::TOKEN_HEADER;
 use crate::settings::{AppSettings, default_token_env, is_app_name};
 
+pub use triggers::TriggerArgs;
+
 /// Where the host is unless `--url` or `KERUJ_URL` says otherwise (`serve`'s default).
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 /// The company events are sent for unless `--company` or `KERUJ_COMPANY` says otherwise.
@@ -32,11 +39,13 @@ const BIN: &str = "keruj-host";
 #[derive(Debug, Clone, clap::Args)]
 pub struct SendArgs {
     /// The app id: the plugin's file name without `.wasm`.
-    pub app: String,
+    #[arg(required_unless_present = "webhook")]
+    pub app: Option<String>,
     /// The event: `install`, `configure`, `update` or `uninstall` (short for
     /// `application_*`; `install` adds a generated `account_api_key` and
     /// `account_id`), or any event name as is, such as a form's `reply`.
-    pub event: String,
+    #[arg(required_unless_present = "webhook")]
+    pub event: Option<String>,
     /// The company the event is for.
     #[arg(long, env = "KERUJ_COMPANY", default_value = DEFAULT_COMPANY)]
     pub company: String,
@@ -56,12 +65,22 @@ pub struct SendArgs {
     /// `token_env` (with --plugins), else `KERUJ_APP_TOKEN_<APP>`].
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
-    /// The host's plugins folder, to read `<app>.toml`'s `token_env`.
+    /// The host's plugins folder, to read `<app>.toml`'s `token_env` (and,
+    /// with --schedule, its schedules).
     #[arg(long, env = "KERUJ_PLUGINS", value_name = "DIR")]
     pub plugins: Option<PathBuf>,
     /// Print the host's JSON answer as is instead of drawing it.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub triggers: TriggerArgs,
+}
+
+impl SendArgs {
+    /// The app id (empty with `--webhook`, which names none).
+    pub fn app(&self) -> &str {
+        self.app.as_deref().unwrap_or_default()
+    }
 }
 
 /// Parses one `--data KEY=VALUE`: see [`SendArgs::data`] for how VALUE is read.
@@ -333,17 +352,19 @@ fn error_text(args: &SendArgs, token_from: &str, answer: &Answer) -> String {
         401 => format!(
             "the token from {token_from} is not the one the host has for {:?}: \
              give the value the host was started with",
-            args.app
+            args.app()
         ),
         404 => format!(
             "no app {:?} is loaded at {}: check the name (the plugin's file stem) and \
              `GET /apps/{}/health`",
-            args.app, args.url, args.app
+            args.app(),
+            args.url,
+            args.app()
         ),
         409 => format!(
             "the company {:?} has not installed the app: run `{BIN} send {} install --company {}` first",
             args.company,
-            args.app,
+            args.app(),
             quote(&args.company)
         ),
         _ => String::new(),
@@ -362,7 +383,7 @@ pub fn reply_command(args: &SendArgs, form: &Form) -> String {
     let mut words: Vec<String> = vec![
         BIN.into(),
         "send".into(),
-        args.app.clone(),
+        args.app().to_owned(),
         form.reply.clone(),
     ];
     if args.company != DEFAULT_COMPANY {
@@ -414,6 +435,9 @@ fn quote(word: &str) -> String {
 /// `keruj-host send`, start to end: the exit status of [`show`], or 2 with
 /// the reason on stderr when nothing could be sent.
 pub async fn run(mut args: SendArgs) -> ExitCode {
+    if let Some(url) = args.triggers.webhook.clone() {
+        return triggers::run(&args, &url).await;
+    }
     match send(&mut args).await {
         Ok((token, answer)) => {
             let shown = show(&args, &token.from, &answer);
@@ -431,18 +455,21 @@ pub async fn run(mut args: SendArgs) -> ExitCode {
 /// Sends the event; `args.company` becomes the company it was sent for
 /// (`--body` may name another), which the answer line and hints repeat.
 async fn send(args: &mut SendArgs) -> anyhow::Result<(AppToken, Answer)> {
+    let app = args.app().to_owned();
     anyhow::ensure!(
-        is_app_name(&args.app),
-        "{:?} is not an app id (lowercase letters, digits, `_` and `-`, as the plugin's file name)",
-        args.app
+        is_app_name(&app),
+        "{app:?} is not an app id (lowercase letters, digits, `_` and `-`, as the plugin's file name)"
     );
-    let event = event_name(&args.event);
-    let body = build_body(event, &args.company, &args.data, args.body.as_deref())?;
+    let event = event_name(args.event.as_deref().unwrap_or_default());
+    let mut body = build_body(event, &args.company, &args.data, args.body.as_deref())?;
+    if args.triggers.schedule {
+        triggers::schedule_body(&app, args.plugins.as_deref(), &mut body)?;
+    }
     if let Some(Value::String(company)) = body.get("company_id") {
         args.company.clone_from(company);
     }
-    let token = resolve_token(&args.app, args.plugins.as_deref(), args.token.as_deref())?;
-    let answer = post(&args.url, &args.app, &token.value, &Value::Object(body)).await?;
+    let token = resolve_token(&app, args.plugins.as_deref(), args.token.as_deref())?;
+    let answer = post(&args.url, &app, &token.value, &Value::Object(body)).await?;
     Ok((token, answer))
 }
 

@@ -52,9 +52,53 @@ impl TestAppBuilder {
     }
 
     /// Another sidecar setting, as in `<app>.toml`: `timeout_ms`,
-    /// `memory_mb`, `http_timeout_ms`, `max_concurrency`.
+    /// `memory_mb`, `http_timeout_ms`, `max_concurrency` (an array of
+    /// tables works too, but [`schedule`](Self::schedule) and
+    /// [`webhook`](Self::webhook) say it shorter).
     pub fn sidecar(mut self, key: &str, value: impl Into<toml::Value>) -> Self {
         self.limits.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// A `[[schedule]]` of `event` every `every` (`"15m"`, `"1h"`): fire its
+    /// run with [`TestApp::run_schedule`]. A cron schedule goes through
+    /// [`sidecar`](Self::sidecar) with its table.
+    pub fn schedule(self, event: &str, every: &str) -> Self {
+        let table = [("event", event), ("every", every)];
+        self.push_table("schedule", &table)
+    }
+
+    /// A `[[webhook]]` `name` delivering `event`, verified per `verify`
+    /// (`"none"`, `"github"`, `"standard-webhooks"`, `"stripe"`,
+    /// `"shopify"`) with `secret` (`"secret:<name>"`, `"env:<VAR>"`, or
+    /// `None` with `"none"`): deliver with [`TestApp::deliver_signed`].
+    pub fn webhook<'a>(
+        self,
+        name: &str,
+        event: &str,
+        verify: &str,
+        secret: impl Into<Option<&'a str>>,
+    ) -> Self {
+        let mut table = vec![("name", name), ("event", event), ("verify", verify)];
+        if let Some(secret) = secret.into() {
+            table.push(("secret", secret));
+        }
+        self.push_table("webhook", &table)
+    }
+
+    /// Appends a table to the sidecar's array of tables `key`.
+    fn push_table(mut self, key: &str, fields: &[(&str, &str)]) -> Self {
+        let table: toml::Table = fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), toml::Value::from(*v)))
+            .collect();
+        let entry = self
+            .limits
+            .entry(key.to_owned())
+            .or_insert_with(|| toml::Value::Array(Vec::new()));
+        if let toml::Value::Array(tables) = entry {
+            tables.push(table.into());
+        }
         self
     }
 

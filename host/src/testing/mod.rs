@@ -40,10 +40,16 @@
 //! assert_eq!(app.secret_get("company-1", "key").as_deref(), Some("k-1"));
 //! assert_eq!(app.requests().len(), 2);
 //! ```
+//!
+//! Schedules and webhooks ([`TestAppBuilder::schedule`],
+//! [`TestAppBuilder::webhook`]) are driven without waiting:
+//! [`TestApp::run_schedule`] fires a run now, [`TestApp::deliver_signed`]
+//! posts a delivery signed as the provider would.
 
 mod answer;
 mod build;
 mod builder;
+mod triggers;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -58,6 +64,7 @@ use crate::storage::{Space, Tenant};
 pub use crate::capabilities::outbound_override::{OutboundRequest, OutboundResponse};
 pub use answer::Answer;
 pub use builder::TestAppBuilder;
+pub use triggers::Delivery;
 
 /// The `account_id` the harness sends with every event.
 pub const ACCOUNT_ID: &str = "test-account";
@@ -194,10 +201,16 @@ impl TestApp {
         let result = self
             .runtime
             .block_on(host.dispatch(&self.name, body.as_bytes(), &request_id));
+        self.raise_handler_panic();
+        Answer::from_dispatch(result)
+    }
+
+    /// Fails the test at the event whose outbound call made a handler panic.
+    #[track_caller]
+    fn raise_handler_panic(&self) {
         if let Some(message) = self.panicked.lock().expect("panic lock").take() {
             panic!("{message}");
         }
-        Answer::from_dispatch(result)
     }
 
     /// Every outbound request the app made so far, Keruj API calls included,

@@ -14,6 +14,7 @@
 //! never holds a token.
 
 pub mod capture;
+mod triggers;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ use hyper::body::Incoming;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 pub use capture::{Capture, LogLine};
@@ -85,8 +87,11 @@ pub async fn run(
     for (app, variable) in generate_tokens(&options.plugins) {
         println!("keruj-host dev: {app} has no token; {variable} is set to a generated one");
     }
-    let host = Host::start(HostConfig::new(&options.plugins, &data)).await?;
+    // Bound first: webhook URLs point at the console, which serves `/hooks/`.
     let listener = tokio::net::TcpListener::bind(options.listen).await?;
+    let mut config = HostConfig::new(&options.plugins, &data);
+    config.public_url = Some(format!("http://{}", listener.local_addr()?));
+    let host = Host::start(config).await?;
     // Read by the author and by the tests, as `serve`'s line.
     println!(
         "keruj-host dev console listening on http://{}/",
@@ -177,6 +182,19 @@ impl Console {
                 Ok(send) => self.send(send).await,
                 Err(message) => json(StatusCode::BAD_REQUEST, &json!({ "error": message })),
             },
+            (&Method::GET, "/_dev/api/triggers") => {
+                let query = request.uri().query().unwrap_or_default();
+                let (app, company) = triggers::query_pair(query);
+                self.triggers(&app, &company).await
+            }
+            (&Method::POST, "/_dev/api/run-schedule") => match read_json(request).await {
+                Ok(run) => self.run_schedule(run).await,
+                Err(message) => json(StatusCode::BAD_REQUEST, &json!({ "error": message })),
+            },
+            (&Method::POST, "/_dev/api/deliver") => match read_json(request).await {
+                Ok(deliver) => self.deliver(deliver).await,
+                Err(message) => json(StatusCode::BAD_REQUEST, &json!({ "error": message })),
+            },
             (_, path) if path == "/" || path.starts_with("/_dev") => json(
                 StatusCode::NOT_FOUND,
                 &json!({"error": "no such console route"}),
@@ -264,13 +282,13 @@ struct SendRequest {
     body: Option<Map<String, Value>>,
 }
 
-async fn read_json(request: Request<Incoming>) -> Result<SendRequest, String> {
+async fn read_json<T: DeserializeOwned>(request: Request<Incoming>) -> Result<T, String> {
     let body = Limited::new(request.into_body(), MAX_API_BODY)
         .collect()
         .await
         .map_err(|e| format!("the body could not be read: {e}"))?
         .to_bytes();
-    serde_json::from_slice(&body).map_err(|e| format!("the body is not a send request: {e}"))
+    serde_json::from_slice(&body).map_err(|e| format!("the body is not what this route takes: {e}"))
 }
 
 fn asset(text: &'static str, kind: &'static str) -> Response<Full<Bytes>> {

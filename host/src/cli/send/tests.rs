@@ -304,3 +304,27 @@ fn errors_show_status_error_request_id_and_a_hint() {
         shown.stderr
     );
 }
+
+#[test]
+fn webhook_takes_the_place_of_app_and_event() {
+    let hook = args(&["--webhook", "http://h/hooks/x", "--verify", "stripe"]);
+    assert_eq!(hook.app, None);
+    assert_eq!(hook.triggers.verify, crate::signatures::Scheme::Stripe);
+    let parse = |line: &[&str]| {
+        #[derive(clap::Parser, Debug)]
+        struct Cli {
+            #[command(flatten)]
+            send: SendArgs,
+        }
+        Cli::try_parse_from(std::iter::once("send").chain(line.iter().copied())).map(|_| ())
+    };
+    assert!(
+        parse(&["hello"]).is_err(),
+        "EVENT is needed without --webhook"
+    );
+    assert!(parse(&["hello", "ping", "--webhook", "http://h/hooks/x"]).is_err());
+    assert!(parse(&["--webhook", "u", "--schedule"]).is_err());
+    let bad = parse(&["--webhook", "u", "--verify", "hmac"]).unwrap_err();
+    assert!(bad.to_string().contains("standard-webhooks"), "{bad}");
+    assert!(args(&["hello", "tick", "--schedule"]).triggers.schedule);
+}

@@ -83,11 +83,12 @@ function selectApp(name) {
   clearDialogue();
   renderApps();
   renderHealth();
+  renderTriggers();
 }
 
 function updateButtons() {
   const enabled = Boolean(state.app) && !state.busy;
-  for (const button of document.querySelectorAll("[data-event], #custom button")) {
+  for (const button of document.querySelectorAll("[data-event], #custom button, [data-trigger]")) {
     button.disabled = !enabled;
   }
   $("dialogue-title").textContent = state.app ? `${state.app} · ${company() || "no company"}` : "Dialogue";
@@ -160,6 +161,84 @@ async function send(event, body) {
     state.busy = false;
     updateButtons();
     renderHealth();
+    renderTriggers();
+  }
+}
+
+// ---- schedules and webhooks ------------------------------------------------
+
+/** Lists the app's schedules (next due, "Run now") and webhooks (the
+ * company's URL, "Send signed test delivery") for the company. */
+async function renderTriggers() {
+  const box = $("triggers");
+  if (!state.app) return;
+  const app = state.app;
+  const who = company();
+  if (!who) return box.replaceChildren(el("p", { class: "hint" }, "Type a company id."));
+  let list;
+  try {
+    const query = `app=${encodeURIComponent(app)}&company=${encodeURIComponent(who)}`;
+    const response = await fetch(`/_dev/api/triggers?${query}`);
+    list = await response.json();
+    if (!response.ok) throw new Error(list.error || `HTTP ${response.status}`);
+  } catch (error) {
+    if (app === state.app) box.replaceChildren(el("p", { class: "hint" }, String(error.message || error)));
+    return;
+  }
+  if (app !== state.app || who !== company()) return;
+  const items = [];
+  for (const schedule of list.schedules) {
+    const next = schedule.next_due ? new Date(schedule.next_due).toLocaleString() : "never";
+    items.push(el("div", { class: "trigger", "data-schedule": schedule.event },
+      el("div", { class: "trigger-head mono" }, schedule.event),
+      el("div", { class: "trigger-meta" }, `${schedule.cadence} · next ${next}`),
+      el("button", {
+        class: "button", type: "button", "data-trigger": "schedule", disabled: state.busy || !list.installed,
+        onclick: () => drive(schedule.event, "/_dev/api/run-schedule", { event: schedule.event }),
+      }, "Run now")));
+  }
+  for (const hook of list.webhooks) {
+    const signed = hook.verify !== "none";
+    items.push(el("div", { class: "trigger", "data-webhook": hook.name },
+      el("div", { class: "trigger-head mono" }, `${hook.name} → ${hook.event}`),
+      el("div", { class: "trigger-meta" }, signed ? `${hook.verify}, ${hook.secret}` : "unsigned"),
+      hook.url ? el("input", { class: "input mono", readonly: true, value: hook.url, "aria-label": `${hook.name} URL`,
+        onfocus: (focused) => focused.target.select() }) : null,
+      el("button", {
+        class: "button", type: "button", "data-trigger": "webhook", disabled: state.busy || !hook.url,
+        onclick: () => drive(hook.event, "/_dev/api/deliver", { name: hook.name }),
+      }, signed && hook.can_sign ? "Send signed test delivery" : "Send test delivery"),
+      signed && !hook.can_sign ? el("p", { class: "hint" }, `Sent unsigned: ${hook.cannot_sign_because}`) : null));
+  }
+  if (items.length === 0) items.push(el("p", { class: "hint" }, "The sidecar declares no [[schedule]] or [[webhook]]."));
+  else if (!list.installed) items.push(el("p", { class: "hint" }, "Install the app for this company to run them."));
+  box.replaceChildren(...items);
+}
+
+/** Fires a schedule or a webhook delivery and shows it like a sent event. */
+async function drive(label, path, payload) {
+  if (!state.app || state.busy) return;
+  state.busy = true;
+  updateButtons();
+  const pending = el("div", { class: "card pending" }, el("span", { class: "spinner" }), "Waiting for the app…");
+  const step = addStep(label, pending);
+  step.querySelector(".step-event").firstChild.textContent = "The host started";
+  try {
+    const response = await fetch(path, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ app: state.app, company: company(), ...payload }),
+    });
+    const answer = await response.json();
+    if (!response.ok) return pending.replaceWith(failed(answer.error || `HTTP ${response.status}`));
+    pending.replaceWith(renderAnswer(answer));
+    addLogEntry(answer);
+  } catch (error) {
+    pending.replaceWith(failed(`The console could not reach the host: ${error.message}`));
+  } finally {
+    state.busy = false;
+    updateButtons();
+    renderTriggers();
   }
 }
 
@@ -305,7 +384,11 @@ function addLogEntry(answer) {
 for (const button of document.querySelectorAll("[data-event]")) {
   button.addEventListener("click", () => send(button.dataset.event));
 }
-$("company").addEventListener("input", updateButtons);
+$("company").addEventListener("input", () => {
+  updateButtons();
+  clearTimeout(state.triggersTimer);
+  state.triggersTimer = setTimeout(renderTriggers, 300);
+});
 $("clear").addEventListener("click", clearDialogue);
 $("custom").addEventListener("submit", (submitted) => {
   submitted.preventDefault();
