@@ -135,8 +135,29 @@ mod tests {
             Event::Scheduled(Scheduled {
                 event: "sync".into(),
                 due: "2026-12-03T09:00:00Z".into(),
-                attempt: 2
+                attempt: 2,
+                id: String::new(),
+                payload: Value::Null,
             })
+        );
+        let made = json!({"event": "follow_up", "company_id": "c1", "schedule": {
+            "event": "follow_up", "due": "2026-12-03T09:10:00Z", "attempt": 1,
+            "id": "5f0c", "payload": {"order": 7}}});
+        let Event::Scheduled(run) = Event::from_body("follow_up", made) else {
+            panic!("not a scheduled run")
+        };
+        assert_eq!(run.id, "5f0c");
+        #[derive(serde::Deserialize)]
+        #[serde(crate = "serde")]
+        struct FollowUp {
+            order: u32,
+        }
+        assert_eq!(run.payload::<FollowUp>().unwrap().order, 7);
+        assert!(
+            run.payload::<Vec<u8>>()
+                .unwrap_err()
+                .to_string()
+                .contains("does not fit")
         );
         let delivery = json!({"event": "np_status", "company_id": "c1", "webhook": {
             "name": "status", "id": "d-1", "method": "POST", "query": "a=1",
@@ -150,6 +171,7 @@ mod tests {
             ("np_status", "status")
         );
         assert_eq!(delivery.header("x-event"), Some("moved"));
+        assert_eq!(delivery.label, "", "the sidecar's URL has no label");
         assert_eq!(delivery.header("missing"), None);
         let body: Value = delivery.json().unwrap();
         assert_eq!(body["ttn"], "2045");

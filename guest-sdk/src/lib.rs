@@ -106,7 +106,11 @@ pub mod kv;
 #[cfg(feature = "guest")]
 pub mod log;
 #[cfg(feature = "guest")]
+pub mod schedules;
+#[cfg(feature = "guest")]
 pub mod secrets;
+#[cfg(feature = "guest")]
+pub mod webhooks;
 
 use std::fmt;
 

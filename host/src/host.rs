@@ -80,6 +80,10 @@ impl Host {
         let mut services = Services::new(storage.clone(), config.keruj_api.clone())?;
         services.outbound_override = config.outbound_override.clone();
         services.min_schedule_interval = config.min_schedule_interval;
+        services.webhook_urls = Arc::new(WebhookUrls::new(
+            storage.derived_key("webhook ids"),
+            config.public_url.as_deref().unwrap_or(DEFAULT_PUBLIC_URL),
+        ));
         let runtime = Runtime::new(Arc::new(services))?.with_cache(config.data_dir.join("cache"));
         // Watch before the scan: whatever changes during start-up is in the
         // watcher's queue and reloads once the host is up.
@@ -135,17 +139,12 @@ impl Host {
                 let _ = all_loaded.send(true);
             });
         }
-        let webhook_urls = WebhookUrls::new(
-            storage.derived_key("webhook ids"),
-            config.public_url.as_deref().unwrap_or(DEFAULT_PUBLIC_URL),
-        );
         let dispatcher = Dispatcher::new(
             apps.clone(),
             runtime,
             storage.clone(),
             metrics.clone(),
             Budget::new(config.background_concurrency),
-            webhook_urls,
         );
         let scheduler = StopOnDrop(triggers::schedules::start(dispatcher.clone()));
         Ok(Host {

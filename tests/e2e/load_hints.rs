@@ -53,7 +53,7 @@ fn a_plugin_that_does_not_load_says_what_to_do() {
                 "`wasi:keyvalue/store@0.2.0-draft`, which this host does not provide",
                 "use keruj:plugin/kv instead",
                 "`keruj:plugin/kv@9.0.0`, which this host does not provide",
-                "serves keruj:plugin@0.1.0 only, not @9.0.0",
+                "serves keruj:plugin @0.1.0, @0.2.0, not @9.0.0",
             ],
         ),
         ("quickjs", &["task.cancel", "--backend-qjs-disable-async"]),
@@ -96,8 +96,8 @@ fn check_says_whether_the_host_would_load_a_plugin() {
     assert_eq!(code, Some(0), "{out}");
     for part in [
         "loadable by this host",
-        "world      keruj:plugin/app@0.1.0",
-        "provided   keruj:plugin/log@0.1.0",
+        "world      keruj:plugin/app@0.2.0",
+        "provided   keruj:plugin/log@0.2.0",
         "provided   wasi:cli/environment@0.2",
         "compile    ",
         "app id     hello",
@@ -127,7 +127,7 @@ fn check_says_whether_the_host_would_load_a_plugin() {
         "MISSING    wasi:keyvalue/store@0.2.0-draft",
         "what to do: use keruj:plugin/kv instead",
         "MISSING    keruj:plugin/kv@9.0.0",
-        "world      NOT keruj:plugin/app@0.1.0",
+        "world      NOT keruj:plugin/app@9.0.0",
     ] {
         assert!(out.contains(part), "{part:?} not in:\n{out}");
     }

@@ -7,6 +7,7 @@
 //! built once per run, by the first test that needs them.
 
 mod capabilities;
+mod contract_versions;
 mod crashes;
 mod dev_console;
 mod errors;
@@ -19,6 +20,7 @@ mod hostile_requests;
 mod identity;
 mod lifecycle;
 mod load_hints;
+mod made_at_run_time;
 mod managed_postgres;
 mod managed_postgres_failover;
 mod metrics;

@@ -35,7 +35,7 @@ pub fn webhooks(host: &Host, company: &str) -> Value {
 }
 
 /// POSTs `body` with `headers` to `url`, which names the host by its public URL.
-fn deliver(url: &str, headers: &[(&str, String)], body: &str) -> (u16, String) {
+pub fn deliver(url: &str, headers: &[(&str, String)], body: &str) -> (u16, String) {
     let client = reqwest::blocking::Client::new();
     let mut request = client.post(url).body(body.to_owned());
     for (name, value) in headers {

@@ -1,12 +1,14 @@
-//! The events the host starts on its own: a sidecar schedule coming due, a
-//! third party calling one of the company's webhook URLs.
+//! The events the host starts on its own: a schedule coming due (the
+//! sidecar's, or one the app made with [`crate::schedules`]), a third party
+//! calling one of the company's webhook URLs.
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::Error;
 
-/// A sidecar `[[schedule]]` came due for the event's company.
+/// A schedule came due for the event's company: a sidecar `[[schedule]]`,
+/// or one the app made at run time ([`crate::schedules`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scheduled {
     /// The schedule's event name.
@@ -15,6 +17,19 @@ pub struct Scheduled {
     pub due: String,
     /// 1 for the first try of this due time; more after a failed try.
     pub attempt: u32,
+    /// The id [`crate::schedules`] gave a schedule the app made; empty for
+    /// the sidecar's.
+    pub id: String,
+    /// The payload the app gave the schedule; `null` for the sidecar's.
+    pub payload: Value,
+}
+
+impl Scheduled {
+    /// The payload read as `T`.
+    pub fn payload<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        T::deserialize(&self.payload)
+            .map_err(|e| Error::msg(format!("the schedule's payload does not fit: {e}")))
+    }
 }
 
 /// A third party called one of the company's webhook URLs, and its
@@ -25,6 +40,9 @@ pub struct Delivery {
     pub event: String,
     /// The webhook's `name` in the sidecar.
     pub name: String,
+    /// The label of the URL the app minted ([`crate::webhooks::mint`]) that
+    /// was called; empty for the sidecar's URL.
+    pub label: String,
     /// The delivery's id (the provider's, when it sends one): repeats of
     /// one id never reach the app twice.
     pub id: String,
@@ -61,6 +79,12 @@ pub(super) fn scheduled(body: &Value) -> Option<Scheduled> {
         event: schedule.get("event")?.as_str()?.to_owned(),
         due: schedule.get("due")?.as_str()?.to_owned(),
         attempt: u32::try_from(schedule.get("attempt")?.as_u64()?).ok()?,
+        id: schedule
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        payload: schedule.get("payload").cloned().unwrap_or(Value::Null),
     })
 }
 
@@ -80,6 +104,7 @@ pub(super) fn delivery(event: &str, body: &Value) -> Option<Delivery> {
     Some(Delivery {
         event: event.to_owned(),
         name: text("name")?,
+        label: text("label").unwrap_or_default(),
         id: text("id")?,
         method: text("method")?,
         query: text("query")?,

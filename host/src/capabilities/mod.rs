@@ -20,10 +20,14 @@ pub mod kv;
 pub mod log;
 pub mod outbound;
 pub mod outbound_override;
+pub mod schedules;
 mod scope;
 pub mod secrets;
+mod since_0_1_0;
 mod wasi;
 pub mod wasi_http;
+pub mod webhook_urls;
+pub mod webhooks;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -44,7 +48,11 @@ type Link = fn(&mut Linker<InstanceState>) -> wasmtime::Result<()>;
 
 /// Every capability a plugin may import, linked once for the whole engine.
 /// Of `wasi:http`, only `types` and `outgoing-handler`: the host never calls
-/// a plugin's `incoming-handler`.
+/// a plugin's `incoming-handler`. Each `keruj:plugin` version the host
+/// serves is linked beside the current one (an app imports one of them).
+/// The exports have not changed since 0.1.0 (`types` is the same), so one
+/// set of generated exports calls any app; a version that changes them
+/// will need a dispatch per version in `runtime`.
 pub const CAPABILITIES: &[Link] = &[
     wasi::add_to_linker,
     wasi_http::add_to_linker,
@@ -54,6 +62,9 @@ pub const CAPABILITIES: &[Link] = &[
     config::add_to_linker,
     http::add_to_linker,
     keruj_api::add_to_linker,
+    schedules::add_to_linker,
+    webhooks::add_to_linker,
+    since_0_1_0::add_to_linker,
 ];
 
 /// Links every capability of [`CAPABILITIES`].
@@ -71,8 +82,12 @@ pub struct Services {
     /// Answers plugins' outbound calls and Keruj API calls instead of the
     /// network: `None` but in tests ([`outbound_override`]).
     pub outbound_override: Option<outbound_override::OutboundOverride>,
-    /// What an app's sidecar schedules are checked against when it loads.
+    /// What an app's sidecar schedules (and those it makes at run time)
+    /// are checked against.
     pub min_schedule_interval: std::time::Duration,
+    /// Mints and opens webhook URLs; the host's is keyed from its identity
+    /// and names `--public-url`.
+    pub webhook_urls: Arc<webhook_urls::WebhookUrls>,
 }
 
 impl Services {
@@ -82,7 +97,12 @@ impl Services {
             .no_proxy()
             .user_agent(concat!("keruj-host/", env!("CARGO_PKG_VERSION")))
             .build()?;
+        let webhook_urls = webhook_urls::WebhookUrls::new(
+            storage.derived_key("webhook ids"),
+            crate::settings::DEFAULT_PUBLIC_URL,
+        );
         Ok(Services {
+            webhook_urls: Arc::new(webhook_urls),
             storage,
             client,
             keruj_api,
@@ -119,6 +139,8 @@ pub struct InstanceState {
     scope: Scope,
     /// The `[config]` table of the app's sidecar.
     config: Arc<BTreeMap<String, String>>,
+    /// The sidecar's `[[webhook]]`s, which minted URLs deliver as.
+    webhooks: Arc<[crate::settings::Webhook]>,
     /// The outbound HTTP grant, for `keruj:plugin/http` and `wasi:http` both.
     http: outbound::Grant,
     services: Arc<Services>,
@@ -163,6 +185,7 @@ impl InstanceState {
                 .answered_by(services.outbound_override.clone()),
             scope: Scope::new(services.storage.clone(), bound, event),
             config: settings.config.clone(),
+            webhooks: settings.webhooks.clone(),
             services: services.clone(),
         }
     }

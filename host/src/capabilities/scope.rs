@@ -43,6 +43,16 @@ impl Scope {
         &self.log_budget
     }
 
+    /// The install the event acts for, and its generation: what a read
+    /// that names the install (a webhook URL) needs.
+    pub fn installed(&self) -> Result<(Tenant<'_>, Generation), String> {
+        let tenant = self.tenant()?;
+        let install = self
+            .install
+            .ok_or("this event is not for an installed company")?;
+        Ok((tenant, install))
+    }
+
     pub fn storage(&self) -> &Storage {
         &self.storage
     }
@@ -68,7 +78,7 @@ impl Scope {
     }
 
     pub async fn set(&self, space: Space, key: &str, value: &[u8]) -> Result<(), String> {
-        let (tenant, install) = self.install().await?;
+        let (tenant, install) = self.writable().await?;
         self.wrote.store(true, Ordering::Release);
         self.storage
             .plugin_set(space, tenant, install, key, value)
@@ -77,7 +87,7 @@ impl Scope {
     }
 
     pub async fn delete(&self, space: Space, key: &str) -> Result<(), String> {
-        let (tenant, install) = self.install().await?;
+        let (tenant, install) = self.writable().await?;
         self.wrote.store(true, Ordering::Release);
         self.storage
             .plugin_delete(space, tenant, install, key)
@@ -85,12 +95,11 @@ impl Scope {
             .map_err(|e| self.failed(e))
     }
 
-    /// The tenant and the install a write is for.
     /// Whom a write is for, once it may happen: the install is there (the
     /// store checks it again in the write), and a scheduled run still holds
     /// its lease. The lease is checked just before the write, not in it: a
     /// write racing the takeover to the millisecond can still land.
-    async fn install(&self) -> Result<(Tenant<'_>, Generation), String> {
+    pub async fn writable(&self) -> Result<(Tenant<'_>, Generation), String> {
         let tenant = self.tenant()?;
         let install = self
             .install

@@ -120,9 +120,13 @@ impl fmt::Display for Report {
             Ok(()) => writeln!(
                 f,
                 "  world      {} (exports handle-event, health)",
-                app_world()
+                app_world(&inspection.contract)
             )?,
-            Err(why) => writeln!(f, "  world      NOT {}: {why}", app_world())?,
+            Err(why) => writeln!(
+                f,
+                "  world      NOT {}: {why}",
+                app_world(&inspection.contract)
+            )?,
         }
         let ignored: Vec<&str> = inspection.ignored_exports().collect();
         if !ignored.is_empty() {

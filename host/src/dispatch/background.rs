@@ -21,7 +21,7 @@ use crate::storage::{Lease, Tenant};
 /// What brought a background event.
 #[derive(Debug, Clone)]
 pub enum Trigger {
-    /// A sidecar schedule came due.
+    /// A schedule came due: the sidecar's, or one the app made.
     Schedule {
         event: String,
         /// RFC 3339, UTC.
@@ -30,6 +30,8 @@ pub enum Trigger {
         attempt: u32,
         /// The run's claim: its writes are refused once it is lost.
         lease: Option<Lease>,
+        /// A schedule the app made at run time: its id and payload.
+        made: Option<(String, Value)>,
     },
     /// A third party called a webhook URL; `delivery` is the body's
     /// `webhook` object.
@@ -124,9 +126,14 @@ impl Dispatcher {
                 event,
                 due,
                 attempt,
+                made,
                 ..
             } => {
                 body["schedule"] = json!({"event": event, "due": due, "attempt": attempt});
+                if let Some((id, payload)) = made {
+                    body["schedule"]["id"] = id.as_str().into();
+                    body["schedule"]["payload"] = payload.clone();
+                }
             }
             Trigger::Webhook { delivery, .. } => body["webhook"] = delivery.clone(),
         }

@@ -18,7 +18,6 @@
 
 mod background;
 mod error;
-mod webhook_urls;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -27,9 +26,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use keruj_guest::event::{INSTALL, UNINSTALL};
 use keruj_guest::form::{Form, FormError};
 
+pub use crate::capabilities::webhook_urls::{HookTarget, WebhookUrls};
 pub use background::{Budget, Trigger};
 pub use error::DispatchError;
-pub use webhook_urls::{HookTarget, WebhookUrls};
 
 use crate::apps::{App, Apps};
 use crate::capabilities::EventScope;
@@ -74,7 +73,6 @@ pub struct Dispatcher {
     metrics: Arc<Metrics>,
     /// What the events the host starts itself may hold at once.
     budget: Arc<Budget>,
-    webhook_urls: Arc<WebhookUrls>,
 }
 
 impl Dispatcher {
@@ -84,7 +82,6 @@ impl Dispatcher {
         storage: Arc<Storage>,
         metrics: Arc<Metrics>,
         budget: Budget,
-        webhook_urls: WebhookUrls,
     ) -> Dispatcher {
         Dispatcher {
             apps,
@@ -92,7 +89,6 @@ impl Dispatcher {
             storage,
             metrics,
             budget: Arc::new(budget),
-            webhook_urls: Arc::new(webhook_urls),
         }
     }
 
@@ -113,7 +109,7 @@ impl Dispatcher {
 
     /// Mints and opens webhook URLs.
     pub fn webhook_urls(&self) -> &WebhookUrls {
-        &self.webhook_urls
+        &self.runtime.services().webhook_urls
     }
 
     /// The version of `app` that serves events now, or why none does (404
@@ -379,8 +375,12 @@ impl Dispatcher {
                     company: event.company_id.clone(),
                     name: webhook.name.clone(),
                     generation,
+                    minted: None,
                 };
-                (webhook.name.clone(), self.webhook_urls.url(&target).into())
+                (
+                    webhook.name.clone(),
+                    self.webhook_urls().url(&target).into(),
+                )
             })
             .collect();
         match serde_json::from_str::<serde_json::Value>(&event.body) {

@@ -2,7 +2,7 @@
 //! host does not provide, and for the compile errors a common toolchain
 //! causes. Shown in an app's health `problem`, the log, and `keruj-host check`.
 
-use crate::bindings::CONTRACT_VERSION;
+use crate::bindings::{CONTRACT_VERSION, CONTRACT_VERSIONS};
 
 /// The WASI 0.2 interfaces the host links (`wasmtime_wasi::p2` and the
 /// outgoing half of `wasmtime_wasi_http::p2`), as `package/interface`.
@@ -45,17 +45,22 @@ pub fn for_import(import: &str) -> String {
     let (path, version) = import.split_once('@').unwrap_or((import, ""));
     let package = path.split_once('/').map_or(path, |(package, _)| package);
     if package == "keruj:plugin" {
-        return if version == CONTRACT_VERSION {
+        let served = CONTRACT_VERSIONS
+            .iter()
+            .map(|v| format!("@{v}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return if CONTRACT_VERSIONS.contains(&version) {
             format!(
-                "this host serves keruj:plugin@{CONTRACT_VERSION} and it differs from what the \
+                "this host serves keruj:plugin@{version} and it differs from what the \
                  component was built against: rebuild it with this host's keruj-guest (or its \
                  guest-sdk/wit)"
             )
         } else {
             format!(
-                "this host serves keruj:plugin@{CONTRACT_VERSION} only, not @{version}: build the \
-                 app against @{CONTRACT_VERSION} (the keruj-guest this host ships), or run a \
-                 host that serves @{version}"
+                "this host serves keruj:plugin {served}, not @{version}: build the app against \
+                 @{CONTRACT_VERSION} (the keruj-guest this host ships), or run a host that \
+                 serves @{version}"
             )
         };
     }
@@ -123,10 +128,15 @@ mod tests {
 
     #[test]
     fn keruj_versions_name_the_served_one() {
-        let other = for_import("keruj:plugin/kv@0.2.0");
-        assert!(other.contains(&format!("keruj:plugin@{CONTRACT_VERSION} only, not @0.2.0")));
-        let same = for_import(&format!("keruj:plugin/kv@{CONTRACT_VERSION}"));
-        assert!(same.contains("rebuild"), "{same}");
+        let other = for_import("keruj:plugin/kv@9.0.0");
+        assert!(
+            other.contains("serves keruj:plugin @0.1.0, @0.2.0, not @9.0.0"),
+            "{other}"
+        );
+        for served in CONTRACT_VERSIONS {
+            let same = for_import(&format!("keruj:plugin/kv@{served}"));
+            assert!(same.contains("rebuild"), "{same}");
+        }
     }
 
     #[test]

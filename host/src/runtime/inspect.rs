@@ -25,6 +25,10 @@ pub struct Inspection {
     pub exports: Vec<String>,
     /// `Err` says why the exports are not the `keruj:plugin/app` world.
     pub world: Result<(), String>,
+    /// The `keruj:plugin` version it was built against, read from its
+    /// imports (every app imports at least `types`); the current one when
+    /// it imports none.
+    pub contract: String,
 }
 
 /// One import of a component.
@@ -43,9 +47,24 @@ pub struct Missing {
     pub hint: String,
 }
 
-/// The world every app exports, as `check` names it.
-pub fn app_world() -> String {
-    format!("keruj:plugin/app@{CONTRACT_VERSION}")
+/// The world of `version`, as `check` names it.
+pub fn app_world(version: &str) -> String {
+    format!("keruj:plugin/app@{version}")
+}
+
+/// The `keruj:plugin` version of a component's imports (the newest, should
+/// it mix them), or the current one if it imports none.
+pub fn contract_of<'a>(imports: impl IntoIterator<Item = &'a str>) -> String {
+    imports
+        .into_iter()
+        .filter_map(|name| name.strip_prefix("keruj:plugin/")?.split_once('@'))
+        .map(|(_, version)| version)
+        .max_by_key(|version| {
+            let parts: Vec<u64> = version.split('.').filter_map(|p| p.parse().ok()).collect();
+            parts
+        })
+        .unwrap_or(CONTRACT_VERSION)
+        .to_owned()
 }
 
 impl Inspection {
@@ -70,7 +89,7 @@ impl Inspection {
         if let Err(why) = &self.world {
             problems.push(format!(
                 "its exports are not the {} world: {why}",
-                app_world()
+                app_world(&self.contract)
             ));
         }
         (!problems.is_empty()).then(|| problems.join("; "))
@@ -100,6 +119,7 @@ pub fn inspect<T: 'static>(
         .exports(engine)
         .map(|(name, _)| name.to_owned())
         .collect();
+    let contract = contract_of(items.iter().map(|(name, _)| name.as_str()));
     let (missing, probe) = find_missing(engine, linker, component, &items);
     let world = probe
         .instantiate_pre(component)
@@ -123,6 +143,7 @@ pub fn inspect<T: 'static>(
         imports,
         exports,
         world,
+        contract,
     }
 }
 
@@ -241,5 +262,18 @@ mod tests {
             Some("input-stream")
         );
         assert_eq!(last_quoted_after("nothing", "instance export `"), None);
+    }
+
+    #[test]
+    fn the_contract_is_read_from_the_imports() {
+        let old = [
+            "wasi:io/streams@0.2.6",
+            "keruj:plugin/types@0.1.0",
+            "keruj:plugin/kv@0.1.0",
+        ];
+        assert_eq!(contract_of(old), "0.1.0");
+        let mixed = ["keruj:plugin/types@0.10.0", "keruj:plugin/kv@0.2.0"];
+        assert_eq!(contract_of(mixed), "0.10.0");
+        assert_eq!(contract_of(["wasi:io/streams@0.2.6"]), CONTRACT_VERSION);
     }
 }

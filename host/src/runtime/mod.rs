@@ -20,7 +20,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use crate::bindings::AppPre;
-pub use crate::bindings::{CONTRACT_VERSION, Event, Outcome};
+pub use crate::bindings::{CONTRACT_VERSION, CONTRACT_VERSIONS, Event, Outcome};
 pub use cache::{CompileCache, Origin};
 pub use engine::AllocationStrategy;
 pub use inspect::Inspection;
@@ -46,6 +46,9 @@ pub struct Plugin {
     pre: AppPre<InstanceState>,
     /// Hex SHA-256 of the `.wasm` bytes: which version serves.
     pub digest: String,
+    /// Whether it imports `keruj:plugin/schedules`: only then does the
+    /// scheduler look for schedules it made.
+    pub makes_schedules: bool,
 }
 
 /// Why running a plugin gave no outcome.
@@ -180,8 +183,19 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .and_then(AppPre::new);
+        let makes_schedules = component
+            .component_type()
+            .imports(&self.engine)
+            .any(|(name, _)| name.starts_with("keruj:plugin/schedules@"));
         match fits {
-            Ok(pre) => Ok((Plugin { pre, digest }, origin)),
+            Ok(pre) => Ok((
+                Plugin {
+                    pre,
+                    digest,
+                    makes_schedules,
+                },
+                origin,
+            )),
             // Judge every import, to say all that is wrong and what to do.
             Err(error) => Err(
                 match inspect::inspect(&self.engine, &self.linker, &component).problem() {

@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 use crate::capabilities::outbound_override::OutboundOverride;
 use crate::storage::StoreLocation;
 
-pub use triggers::{Cadence, Schedule, SecretSource, Webhook, parse_duration};
+pub use triggers::{Cadence, Schedule, SecretSource, Webhook, parse_duration, recurring};
 use triggers::{ScheduleTable, WebhookTable};
 
 /// Default per-event time limit.

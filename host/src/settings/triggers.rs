@@ -192,6 +192,31 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(bad)
 }
 
+/// A recurring schedule an app makes at run time (`keruj:plugin/schedules`),
+/// checked as the sidecar's are: `every` a duration, or `cron` read in
+/// `timezone` (empty: UTC), no more often than `min_interval`.
+pub fn recurring(
+    event: &str,
+    every: Option<&str>,
+    cron: Option<(&str, &str)>,
+    min_interval: Duration,
+) -> Result<Schedule, String> {
+    let (cron, timezone) = match cron {
+        Some((cron, "")) => (Some(cron.to_owned()), None),
+        Some((cron, zone)) => (Some(cron.to_owned()), Some(zone.to_owned())),
+        None => (None, None),
+    };
+    let table = ScheduleTable {
+        event: event.to_owned(),
+        every: every.map(str::to_owned),
+        cron,
+        timezone,
+    };
+    table
+        .check("the schedule", min_interval)
+        .map_err(|error| error.to_string())
+}
+
 impl ScheduleTable {
     /// The schedule, or why the app cannot have it (`file` names the sidecar).
     pub(super) fn check(self, file: &str, min_interval: Duration) -> anyhow::Result<Schedule> {

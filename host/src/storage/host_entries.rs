@@ -4,7 +4,7 @@
 //! never meet them, and an uninstall deletes them with the rest.
 
 use super::metrics::Op;
-use super::{Generation, Storage, Swap, Tenant, Tree};
+use super::{Generation, Put, Room, Storage, Swap, Tenant, Tree, Uninstalled};
 
 const PREFIX: &str = "host/";
 
@@ -39,6 +39,57 @@ impl Storage {
             self.installs.forget(tenant);
         }
         Ok(swap)
+    }
+
+    /// Stores `value` as the host's entry `name` for the install
+    /// `generation`; with `room`, a new entry only while the tenant holds
+    /// fewer than `room.max_entries` host entries under `room.prefix`.
+    pub async fn put_host_entry(
+        &self,
+        tenant: Tenant<'_>,
+        generation: Generation,
+        name: &str,
+        value: &[u8],
+        room: Option<Room<'_>>,
+    ) -> anyhow::Result<Put> {
+        let name = format!("{PREFIX}{name}");
+        let prefix = room.map(|room| format!("{PREFIX}{}", room.prefix));
+        let room = room.zip(prefix.as_deref()).map(|(room, prefix)| Room {
+            prefix,
+            max_entries: room.max_entries,
+        });
+        let at = tenant.entry(Tree::Data, &name);
+        self.timed(Op::put, self.store.put(at, generation, value, room))
+            .await
+    }
+
+    /// Removes the host's entry `name`, if the install `generation` is there.
+    pub async fn delete_host_entry(
+        &self,
+        tenant: Tenant<'_>,
+        generation: Generation,
+        name: &str,
+    ) -> anyhow::Result<Result<(), Uninstalled>> {
+        let name = format!("{PREFIX}{name}");
+        let at = tenant.entry(Tree::Data, &name);
+        self.timed(Op::delete, self.store.delete(at, generation))
+            .await
+    }
+
+    /// The names of the host's entries under `prefix`, in byte order.
+    pub async fn host_entry_names(
+        &self,
+        tenant: Tenant<'_>,
+        prefix: &str,
+    ) -> anyhow::Result<Vec<String>> {
+        let prefix = format!("{PREFIX}{prefix}");
+        let names = self
+            .timed(Op::list, self.store.list(tenant, Tree::Data, &prefix))
+            .await?;
+        Ok(names
+            .into_iter()
+            .filter_map(|name| name.strip_prefix(PREFIX).map(str::to_owned))
+            .collect())
     }
 
     /// The companies that have `app` installed.

@@ -70,6 +70,7 @@ impl TestApp {
             attempt: 1,
             // Run by hand, outside the scheduler's claims: no lease to lose.
             lease: None,
+            made: None,
         };
         let company = self.company();
         let run = app.clone();
@@ -109,6 +110,7 @@ impl TestApp {
             company,
             name: name.to_owned(),
             generation,
+            minted: None,
         })
     }
 

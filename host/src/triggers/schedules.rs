@@ -17,16 +17,21 @@
 //!   its install: installing does not run the schedule at once;
 //! - an uninstall deletes the records with the rest, and the next round
 //!   finds no install: runs stop within one tick (plus a run in flight).
+//!
+//! Schedules an app made at run time (`capabilities::schedules`) take the
+//! same path, one claim record each; a one-off run has no first sight (it
+//! runs once its time has come) and is deleted once it is settled.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::apps::App;
+use crate::capabilities::schedules::{self as made, When};
 use crate::dispatch::{Dispatcher, Trigger, new_request_id};
-use crate::settings::Schedule;
 use crate::storage::{Lease, Swap, Tenant};
 
 /// How often the scheduler looks for due runs.
@@ -74,7 +79,7 @@ async fn round(dispatcher: &Dispatcher) {
         let Some(Ok(app)) = dispatcher.apps().get(&name).map(|entry| entry.serving()) else {
             continue;
         };
-        if app.settings.schedules.is_empty() {
+        if app.settings.schedules.is_empty() && !app.plugin.makes_schedules {
             continue;
         }
         let companies = match dispatcher.storage().companies(&app.name).await {
@@ -84,40 +89,145 @@ async fn round(dispatcher: &Dispatcher) {
                 continue;
             }
         };
+        let now = Timestamp::now();
         for company in companies {
             for (index, schedule) in app.settings.schedules.iter().enumerate() {
-                if let Err(error) = consider(dispatcher, &app, &company, index, schedule).await {
-                    tracing::warn!(
-                        app = app.name,
-                        company,
-                        event = schedule.event,
-                        "scheduled run waits: {error:#}"
-                    );
-                }
+                let Some(due) = schedule.latest_due(&app.name, &company, now) else {
+                    continue;
+                };
+                let due = Due {
+                    key: format!("schedule/{index}/{}", schedule.event),
+                    event: schedule.event.clone(),
+                    due,
+                    made: None,
+                };
+                consider(dispatcher, &app, &company, due).await;
+            }
+            if app.plugin.makes_schedules
+                && let Err(error) = consider_made(dispatcher, &app, &company, now).await
+            {
+                tracing::warn!(app = app.name, company, "scheduled runs wait: {error:#}");
             }
         }
     }
 }
 
-/// Claims and starts the company's due run of `schedule`, if one is due.
-async fn consider(
+/// The latest due time of one schedule of a company, and whose it is.
+struct Due {
+    /// The host entry its claims are recorded in.
+    key: String,
+    event: String,
+    due: Timestamp,
+    /// A schedule the app made: its id, its payload, and whether it runs once.
+    made: Option<Made>,
+}
+
+/// What a run of a schedule the app made carries.
+#[derive(Clone)]
+struct Made {
+    id: String,
+    payload: Value,
+    once: bool,
+}
+
+/// The due runs of the schedules the app made for `company`; and the claims
+/// of cancelled ones, dropped once no run holds them.
+async fn consider_made(
     dispatcher: &Dispatcher,
     app: &Arc<App>,
     company: &str,
-    index: usize,
-    schedule: &Schedule,
+    now: Timestamp,
+) -> anyhow::Result<()> {
+    let storage = dispatcher.storage();
+    let tenant = Tenant::new(&app.name, company);
+    let schedules = made::all_made(storage, tenant).await?;
+    for (id, schedule) in &schedules {
+        let (due, once) = match &schedule.when {
+            When::Once(at) if *at <= now.as_millisecond() => {
+                (Timestamp::from_millisecond(*at)?, true)
+            }
+            When::Once(_) => continue,
+            _ => match schedule
+                .recurring()
+                .and_then(|recurring| recurring.latest_due(&app.name, company, now))
+            {
+                Some(due) => (due, false),
+                None => continue,
+            },
+        };
+        let due = Due {
+            key: made_claim(id),
+            event: schedule.event.clone(),
+            due,
+            made: Some(Made {
+                id: id.clone(),
+                payload: schedule.payload.clone(),
+                once,
+            }),
+        };
+        consider(dispatcher, app, company, due).await;
+    }
+    for claim in storage.host_entry_names(tenant, MADE_CLAIMS).await? {
+        let id = &claim[MADE_CLAIMS.len()..];
+        if !schedules.iter().any(|(made, _)| made == id)
+            && let Some(generation) = storage.generation(tenant).await?
+        {
+            let stored = storage.host_entry(tenant, &claim).await?;
+            let idle = stored
+                .as_deref()
+                .and_then(|b| serde_json::from_slice::<Claim>(b).ok())
+                .is_none_or(|c| c.settled || c.until <= now.as_millisecond());
+            if idle {
+                let _ = storage
+                    .delete_host_entry(tenant, generation, &claim)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where the claims of made schedules are recorded.
+const MADE_CLAIMS: &str = "schedule/run/";
+
+fn made_claim(id: &str) -> String {
+    format!("{MADE_CLAIMS}{id}")
+}
+
+/// [`claim`], with a failure logged: the next round tries again.
+async fn consider(dispatcher: &Dispatcher, app: &Arc<App>, company: &str, due: Due) {
+    let event = due.event.clone();
+    if let Err(error) = claim(dispatcher, app, company, due).await {
+        tracing::warn!(
+            app = app.name,
+            company,
+            event,
+            "scheduled run waits: {error:#}"
+        );
+    }
+}
+
+/// Claims and starts the company's run of `due`, unless it ran or runs.
+async fn claim(
+    dispatcher: &Dispatcher,
+    app: &Arc<App>,
+    company: &str,
+    due: Due,
 ) -> anyhow::Result<()> {
     let now = Timestamp::now();
-    let Some(due) = schedule.latest_due(&app.name, company, now) else {
-        return Ok(());
-    };
+    let Due {
+        key,
+        event,
+        due,
+        made,
+    } = due;
     let due_ms = due.as_millisecond();
+    let once = made.as_ref().is_some_and(|made| made.once);
     let storage = dispatcher.storage();
     let tenant = Tenant::new(&app.name, company);
     let Some(generation) = storage.generation(tenant).await? else {
         return Ok(());
     };
-    let key = format!("schedule/{index}/{}", schedule.event);
     let stored = storage.host_entry(tenant, &key).await?;
     let previous: Option<Claim> = stored
         .as_deref()
@@ -125,6 +235,13 @@ async fn consider(
     let now_ms = now.as_millisecond();
     let lease = (app.settings.limits.timeout * 2 + LEASE_MARGIN).as_millis() as i64;
     let next = match previous {
+        // A one-off run has no first sight: its time has come.
+        None if once => Claim {
+            due: due_ms,
+            attempt: 1,
+            until: now_ms + lease,
+            settled: false,
+        },
         // First sight of this install: its runs start at the next due time.
         None => Claim {
             due: due_ms,
@@ -171,18 +288,23 @@ async fn consider(
             )
             .await?;
         dispatcher.metrics().triggers.schedule_given_up(&app.name);
-        tracing::error!(app = app.name, company, event = schedule.event, due = %due,
+        tracing::error!(app = app.name, company, event, due = %due,
             "scheduled run failed {MAX_ATTEMPTS} times: given up until its next due time");
+        if once {
+            forget_once(dispatcher, tenant, generation, &key, made.as_ref()).await;
+        }
         return Ok(());
     }
     let (dispatcher, app, company) = (dispatcher.clone(), app.clone(), company.to_owned());
-    let event = schedule.event.clone();
     tokio::spawn(async move {
         let trigger = Trigger::Schedule {
-            event: event.clone(),
+            event,
             due: due.to_string(),
             attempt: next.attempt,
             lease: Some(storage_lease(&key, &claimed)),
+            made: made
+                .as_ref()
+                .map(|made| (made.id.clone(), made.payload.clone())),
         };
         let request_id = new_request_id();
         let lag = Timestamp::now().duration_since(due).unsigned_abs();
@@ -207,12 +329,32 @@ async fn consider(
         let settle = serde_json::to_vec(&after).expect("a claim serializes");
         // Lost or uninstalled: another replica took over after the lease, or
         // the company left; either way there is nothing left to record.
-        let _ = dispatcher
+        let settled = dispatcher
             .storage()
             .swap_host_entry(tenant, generation, &key, Some(&claimed), &settle)
             .await;
+        if once && after.settled && matches!(settled, Ok(Swap::Swapped)) {
+            forget_once(&dispatcher, tenant, generation, &key, made.as_ref()).await;
+        }
     });
     Ok(())
+}
+
+/// A one-off run is settled: its schedule and its claim go.
+async fn forget_once(
+    dispatcher: &Dispatcher,
+    tenant: Tenant<'_>,
+    generation: crate::storage::Generation,
+    key: &str,
+    made: Option<&Made>,
+) {
+    let storage = dispatcher.storage();
+    if let Some(made) = made {
+        let _ = storage
+            .delete_host_entry(tenant, generation, &format!("{}{}", made::PREFIX, made.id))
+            .await;
+    }
+    let _ = storage.delete_host_entry(tenant, generation, key).await;
 }
 
 /// The lease of a claim stored as the host entry `key`.

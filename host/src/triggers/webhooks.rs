@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::capabilities::webhooks;
 use crate::dispatch::{DispatchError, Dispatcher, Trigger};
 use crate::metrics::Delivery;
 use crate::settings::{SecretSource, Webhook};
@@ -93,6 +94,15 @@ pub async fn deliver(
         Ok(_) => return UNKNOWN,
         Err(_) => return BUSY,
     }
+    // A minted URL is live while its record is there (revoke deletes it).
+    let label = match &target.minted {
+        None => String::new(),
+        Some(key) => match webhooks::minted(storage, tenant, key).await {
+            Ok(Some(minted)) if minted.name == target.name => minted.label,
+            Ok(_) => return UNKNOWN,
+            Err(_) => return BUSY,
+        },
+    };
     let (app_name, company) = (app.name.as_str(), target.company.as_str());
     let triggers = &dispatcher.metrics().triggers;
     let secret = match secret_of(dispatcher, tenant, webhook).await {
@@ -122,7 +132,10 @@ pub async fn deliver(
         };
     let seen_key = verified.delivery_id.as_deref().map(|delivery| {
         let digest = Sha256::digest(delivery.as_bytes());
-        format!("webhook/{}/{}", webhook.name, hex(&digest[..16]))
+        match &target.minted {
+            None => format!("webhook/{}/{}", webhook.name, hex(&digest[..16])),
+            Some(key) => format!("webhook/{}~{key}/{}", webhook.name, hex(&digest[..16])),
+        }
     });
     let mut claimed = None;
     if let Some(key) = &seen_key {
@@ -137,6 +150,7 @@ pub async fn deliver(
     }
     let delivery = json!({
         "name": webhook.name,
+        "label": label,
         "id": verified.delivery_id.clone().unwrap_or_else(|| request_id.to_owned()),
         "method": "POST",
         "query": query,

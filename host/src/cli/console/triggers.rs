@@ -132,6 +132,7 @@ impl Console {
                     company: company.to_owned(),
                     name: webhook.name.clone(),
                     generation,
+                    minted: None,
                 })
             });
             let signing = self.secret(tenant, webhook).await.err();
@@ -181,6 +182,7 @@ impl Console {
             attempt: 1,
             // Run by hand, outside the scheduler's claims: no lease to lose.
             lease: None,
+            made: None,
         };
         let request_id = new_request_id();
         let started = Instant::now();
@@ -231,6 +233,7 @@ impl Console {
             company: company.to_owned(),
             name: webhook.name.clone(),
             generation,
+            minted: None,
         });
         let body = deliver.body.unwrap_or_else(|| TEST_BODY.to_owned());
         let delivery_id = format!("msg_dev_{}", uuid::Uuid::new_v4().simple());

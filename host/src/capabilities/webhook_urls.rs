@@ -1,11 +1,14 @@
 //! Webhook URLs: `<public-url>/hooks/<id>`, one per (app, company, name)
-//! and install. The id is the target itself, sealed by the host
+//! and install, and those an app mints at run time ([`super::webhooks`]).
+//! The id is the target itself, sealed by the host
 //! (ChaCha20-Poly1305 under a key derived from the age identity): nothing
 //! to store or look up, the same URL from every replica, and an id nobody
 //! sealed (a guess, an edit) opens to nothing. It holds the install's
 //! generation, so an uninstall revokes it for good: a new install gets a
 //! new URL. Rotating the identity changes every URL (apps see the new ones
-//! in the `webhooks` of their next event).
+//! in the `webhooks` of their next event). A minted URL's target also
+//! holds its key, whose record the host keeps while the URL is live: a
+//! revoked one opens, but finds no record.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -22,6 +25,8 @@ pub struct HookTarget {
     pub company: String,
     pub name: String,
     pub generation: Generation,
+    /// The key of a URL minted at run time; `None` for the sidecar's URL.
+    pub minted: Option<String>,
 }
 
 /// Mints and opens webhook ids.
@@ -57,12 +62,18 @@ impl WebhookUrls {
 
     /// The id of `target`: 96 bits of nonce, the sealed target, a 128-bit tag.
     pub fn id(&self, target: &HookTarget) -> String {
-        let plain = serde_json::to_vec(&(
+        // The sidecar's URL seals four fields, as it did before minting
+        // came: URLs given to third parties stay valid across upgrades.
+        let (app, company, name, generation) = (
             &target.app,
             &target.company,
             &target.name,
             target.generation.0,
-        ))
+        );
+        let plain = match &target.minted {
+            None => serde_json::to_vec(&(app, company, name, generation)),
+            Some(key) => serde_json::to_vec(&(app, company, name, generation, key)),
+        }
         .expect("strings and a number serialize");
         let digest = Sha256::new()
             .chain_update(self.nonce_key)
@@ -87,13 +98,23 @@ impl WebhookUrls {
         }
         let (nonce, sealed) = bytes.split_at(12);
         let plain = self.cipher.decrypt(Nonce::from_slice(nonce), sealed).ok()?;
-        let (app, company, name, generation): (String, String, String, u64) =
-            serde_json::from_slice(&plain).ok()?;
+        type Sidecar = (String, String, String, u64);
+        type Minted = (String, String, String, u64, String);
+        let ((app, company, name, generation), minted) =
+            match serde_json::from_slice::<Sidecar>(&plain) {
+                Ok(sidecar) => (sidecar, None),
+                Err(_) => {
+                    let (app, company, name, generation, key): Minted =
+                        serde_json::from_slice(&plain).ok()?;
+                    ((app, company, name, generation), Some(key))
+                }
+            };
         Some(HookTarget {
             app,
             company,
             name,
             generation: Generation(generation),
+            minted,
         })
     }
 }
@@ -108,7 +129,21 @@ mod tests {
             company: "c1".into(),
             name: "status".into(),
             generation: Generation(7),
+            minted: None,
         }
+    }
+
+    #[test]
+    fn a_minted_url_differs_from_the_sidecars_and_opens_to_its_key() {
+        let urls = WebhookUrls::new([1; 32], "http://h");
+        let minted = HookTarget {
+            minted: Some("k1".into()),
+            ..target()
+        };
+        let id = urls.id(&minted);
+        assert_ne!(id, urls.id(&target()));
+        assert_eq!(urls.open(&id), Some(minted));
+        assert_eq!(urls.open(&urls.id(&target())).unwrap().minted, None);
     }
 
     #[test]

@@ -1,0 +1,167 @@
+//! `keruj:plugin/webhooks` (0.2.0): URLs an app mints at run time for the
+//! event's company, each delivering as one of its sidecar's `[[webhook]]`s
+//! (Atlassian Forge's `getUrl`, with verification). A minted URL is live
+//! while its record `minted/<key>` is among the install's host entries:
+//! revoking deletes it, and an uninstall deletes it with the rest.
+
+use serde::{Deserialize, Serialize};
+use wasmtime::component::{HasSelf, Linker};
+
+use super::InstanceState;
+use super::webhook_urls::HookTarget;
+use crate::bindings::keruj::plugin::webhooks::{self, Minted as MintedUrl};
+use crate::storage::{Put, Room, Storage, Tenant};
+
+/// URLs one company's app may have minted and not revoked.
+pub const MAX_MINTED: usize = 50;
+/// The longest label, in bytes.
+pub const MAX_LABEL_BYTES: usize = 64;
+/// Where the records live among the install's host entries.
+const PREFIX: &str = "minted/";
+
+/// What the host keeps of a minted URL.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Minted {
+    /// The `[[webhook]]` it delivers as.
+    pub name: String,
+    pub label: String,
+    /// When it was minted (ms since the epoch): the order `all` gives.
+    pub at: i64,
+}
+
+/// The record of the minted URL `key`, if it is live.
+pub async fn minted(
+    storage: &Storage,
+    tenant: Tenant<'_>,
+    key: &str,
+) -> anyhow::Result<Option<Minted>> {
+    let stored = storage
+        .host_entry(tenant, &format!("{PREFIX}{key}"))
+        .await?;
+    Ok(stored.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+}
+
+pub(super) fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
+    webhooks::add_to_linker::<_, HasSelf<InstanceState>>(linker, |state| state)
+}
+
+impl webhooks::Host for InstanceState {
+    async fn mint(&mut self, name: String, label: String) -> Result<String, String> {
+        if !self.webhooks.iter().any(|webhook| webhook.name == name) {
+            return Err(format!(
+                "the app's sidecar has no [[webhook]] named {name:?} for the URL to deliver as"
+            ));
+        }
+        if label.len() > MAX_LABEL_BYTES {
+            return Err(format!("a label is at most {MAX_LABEL_BYTES} bytes"));
+        }
+        let (tenant, generation) = self.scope.writable().await?;
+        let key = uuid::Uuid::new_v4().simple().to_string();
+        let record = Minted {
+            name: name.clone(),
+            label,
+            at: jiff::Timestamp::now().as_millisecond(),
+        };
+        let bytes = serde_json::to_vec(&record).expect("a record serializes");
+        let room = Room {
+            prefix: PREFIX,
+            max_entries: MAX_MINTED,
+        };
+        let put = self
+            .services
+            .storage
+            .put_host_entry(
+                tenant,
+                generation,
+                &format!("{PREFIX}{key}"),
+                &bytes,
+                Some(room),
+            )
+            .await
+            .map_err(|error| self.scope.store_failed(&error))?;
+        match put {
+            Put::Stored => Ok(self.minted_url(generation, name, key)),
+            Put::Full => Err(format!(
+                "this company already has {MAX_MINTED} minted URLs: revoke one first"
+            )),
+            Put::Uninstalled => Err("the company uninstalled the app: nothing is minted".into()),
+        }
+    }
+
+    async fn all(&mut self) -> Result<Vec<MintedUrl>, String> {
+        let (tenant, generation) = self.scope.installed()?;
+        let storage = self.services.storage.clone();
+        let keys = storage
+            .host_entry_names(tenant, PREFIX)
+            .await
+            .map_err(|error| self.scope.store_failed(&error))?;
+        let mut found = Vec::new();
+        for name in keys {
+            let key = name.trim_start_matches(PREFIX);
+            match minted(&storage, tenant, key).await {
+                Ok(Some(record)) => found.push((record, key.to_owned())),
+                Ok(None) => {}
+                Err(error) => return Err(self.scope.store_failed(&error)),
+            }
+        }
+        found.sort_by_key(|(record, _)| record.at);
+        Ok(found
+            .into_iter()
+            .map(|(record, key)| MintedUrl {
+                url: self.minted_url(generation, record.name.clone(), key),
+                name: record.name,
+                label: record.label,
+            })
+            .collect())
+    }
+
+    async fn revoke(&mut self, url: String) -> Result<bool, String> {
+        let (tenant, generation) = self.scope.writable().await?;
+        let urls = &self.services.webhook_urls;
+        let id = url.rsplit('/').next().unwrap_or_default();
+        let Some(target) = urls.open(id) else {
+            return Ok(false);
+        };
+        let bound = self.scope.bound();
+        let Some(key) = target.minted.filter(|_| {
+            *target.app == *bound.app
+                && *target.company == *bound.company
+                && target.generation == generation
+        }) else {
+            return Ok(false);
+        };
+        let storage = self.services.storage.clone();
+        let live = minted(&storage, tenant, &key)
+            .await
+            .map_err(|error| self.scope.store_failed(&error))?;
+        if live.is_none() {
+            return Ok(false);
+        }
+        match storage
+            .delete_host_entry(tenant, generation, &format!("{PREFIX}{key}"))
+            .await
+        {
+            Ok(Ok(())) => Ok(true),
+            Ok(Err(_uninstalled)) => Ok(false),
+            Err(error) => Err(self.scope.store_failed(&error)),
+        }
+    }
+}
+
+impl InstanceState {
+    fn minted_url(
+        &self,
+        generation: crate::storage::Generation,
+        name: String,
+        key: String,
+    ) -> String {
+        let bound = self.scope.bound();
+        self.services.webhook_urls.url(&HookTarget {
+            app: bound.app.to_string(),
+            company: bound.company.to_string(),
+            name,
+            generation,
+            minted: Some(key),
+        })
+    }
+}
