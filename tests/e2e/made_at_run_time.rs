@@ -21,7 +21,7 @@ fn recorder() -> Host {
 
 /// Asks the recorder to make the 0.2.0 call `call` with `data`: `Ok` with
 /// what the SDK returned, or `Err` with the host's reason.
-fn call(host: &Host, company: &str, call: &str, data: Value) -> Result<Value, String> {
+pub fn call(host: &Host, company: &str, call: &str, data: Value) -> Result<Value, String> {
     let answer = host.send("recorder", &submission(call, company, data));
     assert_eq!(answer.status, 200, "{}", answer.body);
     let text = answer.json()["elements"][0]["label"]

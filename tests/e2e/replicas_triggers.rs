@@ -64,6 +64,45 @@ fn three_replicas_run_each_due_time_once() {
     }
 }
 
+#[test]
+fn a_run_an_app_scheduled_runs_once_across_replicas() {
+    let Some(server) = Postgres::start_or_skip("a_run_an_app_scheduled_runs_once_across_replicas")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (url, identity) = (server.new_database(), shared_identity(dir.path()));
+    let hosts: Vec<Host> = (0..3).map(|_| replica(&url, &identity, "")).collect();
+    let company = "co-rep-made";
+    assert_eq!(hosts[0].send("recorder", &install(company)).status, 200);
+    let made = |n: usize, data: Value| {
+        crate::made_at_run_time::call(&hosts[n], company, "schedule", data).unwrap()
+    };
+    let once = made(
+        0,
+        json!({"event": "once", "after": "1", "payload": "\"p\""}),
+    );
+    made(1, json!({"event": "tick", "every": "1s"}));
+    let seen_all = eventually(Duration::from_secs(90), || {
+        let seen = seen(&hosts[2], "recorder", company);
+        (seen.keys().filter(|k| k.starts_with("seen/tick/")).count() >= 6).then_some(seen)
+    });
+    let ones: Vec<&Value> = seen_all
+        .iter()
+        .filter(|(key, _)| key.starts_with("seen/once/"))
+        .map(|(_, run)| &run["schedule"])
+        .collect();
+    assert_eq!(ones.len(), 1, "the one-off run ran once: {ones:?}");
+    assert_eq!(ones[0]["id"], once);
+    let dues: Vec<&Value> = seen_all
+        .iter()
+        .filter(|(key, _)| key.starts_with("seen/tick/"))
+        .map(|(_, run)| &run["schedule"]["due"])
+        .collect();
+    let distinct: HashSet<String> = dues.iter().map(|due| due.to_string()).collect();
+    assert_eq!(distinct.len(), dues.len(), "a due time ran twice: {dues:?}");
+}
+
 /// A stub that holds the first request until [`Held::release`]; the others
 /// are answered at once.
 #[derive(Clone, Default)]
