@@ -33,6 +33,9 @@ use crate::Error;
 pub enum When {
     /// Once, at this time (RFC 3339).
     At(String),
+    /// Once, this many seconds after it was made (this host lists a delay
+    /// as [`When::At`], the time it ends).
+    After(u64),
     /// Repeatedly, every this long (`15m`).
     Every(String),
     /// Repeatedly, at the times of a cron expression, in a time zone (empty: UTC).
@@ -105,8 +108,7 @@ pub fn all() -> Result<Vec<Schedule>, Error> {
             event: schedule.event,
             when: match schedule.timing {
                 Timing::At(time) => When::At(time),
-                // The host stores a delay as the time it ends.
-                Timing::After(seconds) => When::At(format!("+{seconds}s")),
+                Timing::After(seconds) => When::After(seconds),
                 Timing::Every(period) => When::Every(period),
                 Timing::Cron(cron) => When::Cron {
                     expression: cron.expression,

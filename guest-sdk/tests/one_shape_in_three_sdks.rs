@@ -58,6 +58,15 @@ const HELPERS: &[Helper] = &[
     helper("secrets", "keys", "keys", "keys"),
     helper("config", "get", "get", "get"),
     helper("config", "all", "all", "all"),
+    helper("schedules", "at", "at", "at"),
+    helper("schedules", "after", "after", "after"),
+    helper("schedules", "every", "every", "every"),
+    helper("schedules", "cron", "cron", "cron"),
+    helper("schedules", "all", "all", "all"),
+    helper("schedules", "cancel", "cancel", "cancel"),
+    helper("webhooks", "mint", "mint", "mint"),
+    helper("webhooks", "all", "all", "all"),
+    helper("webhooks", "revoke", "revoke", "revoke"),
     // Rust has no optional parameters: the forms with headers are `*_with`;
     // `get_json(url)` and `post_json(url, &value)` stay for the calls without.
     helper("http", "get_json_with", "getJson", "get_json"),

@@ -3,12 +3,14 @@
 // KerujError with the host's message: let it propagate and Keruj gets 500
 // with the message in the host's log, or catch it to answer otherwise.
 
-import * as wasiLog from 'keruj:plugin/log@0.1.0';
-import * as wasiKv from 'keruj:plugin/kv@0.1.0';
-import * as wasiSecrets from 'keruj:plugin/secrets@0.1.0';
-import * as wasiConfig from 'keruj:plugin/config@0.1.0';
-import * as wasiHttp from 'keruj:plugin/http@0.1.0';
-import * as wasiKeruj from 'keruj:plugin/keruj-api@0.1.0';
+import * as wasiLog from 'keruj:plugin/log@0.2.0';
+import * as wasiKv from 'keruj:plugin/kv@0.2.0';
+import * as wasiSecrets from 'keruj:plugin/secrets@0.2.0';
+import * as wasiConfig from 'keruj:plugin/config@0.2.0';
+import * as wasiHttp from 'keruj:plugin/http@0.2.0';
+import * as wasiKeruj from 'keruj:plugin/keruj-api@0.2.0';
+import * as wasiSchedules from 'keruj:plugin/schedules@0.2.0';
+import * as wasiWebhooks from 'keruj:plugin/webhooks@0.2.0';
 
 import { KerujError } from './app.js';
 import { utf8Decode, utf8Encode } from './bytes.js';
@@ -196,4 +198,81 @@ export const keruj = Object.freeze({
     }
     return answer?.data ?? null;
   },
+});
+
+/** `value` as the JSON text a schedule carries: `undefined` is `null`. */
+function payloadJson(value) {
+  const text = JSON.stringify(value === undefined ? null : value);
+  // JSON.stringify gives undefined (not an error) for a function or a symbol.
+  if (text === undefined) throw new TypeError(`a schedule's payload must be a JSON value, not a ${typeof value}`);
+  return text;
+}
+
+/** A listed timing, by `kind`, with the names the helpers' parameters have. */
+const TIMINGS = {
+  at: (when) => ({ kind: 'at', when }),
+  // u64 comes back as a BigInt; any real delay fits a Number.
+  after: (seconds) => ({ kind: 'after', seconds: Number(seconds) }),
+  every: (interval) => ({ kind: 'every', interval }),
+  cron: ({ expression, timezone }) => ({ kind: 'cron', expression, timezone }),
+};
+
+/** A listed schedule as a plain object, its payload parsed back. */
+function scheduleOf({ id, event, timing, payload }) {
+  let value;
+  try {
+    value = JSON.parse(payload);
+  } catch (error) {
+    throw new KerujError(`the payload of schedule ${id} is not JSON: ${error.message}`);
+  }
+  return { id, event, timing: TIMINGS[timing.tag](timing.val), payload: value };
+}
+
+const addSchedule = (event, timing, payload) =>
+  call(wasiSchedules.add, String(event), timing, payloadJson(payload));
+
+/**
+ * Runs the app makes at run time for the event's company, beside the
+ * sidecar's `[[schedule]]` tables: each run arrives as `event`, a `scheduled`
+ * event whose `id` and `payload` are this schedule's. `payload` is any JSON
+ * value (default null, at most 4 KiB as JSON). Each helper returns the
+ * schedule's id; a bad timing, the quota (100) or an event without a company
+ * throws a KerujError.
+ */
+export const schedules = Object.freeze({
+  /** Once at `when`: RFC 3339 text (`2026-12-24T09:00:00+02:00`) or a Date. */
+  at: (event, when, payload = null) =>
+    addSchedule(event, { tag: 'at', val: when instanceof Date ? when.toISOString() : String(when) }, payload),
+  /** Once, `seconds` (a whole number) from now. */
+  after(event, seconds, payload = null) {
+    // The binding takes a u64 as a BigInt, which would wrap a negative and refuse a fraction.
+    if (!Number.isSafeInteger(seconds) || seconds < 0) {
+      throw new TypeError(`schedules.after: seconds must be a whole number of seconds, not ${seconds}`);
+    }
+    return addSchedule(event, { tag: 'after', val: BigInt(seconds) }, payload);
+  },
+  /** Repeatedly, every `interval` (`90s`, `15m`, `1h`, `1d`). */
+  every: (event, interval, payload = null) => addSchedule(event, { tag: 'every', val: String(interval) }, payload),
+  /** Repeatedly, at the times the five-field cron `expression` names, in the IANA `timezone` (default UTC). */
+  cron: (event, expression, timezone = '', payload = null) => addSchedule(event, {
+    tag: 'cron', val: { expression: String(expression), timezone: String(timezone ?? '') },
+  }, payload),
+  /** The company's run-time schedules, oldest first: `{ id, event, timing, payload }`. */
+  all: () => call(wasiSchedules.all).map(scheduleOf),
+  /** Cancels the schedule `id`; false when there was none (a one-off that ran is gone). */
+  cancel: (id) => call(wasiSchedules.cancel, String(id)),
+});
+
+/**
+ * Webhook URLs minted at run time for the event's company, beside the one URL
+ * per sidecar `[[webhook]]` (say, one per shop a company connects). A minted
+ * URL delivers as the `[[webhook]]` it names, its `label` in the delivery.
+ */
+export const webhooks = Object.freeze({
+  /** A new URL delivering as the sidecar's webhook `name`; `label` (≤ 64 bytes) is the app's own. */
+  mint: (name, label) => call(wasiWebhooks.mint, String(name), String(label)),
+  /** The company's minted URLs, oldest first: `{ name, label, url }`. */
+  all: () => call(wasiWebhooks.all).map(({ name, label, url }) => ({ name, label, url })),
+  /** Revokes a minted URL (it answers 404 from now on); false when it was not a live one of this company. */
+  revoke: (url) => call(wasiWebhooks.revoke, String(url)),
 });

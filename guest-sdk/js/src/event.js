@@ -62,12 +62,14 @@ export class Submission {
 
 /** A webhook delivery: a request a third party sent to the company's URL, verified by the host. */
 export class Delivery {
-  constructor({ event, name, id, method, query, headers, body }) {
+  constructor({ event, name, label = '', id, method, query, headers, body }) {
     this.kind = 'webhook';
     /** The event the sidecar's `[[webhook]]` names. */
     this.event = event;
     /** The webhook's `name` in the sidecar (the key of its URL in `ctx.webhooks`). */
     this.name = name;
+    /** The label given to `webhooks.mint` for a minted URL; `''` for the sidecar's URL. */
+    this.label = label;
     /** The delivery's id (the provider's, or the host's when it sent none). */
     this.id = id;
     /** The request's method, as `POST`. */
@@ -98,23 +100,30 @@ export class Delivery {
 
 const isString = (v) => typeof v === 'string';
 
-/** `{ kind: 'scheduled', ... }` for a well-formed `schedule` object, else undefined. */
+/**
+ * `{ kind: 'scheduled', ... }` for a well-formed `schedule` object, else
+ * undefined. A sidecar `[[schedule]]`'s run has no `id` (`''`, as for an id
+ * that is not text, like Rust) and no `payload` (`null`).
+ */
 function scheduled(schedule) {
-  const { event, due, attempt } = schedule;
+  const { id, event, due, attempt, payload = null } = schedule;
   // `attempt` as Rust's u32.
   if (!isString(event) || !isString(due) || !Number.isInteger(attempt) || attempt < 0 || attempt > 0xffffffff) {
     return undefined;
   }
-  return { kind: 'scheduled', event, due, attempt };
+  return { kind: 'scheduled', id: isString(id) ? id : '', event, due, attempt, payload };
 }
 
 /** A Delivery for a well-formed `webhook` object, else undefined. */
 function delivery(event, webhook) {
-  const { name, id, method, query, headers, body } = webhook;
+  const { name, label, id, method, query, headers, body } = webhook;
   if (![name, id, method, query, body].every(isString)) return undefined;
   const pair = (h) => Array.isArray(h) && h.length === 2 && isString(h[0]) && isString(h[1]);
   if (!Array.isArray(headers) || !headers.every(pair)) return undefined;
-  return new Delivery({ event, name, id, method, query, headers: headers.map(([k, v]) => [k, v]), body });
+  // No `label` (or one that is not text, like Rust): a delivery to the sidecar's URL.
+  return new Delivery({
+    event, name, label: isString(label) ? label : '', id, method, query, headers: headers.map(([k, v]) => [k, v]), body,
+  });
 }
 
 /**

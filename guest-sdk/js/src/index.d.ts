@@ -31,15 +31,19 @@ export class Submission {
   choice<T extends string>(field: string, options: readonly T[]): T | undefined;
 }
 
-/** A run of a sidecar `[[schedule]]`, for one company. */
+/** A run of a sidecar `[[schedule]]` or of one made with `schedules`, for one company. */
 export interface Scheduled {
   readonly kind: 'scheduled';
+  /** The id `schedules` returned; `''` for a sidecar `[[schedule]]`. */
+  readonly id: string;
   /** The event the schedule names. */
   readonly event: string;
   /** The due time this run is for, RFC 3339 in UTC (`2026-12-03T09:00:00Z`). */
   readonly due: string;
   /** 1, then 2, 3 ... when the host tries the due time again after a failure. */
   readonly attempt: number;
+  /** The payload given to `schedules`; `null` for a sidecar `[[schedule]]`. */
+  readonly payload: Json;
 }
 
 /** A webhook delivery: a request a third party sent to the company's URL, verified by the host. */
@@ -49,6 +53,8 @@ export class Delivery {
   readonly event: string;
   /** The webhook's `name` (the key of its URL in `ctx.webhooks`). */
   readonly name: string;
+  /** The label given to `webhooks.mint` for a minted URL; `''` for the sidecar's URL. */
+  readonly label: string;
   /** The delivery's id. */
   readonly id: string;
   /** The request's method, as `POST`. */
@@ -169,6 +175,62 @@ export const http: {
 export const keruj: {
   /** Returns the answer's `data`; throws a KerujError on GraphQL `errors`. */
   graphql<T = Json>(query: string, variables?: Record<string, unknown>): T;
+};
+
+/** When a run-time schedule runs, as `schedules.all()` reports it. */
+export type Timing =
+  | { kind: 'at'; when: string }
+  | { kind: 'after'; seconds: number }
+  | { kind: 'every'; interval: string }
+  | { kind: 'cron'; expression: string; timezone: string };
+
+/** One of the company's run-time schedules. */
+export interface Schedule {
+  id: string;
+  /** The event each run arrives as. */
+  event: string;
+  timing: Timing;
+  /** The payload each run carries, parsed. */
+  payload: Json;
+}
+
+/**
+ * Runs made at run time for the event's company: each arrives as a `scheduled`
+ * event with this `id` and `payload` (any JSON value, default `null`, at most
+ * 4 KiB as JSON). The adding helpers return the schedule's id; the host's
+ * refusal (a bad timing, the quota, no company) throws a KerujError.
+ */
+export const schedules: {
+  /** Once at `when`: RFC 3339 text (`2026-12-24T09:00:00+02:00`) or a Date. */
+  at(event: string, when: string | Date, payload?: unknown): string;
+  /** Once, `seconds` (a whole number) from now. */
+  after(event: string, seconds: number, payload?: unknown): string;
+  /** Repeatedly, every `interval`: `90s`, `15m`, `1h`, `1d`. */
+  every(event: string, interval: string, payload?: unknown): string;
+  /** Repeatedly, at the times the cron `expression` names, in the IANA `timezone` (default `''`: UTC). */
+  cron(event: string, expression: string, timezone?: string, payload?: unknown): string;
+  /** Oldest first. */
+  all(): Schedule[];
+  /** False when there was no schedule `id` (a one-off that ran is gone). */
+  cancel(id: string): boolean;
+};
+
+/** A webhook URL minted with `webhooks.mint`. */
+export interface Minted {
+  /** The sidecar `[[webhook]]` it delivers as. */
+  name: string;
+  label: string;
+  url: string;
+}
+
+/** Webhook URLs minted at run time for the event's company (say, one per connected shop). */
+export const webhooks: {
+  /** A new URL delivering as the sidecar's webhook `name`; `label` (at most 64 bytes) comes back in each delivery. */
+  mint(name: string, label: string): string;
+  /** Oldest first. */
+  all(): Minted[];
+  /** False when `url` was not a live URL minted for this company. */
+  revoke(url: string): boolean;
 };
 
 export function utf8Encode(text: string): Uint8Array;

@@ -8,5 +8,5 @@ export {
   Form, Element, FormError, MAX_ELEMENTS, MAX_REPLY_BYTES, ELEMENT_TYPES,
   text, password, textarea, number, checkbox, select, info, isEventName,
 } from './form.js';
-export { log, kv, secrets, config, http, keruj, Response } from './capabilities.js';
+export { log, kv, secrets, config, http, keruj, schedules, webhooks, Response } from './capabilities.js';
 export { utf8Encode, utf8Decode } from './bytes.js';

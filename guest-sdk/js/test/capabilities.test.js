@@ -7,7 +7,7 @@ import { register } from 'node:module';
 import { beforeEach, test } from 'node:test';
 
 register('./fake-host/hooks.js', import.meta.url);
-const { KerujError, http, kv, secrets, utf8Encode } = await import('../src/index.js');
+const { KerujError, http, kv, schedules, secrets, utf8Encode, webhooks } = await import('../src/index.js');
 
 /** Records the calls; answers each from `answers[interface.function]`. */
 let host;
@@ -98,4 +98,78 @@ test('kv and secrets: the names the other SDKs use', () => {
   host.answers['secrets.keys'] = ['api_key'];
   assert.deepEqual(secrets.keys(), ['api_key']);
   assert.deepEqual(host.calls.at(-1), { call: 'secrets.keys', args: [''] });
+});
+
+const refuse = (message) => () => { throw { payload: message }; };
+const added = () => host.calls.filter((c) => c.call === 'schedules.add').map((c) => c.args);
+
+test('schedules: each timing reaches the host as the WIT variant, the payload as JSON', () => {
+  host.answers['schedules.add'] = 'sch-1';
+  assert.equal(schedules.after('follow_up', 600, { order: 17, note: 'ціна' }), 'sch-1');
+  schedules.at('remind', '2026-12-24T09:00:00+02:00');
+  schedules.at('remind', new Date(Date.UTC(2026, 11, 24, 7)), ['a']);
+  schedules.every('sync_orders', '15m', null);
+  schedules.cron('digest', '0 9 * * mon-fri', 'Europe/Kyiv', { digest: true });
+  schedules.cron('digest', '0 9 * * *');
+  assert.deepEqual(added(), [
+    // u64 goes to the bindings as a BigInt.
+    ['follow_up', { tag: 'after', val: 600n }, '{"order":17,"note":"ціна"}'],
+    ['remind', { tag: 'at', val: '2026-12-24T09:00:00+02:00' }, 'null'],
+    ['remind', { tag: 'at', val: '2026-12-24T07:00:00.000Z' }, '["a"]'],
+    ['sync_orders', { tag: 'every', val: '15m' }, 'null'],
+    ['digest', { tag: 'cron', val: { expression: '0 9 * * mon-fri', timezone: 'Europe/Kyiv' } }, '{"digest":true}'],
+    ['digest', { tag: 'cron', val: { expression: '0 9 * * *', timezone: '' } }, 'null'],
+  ]);
+});
+
+test('schedules: a payload or a delay the host could not take fails before the call', () => {
+  for (const seconds of [-1, 1.5, '600', Number.MAX_SAFE_INTEGER + 1, NaN]) {
+    assert.throws(() => schedules.after('e', seconds), TypeError, String(seconds));
+  }
+  assert.throws(() => schedules.every('e', '1h', () => 1), TypeError);
+  assert.throws(() => schedules.every('e', '1h', { n: 1n }), TypeError);
+  assert.deepEqual(added(), []);
+});
+
+test('schedules: all gives plain objects, payloads parsed back; cancel says whether there was one', () => {
+  host.answers['schedules.all'] = [
+    { id: 'a', event: 'follow_up', timing: { tag: 'after', val: 600n }, payload: '{"order":17}' },
+    { id: 'b', event: 'remind', timing: { tag: 'at', val: '2026-12-24T09:00:00+02:00' }, payload: 'null' },
+    { id: 'c', event: 'sync', timing: { tag: 'every', val: '15m' }, payload: '[1,"x"]' },
+    { id: 'd', event: 'digest', timing: { tag: 'cron', val: { expression: '0 9 * * *', timezone: '' } }, payload: '"hi"' },
+  ];
+  assert.deepEqual(schedules.all(), [
+    { id: 'a', event: 'follow_up', timing: { kind: 'after', seconds: 600 }, payload: { order: 17 } },
+    { id: 'b', event: 'remind', timing: { kind: 'at', when: '2026-12-24T09:00:00+02:00' }, payload: null },
+    { id: 'c', event: 'sync', timing: { kind: 'every', interval: '15m' }, payload: [1, 'x'] },
+    { id: 'd', event: 'digest', timing: { kind: 'cron', expression: '0 9 * * *', timezone: '' }, payload: 'hi' },
+  ]);
+  host.answers['schedules.cancel'] = (id) => id === 'a';
+  assert.equal(schedules.cancel('a'), true);
+  assert.equal(schedules.cancel('gone'), false);
+  assert.deepEqual(host.calls.at(-1), { call: 'schedules.cancel', args: ['gone'] });
+});
+
+test("schedules: the host's refusal is a KerujError with its message", () => {
+  host.answers['schedules.add'] = refuse('at most 100 schedules per company');
+  assert.throws(() => schedules.after('e', 60, { a: 1 }),
+    (e) => e instanceof KerujError && e.message === 'at most 100 schedules per company');
+  host.answers['schedules.all'] = refuse('no company');
+  assert.throws(() => schedules.all(), (e) => e instanceof KerujError && e.message === 'no company');
+  host.answers['schedules.cancel'] = refuse('the store is down');
+  assert.throws(() => schedules.cancel('a'), (e) => e instanceof KerujError && e.message === 'the store is down');
+});
+
+test('webhooks: mint, all and revoke', () => {
+  host.answers['webhooks.mint'] = 'https://apps.example.com/hooks/M-1';
+  assert.equal(webhooks.mint('orders', 'shop-17'), 'https://apps.example.com/hooks/M-1');
+  assert.deepEqual(host.calls.at(-1), { call: 'webhooks.mint', args: ['orders', 'shop-17'] });
+  host.answers['webhooks.all'] = [{ name: 'orders', label: 'shop-17', url: 'https://apps.example.com/hooks/M-1' }];
+  assert.deepEqual(webhooks.all(), [{ name: 'orders', label: 'shop-17', url: 'https://apps.example.com/hooks/M-1' }]);
+  host.answers['webhooks.revoke'] = (url) => url.endsWith('M-1');
+  assert.equal(webhooks.revoke('https://apps.example.com/hooks/M-1'), true);
+  assert.equal(webhooks.revoke('https://apps.example.com/hooks/nope'), false);
+  host.answers['webhooks.mint'] = refuse('no [[webhook]] named "order"');
+  assert.throws(() => webhooks.mint('order', 'shop-17'),
+    (e) => e instanceof KerujError && e.message === 'no [[webhook]] named "order"');
 });

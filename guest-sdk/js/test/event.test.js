@@ -53,10 +53,22 @@ const base = { company_id: 'co-1', account_id: 'acc-1' };
 
 test('a schedule object makes a scheduled run', () => {
   const body = { event: 'sync_orders', ...base, schedule };
+  // A sidecar [[schedule]]'s run: no id, no payload.
   assert.deepEqual(eventFromBody('sync_orders', body),
-    { kind: 'scheduled', event: 'sync_orders', due: '2026-12-03T09:00:00Z', attempt: 2 });
+    { kind: 'scheduled', id: '', event: 'sync_orders', due: '2026-12-03T09:00:00Z', attempt: 2, payload: null });
   // Before the data rule.
   assert.equal(eventFromBody('sync_orders', { ...body, data: { a: 1 } }).kind, 'scheduled');
+});
+
+test("a run-time schedule's run carries its id and payload", () => {
+  const payload = { order: 17, lines: [1, 2], note: null };
+  const run = eventFromBody('follow_up', { schedule: { ...schedule, event: 'follow_up', id: 'sch-1', payload } });
+  assert.deepEqual(run, { kind: 'scheduled', id: 'sch-1', event: 'follow_up', due: schedule.due, attempt: 2, payload });
+  for (const value of [null, 0, 'x', [1]]) {
+    assert.deepEqual(eventFromBody('e', { schedule: { ...schedule, id: 'sch-1', payload: value } }).payload, value);
+  }
+  // An id that is not text is no id, as in Rust.
+  for (const id of ['', null, 7]) assert.equal(eventFromBody('e', { schedule: { ...schedule, id } }).id, '');
 });
 
 test('a webhook object makes a delivery, with header() and json()', () => {
@@ -74,6 +86,14 @@ test('a webhook object makes a delivery, with header() and json()', () => {
   const text = eventFromBody('np_status', { webhook: { ...webhook, headers: [], body: 'not json' } });
   assert.throws(() => text.json(), (e) => e instanceof KerujError && e.message.startsWith("the delivery's body is not JSON: "));
   assert.equal(text.header('content-type'), undefined);
+});
+
+test("a delivery to a minted URL carries its label; the sidecar's URL, ''", () => {
+  assert.equal(eventFromBody('np_status', { webhook }).label, '');
+  assert.equal(eventFromBody('np_status', { webhook: { ...webhook, label: '' } }).label, '');
+  assert.equal(eventFromBody('np_status', { webhook: { ...webhook, label: 'shop-17' } }).label, 'shop-17');
+  // A label that is not text is no label, as in Rust.
+  for (const label of [null, 17]) assert.equal(eventFromBody('np_status', { webhook: { ...webhook, label } }).label, '');
 });
 
 test('system events never become scheduled runs or deliveries', () => {

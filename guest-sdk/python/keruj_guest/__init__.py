@@ -18,11 +18,15 @@ with ``python -m keruj_guest build app.py`` (see README.md)::
 
 Scheduled runs and webhook deliveries arrive as :class:`events.Scheduled` and
 :class:`events.Delivery`; ``ctx.webhooks`` has the company's webhook URLs.
+:class:`schedules` and :class:`webhooks` make more of them at run time.
 """
 
 from . import events
 from .app import DONE, App, Context, KerujError
-from .capabilities import Response, config, http, keruj, kv, log, secrets
+from .capabilities import (
+    After, At, Cron, Every, Minted, Response, Schedule, config, http, keruj, kv, log, schedules, secrets,
+    webhooks,
+)
 from .form import (
     ELEMENT_TYPES, MAX_ELEMENTS, MAX_REPLY_BYTES, Element, Form, FormError, checkbox, info,
     is_event_name, number, password, select, text, textarea,
@@ -33,4 +37,5 @@ __all__ = [
     "Form", "Element", "FormError", "ELEMENT_TYPES", "MAX_ELEMENTS", "MAX_REPLY_BYTES",
     "text", "password", "textarea", "number", "checkbox", "select", "info", "is_event_name",
     "log", "kv", "secrets", "config", "http", "keruj", "Response",
+    "schedules", "Schedule", "At", "After", "Every", "Cron", "webhooks", "Minted",
 ]

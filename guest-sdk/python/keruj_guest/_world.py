@@ -11,7 +11,7 @@ from .capabilities import log
 
 # Loaded now, while componentize-py pre-initialises the app: a module first
 # imported later, inside an event, is not found in the component.
-from wit_world.imports import config, http, keruj_api, kv, secrets  # noqa: F401
+from wit_world.imports import config, http, keruj_api, kv, schedules, secrets, webhooks  # noqa: F401
 from wit_world.imports import log as _wit_log  # noqa: F401
 
 

@@ -10,6 +10,8 @@ when a helper is called, so the rest of the SDK runs in plain CPython too.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 from .app import KerujError
@@ -287,3 +289,173 @@ class keruj:
             messages = [e["message"] for e in errors if isinstance(e, dict) and isinstance(e.get("message"), str)]
             raise KerujError(f"Keruj's API refused the request: {'; '.join(messages)}")
         return answer.get("data") if isinstance(answer, dict) else None
+
+
+@dataclass(frozen=True)
+class At:
+    """Once, at ``when`` (RFC 3339)."""
+    when: str
+
+
+@dataclass(frozen=True)
+class After:
+    """Once, ``seconds`` after it was made."""
+    seconds: int
+
+
+@dataclass(frozen=True)
+class Every:
+    """Repeatedly, every ``interval`` (``90s``, ``15m``, ``1h``, ``1d``)."""
+    interval: str
+
+
+@dataclass(frozen=True)
+class Cron:
+    """Repeatedly, at the times the five-field ``expression`` names, in the IANA
+    ``timezone`` (empty: UTC)."""
+    expression: str
+    timezone: str = ""
+
+
+#: When a schedule runs, as :meth:`schedules.all` reports it.
+Timing = Union[At, After, Every, Cron]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """One of the company's run-time schedules."""
+    id: str
+    #: The event each run arrives as.
+    event: str
+    timing: Timing
+    #: The payload each run carries, parsed.
+    payload: Any
+
+
+def _payload(value: Any) -> str:
+    """``value`` as the JSON text a schedule carries; NaN and the infinities
+    are refused here, since they are not JSON and the host would refuse them."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _schedule(wit: Any, listed: Any) -> Schedule:
+    """A listed schedule of the bindings (``wit``) as a :class:`Schedule`, its payload parsed."""
+    timing = listed.timing
+    if isinstance(timing, wit.Timing_At):
+        timing = At(timing.value)
+    elif isinstance(timing, wit.Timing_After):
+        timing = After(timing.value)
+    elif isinstance(timing, wit.Timing_Every):
+        timing = Every(timing.value)
+    else:
+        timing = Cron(timing.value.expression, timing.value.timezone)
+    try:
+        payload = json.loads(listed.payload)
+    except ValueError as error:
+        raise KerujError(f"the payload of schedule {listed.id} is not JSON: {error}") from None
+    return Schedule(listed.id, listed.event, timing, payload)
+
+
+class schedules:
+    """Runs the app makes at run time for the event's company, beside the
+    sidecar's ``[[schedule]]`` tables: each run arrives as ``event``, an
+    :class:`~keruj_guest.events.Scheduled` whose ``id`` and ``payload`` are this
+    schedule's. ``payload`` is any JSON-serialisable value (default None, at
+    most 4 KiB as JSON). Each helper returns the schedule's id; a bad timing,
+    the quota (100) or an event without a company raises :class:`KerujError`::
+
+        schedules.after("follow_up", 600, {"order": 17})
+    """
+
+    @staticmethod
+    def at(event: str, when: Union[str, datetime], payload: Any = None) -> str:
+        """Once at ``when``: RFC 3339 text (``2026-12-24T09:00:00+02:00``) or an aware datetime."""
+        from wit_world.imports import schedules as wit
+
+        if isinstance(when, datetime):
+            # A naive datetime names no instant: RFC 3339 needs its offset.
+            if when.utcoffset() is None:
+                raise ValueError("schedules.at: the datetime needs a time zone (tzinfo)")
+            when = when.isoformat()
+        return _call(wit.add, event, wit.Timing_At(str(when)), _payload(payload))
+
+    @staticmethod
+    def after(event: str, seconds: Union[int, timedelta], payload: Any = None) -> str:
+        """Once, ``seconds`` (whole seconds, or a timedelta) from now."""
+        from wit_world.imports import schedules as wit
+
+        if isinstance(seconds, timedelta):
+            seconds = int(seconds.total_seconds())
+        # The binding takes a u64: a bool, a fraction or a negative is a mistake.
+        if isinstance(seconds, bool) or not isinstance(seconds, int):
+            raise TypeError(f"schedules.after: seconds must be an int or a timedelta, not {seconds!r}")
+        if not 0 <= seconds < 2 ** 64:
+            raise ValueError(f"schedules.after: seconds must be 0 or more, not {seconds}")
+        return _call(wit.add, event, wit.Timing_After(seconds), _payload(payload))
+
+    @staticmethod
+    def every(event: str, interval: str, payload: Any = None) -> str:
+        """Repeatedly, every ``interval``: ``90s``, ``15m``, ``1h``, ``1d``."""
+        from wit_world.imports import schedules as wit
+
+        return _call(wit.add, event, wit.Timing_Every(str(interval)), _payload(payload))
+
+    @staticmethod
+    def cron(event: str, expression: str, timezone: str = "", payload: Any = None) -> str:
+        """Repeatedly, at the times the cron ``expression`` names (``0 9 * * mon-fri``),
+        in the IANA ``timezone`` (default UTC)."""
+        from wit_world.imports import schedules as wit
+
+        timing = wit.Timing_Cron(wit.Cron(expression=str(expression), timezone=str(timezone or "")))
+        return _call(wit.add, event, timing, _payload(payload))
+
+    @staticmethod
+    def all() -> List[Schedule]:
+        """The company's run-time schedules, oldest first."""
+        from wit_world.imports import schedules as wit
+
+        return [_schedule(wit, listed) for listed in _call(wit.all)]
+
+    @staticmethod
+    def cancel(id: str) -> bool:
+        """Cancels the schedule ``id``; False when there was none (a one-off that ran is gone)."""
+        from wit_world.imports import schedules as wit
+
+        return _call(wit.cancel, id)
+
+
+@dataclass(frozen=True)
+class Minted:
+    """A webhook URL minted with :meth:`webhooks.mint`."""
+    #: The sidecar ``[[webhook]]`` it delivers as.
+    name: str
+    label: str
+    url: str
+
+
+class webhooks:
+    """Webhook URLs minted at run time for the event's company, beside the one
+    URL per sidecar ``[[webhook]]`` (say, one per shop a company connects). A
+    minted URL delivers as the ``[[webhook]]`` it names, with its ``label`` in
+    the :class:`~keruj_guest.events.Delivery`."""
+
+    @staticmethod
+    def mint(name: str, label: str) -> str:
+        """A new URL delivering as the sidecar's webhook ``name``; ``label`` (at most 64 bytes) is the app's own."""
+        from wit_world.imports import webhooks as wit
+
+        return _call(wit.mint, name, label)
+
+    @staticmethod
+    def all() -> List[Minted]:
+        """The company's minted URLs, oldest first."""
+        from wit_world.imports import webhooks as wit
+
+        return [Minted(m.name, m.label, m.url) for m in _call(wit.all)]
+
+    @staticmethod
+    def revoke(url: str) -> bool:
+        """Revokes a minted URL (it answers 404 from now on); False when it was not a live one of this company."""
+        from wit_world.imports import webhooks as wit
+
+        return _call(wit.revoke, url)

@@ -97,13 +97,17 @@ class Submit:
 
 @dataclass(frozen=True)
 class Scheduled:
-    """A run of a sidecar ``[[schedule]]``, for one company."""
+    """A run of a sidecar ``[[schedule]]`` or of one made with ``schedules``, for one company."""
     #: The event the schedule names.
     event: str
     #: The due time this run is for, RFC 3339 in UTC (``2026-12-03T09:00:00Z``).
     due: str
     #: 1, then 2, 3 ... when the host tries the due time again after a failure.
     attempt: int
+    #: The id ``schedules`` returned; empty for a sidecar ``[[schedule]]``.
+    id: str = ""
+    #: The payload given to ``schedules``, parsed; None for a sidecar ``[[schedule]]``.
+    payload: Any = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,8 @@ class Delivery:
     headers: List[Tuple[str, str]]
     #: The request's body as UTF-8 text.
     body: str
+    #: The label given to ``webhooks.mint`` for a minted URL; empty for the sidecar's URL.
+    label: str = ""
 
     def header(self, name: str) -> Optional[str]:
         """The first header ``name`` (any case), or None."""
@@ -159,7 +165,10 @@ def _scheduled(schedule: Any) -> Optional[Scheduled]:
     # ``attempt`` as Rust's u32.
     if not isinstance(attempt, int) or isinstance(attempt, bool) or not 0 <= attempt <= 0xFFFFFFFF:
         return None
-    return Scheduled(event, due, attempt)
+    # A sidecar ``[[schedule]]``'s run has no id (empty, as for an id that is
+    # not text, like Rust) and no payload.
+    id_ = schedule.get("id")
+    return Scheduled(event, due, attempt, id_ if isinstance(id_, str) else "", schedule.get("payload"))
 
 
 def _delivery(event: str, webhook: Any) -> Optional[Delivery]:
@@ -174,8 +183,11 @@ def _delivery(event: str, webhook: Any) -> Optional[Delivery]:
             isinstance(pair, list) and len(pair) == 2 and all(isinstance(part, str) for part in pair)
             for pair in headers):
         return None
+    # No ``label`` (or one that is not text, like Rust): a delivery to the sidecar's URL.
+    label = webhook.get("label")
     name, id_, method, query, body = fields
-    return Delivery(event, name, id_, method, query, [(k, v) for k, v in headers], body)
+    return Delivery(event, name, id_, method, query, [(k, v) for k, v in headers], body,
+                    label if isinstance(label, str) else "")
 
 
 def webhooks_from_body(body: Any) -> dict:

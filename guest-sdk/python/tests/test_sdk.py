@@ -89,9 +89,38 @@ WEBHOOKS = {"status": "https://apps.example.com/hooks/A-1", "paid": "https://app
 class Triggers(unittest.TestCase):
     def test_a_schedule_object_makes_a_scheduled_run(self):
         body = {"event": "sync_orders", "company_id": "co-1", "account_id": "acc-1", "schedule": SCHEDULE}
-        self.assertEqual(from_body("sync_orders", body), Scheduled("sync_orders", "2026-12-03T09:00:00Z", 2))
+        run = from_body("sync_orders", body)
+        self.assertEqual(run, Scheduled("sync_orders", "2026-12-03T09:00:00Z", 2))
+        # A sidecar [[schedule]]'s run: no id, no payload.
+        self.assertEqual((run.id, run.payload), ("", None))
         # Before the data rule.
         self.assertIsInstance(from_body("sync_orders", {**body, "data": {"a": 1}}), Scheduled)
+
+    def test_a_run_time_schedules_run_carries_its_id_and_payload(self):
+        payload = {"order": 17, "lines": [1, 2], "note": None}
+        run = from_body("follow_up", {"schedule": {**SCHEDULE, "event": "follow_up", "id": "sch-1", "payload": payload}})
+        self.assertEqual(run, Scheduled("follow_up", SCHEDULE["due"], 2, id="sch-1", payload=payload))
+        for value in [None, 0, "x", [1]]:
+            with self.subTest(payload=value):
+                self.assertEqual(from_body("e", {"schedule": {**SCHEDULE, "id": "sch-1", "payload": value}}).payload, value)
+        # An id that is not text is no id, as in Rust.
+        for id_ in ["", None, 7]:
+            self.assertEqual(from_body("e", {"schedule": {**SCHEDULE, "id": id_}}).id, "")
+        match run:
+            case Scheduled(event="follow_up", payload={"order": order}):
+                self.assertEqual(order, 17)
+            case _:
+                self.fail(run)
+
+    def test_a_delivery_to_a_minted_url_carries_its_label(self):
+        self.assertEqual(from_body("np_status", {"webhook": WEBHOOK}).label, "")
+        self.assertEqual(from_body("np_status", {"webhook": {**WEBHOOK, "label": ""}}).label, "")
+        d = from_body("np_status", {"webhook": {**WEBHOOK, "label": "shop-17"}})
+        self.assertEqual(d.label, "shop-17")
+        self.assertEqual(d.name, "status")
+        # A label that is not text is no label, as in Rust.
+        for label in [None, 17]:
+            self.assertEqual(from_body("np_status", {"webhook": {**WEBHOOK, "label": label}}).label, "")
 
     def test_a_webhook_object_makes_a_delivery(self):
         d = from_body("np_status", {"event": "np_status", "webhook": WEBHOOK, "data": {"a": 1}})

@@ -13,3 +13,7 @@ export const keys = fn('keys');
 export const all = fn('all');
 export const send = fn('send');
 export const graphql = fn('graphql');
+export const add = fn('add');
+export const cancel = fn('cancel');
+export const mint = fn('mint');
+export const revoke = fn('revoke');
