@@ -67,6 +67,11 @@ pub fn wait_for_listening_only(child: &mut Child, timeout: Duration) -> Result<S
     wait_for_lines(child, timeout, false).map(|ready| ready.url)
 }
 
+/// [`wait_for_listening_only`], with the admin listener's URL.
+pub fn wait_for_ready_only(child: &mut Child, timeout: Duration) -> Result<Ready, String> {
+    wait_for_lines(child, timeout, false)
+}
+
 fn wait_for_lines(child: &mut Child, timeout: Duration, loaded: bool) -> Result<Ready, String> {
     let stdout = child
         .stdout

@@ -21,7 +21,9 @@
 //! `KERUJ_BENCH_BEFORE`, an earlier build) in turn instead ([`alternate`]);
 //! `-- --apps <rounds> <n>` one app against `n` apps, in turn;
 //! `-- --sequential <rounds> <plugin.wasm>...` the latency of one event at
-//! a time on a keep-alive connection, this build against the earlier one.
+//! a time on a keep-alive connection, this build against the earlier one;
+//! `-- --schedules <rounds> <companies>` Keruj's configure with and without
+//! `companies` scheduled runs a minute beside it ([`schedules`]).
 
 mod alternate;
 #[path = "../../../bench/front.rs"]
@@ -32,6 +34,7 @@ mod hello_logic;
 mod load;
 mod native;
 mod scale;
+mod schedules;
 #[path = "../../support/serve.rs"]
 mod serve;
 mod servers;
@@ -98,6 +101,14 @@ fn main() {
         let operands = operands(at);
         let apps = operands.get(1).and_then(|n| n.parse().ok()).unwrap_or(100);
         return alternate::apps(&plan, &generator, &hello, rounds(&operands), apps);
+    }
+    if let Some(at) = args.iter().position(|a| a == "--schedules") {
+        let operands = operands(at);
+        let companies = operands
+            .get(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(10_000);
+        return schedules::run(&plan, &generator, &hello, rounds(&operands), companies);
     }
     if let Some(at) = args.iter().position(|a| a == "--sequential") {
         let operands = operands(at);

@@ -117,7 +117,7 @@ pub fn run(plan: &Plan, generator: &Generator, hello: &[u8]) {
 
 /// Every point's server uses `dir/plugins` and `dir/data`; the TempDir it
 /// owns is a throwaway inside `dir`, so dropping the server keeps the data.
-fn own(dir: &tempfile::TempDir, kept: tempfile::TempDir) -> tempfile::TempDir {
+pub fn own(dir: &tempfile::TempDir, kept: tempfile::TempDir) -> tempfile::TempDir {
     // keruj_in reads `plugins` and `data` under the TempDir it is given:
     // point them at the shared ones.
     let _ = std::os::unix::fs::symlink(dir.path().join("plugins"), kept.path().join("plugins"));
@@ -127,7 +127,7 @@ fn own(dir: &tempfile::TempDir, kept: tempfile::TempDir) -> tempfile::TempDir {
 }
 
 /// Installs (app, company) pairs, [`INSTALLERS`] at a time (each install flushes).
-fn install_all(addr: &str, log: &std::path::Path, pairs: &[&(String, String)]) {
+pub fn install_all(addr: &str, log: &std::path::Path, pairs: &[&(String, String)]) {
     let next = AtomicU64::new(0);
     std::thread::scope(|scope| {
         for _ in 0..INSTALLERS {

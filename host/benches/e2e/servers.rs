@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::load::{Conn, Req, Stats};
-use crate::serve::{serve_command, wait_for_listening_only};
+use crate::serve::{serve_command, wait_for_ready_only};
 use crate::{COMPANY, TOKEN, configure_body, post};
 
 /// How long a server may take to start (keruj-host compiles its plugins first).
@@ -16,6 +16,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(120);
 pub struct Server {
     pub name: &'static str,
     pub addr: String,
+    /// The admin listener (`/metrics`), `http://IP:PORT`, for keruj-host.
+    pub admin: Option<String>,
     child: Child,
     /// The server's files (plugins, data, log), if it has any: kept while it runs.
     _dir: Option<tempfile::TempDir>,
@@ -142,6 +144,7 @@ impl Server {
         Server {
             name: "wasmtime serve",
             addr,
+            admin: None,
             child,
             _dir: None,
         }
@@ -153,11 +156,12 @@ impl Server {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
-        let url = wait_for_listening_only(&mut child, START_TIMEOUT)
+        let ready = wait_for_ready_only(&mut child, START_TIMEOUT)
             .unwrap_or_else(|why| panic!("{name} did not start: {why}"));
         Server {
             name,
-            addr: url.trim_start_matches("http://").to_owned(),
+            addr: ready.url.trim_start_matches("http://").to_owned(),
+            admin: ready.admin,
             child,
             _dir: dir,
         }
