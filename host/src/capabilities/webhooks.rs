@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use wasmtime::component::{HasSelf, Linker};
 
 use super::InstanceState;
-use super::webhook_urls::HookTarget;
+use super::webhook_urls::{HookTarget, WebhookUrls};
 use crate::bindings::keruj::plugin::webhooks::{self, Minted as MintedUrl};
-use crate::storage::{Put, Room, Storage, Tenant};
+use crate::storage::{Generation, Put, Room, Storage, Tenant};
 
 /// URLs one company's app may have minted and not revoked.
 pub const MAX_MINTED: usize = 50;
@@ -39,6 +39,37 @@ pub async fn minted(
         .host_entry(tenant, &format!("{PREFIX}{key}"))
         .await?;
     Ok(stored.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+}
+
+/// The live URLs minted for the tenant's install `generation`, oldest
+/// first: (the `[[webhook]]` name, the label, the URL).
+pub async fn all_minted(
+    storage: &Storage,
+    urls: &WebhookUrls,
+    tenant: Tenant<'_>,
+    generation: Generation,
+) -> anyhow::Result<Vec<(String, String, String)>> {
+    let mut found = Vec::new();
+    for name in storage.host_entry_names(tenant, PREFIX).await? {
+        let key = name.trim_start_matches(PREFIX);
+        if let Some(record) = minted(storage, tenant, key).await? {
+            found.push((record, key.to_owned()));
+        }
+    }
+    found.sort_by_key(|(record, _)| record.at);
+    Ok(found
+        .into_iter()
+        .map(|(record, key)| {
+            let url = urls.url(&HookTarget {
+                app: tenant.app.to_owned(),
+                company: tenant.company.to_owned(),
+                name: record.name.clone(),
+                generation,
+                minted: Some(key),
+            });
+            (record.name, record.label, url)
+        })
+        .collect())
 }
 
 pub(super) fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
@@ -90,28 +121,18 @@ impl webhooks::Host for InstanceState {
 
     async fn all(&mut self) -> Result<Vec<MintedUrl>, String> {
         let (tenant, generation) = self.scope.installed()?;
-        let storage = self.services.storage.clone();
-        let keys = storage
-            .host_entry_names(tenant, PREFIX)
-            .await
-            .map_err(|error| self.scope.store_failed(&error))?;
-        let mut found = Vec::new();
-        for name in keys {
-            let key = name.trim_start_matches(PREFIX);
-            match minted(&storage, tenant, key).await {
-                Ok(Some(record)) => found.push((record, key.to_owned())),
-                Ok(None) => {}
-                Err(error) => return Err(self.scope.store_failed(&error)),
-            }
-        }
-        found.sort_by_key(|(record, _)| record.at);
+        let services = &self.services;
+        let found = all_minted(
+            &services.storage,
+            &services.webhook_urls,
+            tenant,
+            generation,
+        )
+        .await
+        .map_err(|error| self.scope.store_failed(&error))?;
         Ok(found
             .into_iter()
-            .map(|(record, key)| MintedUrl {
-                url: self.minted_url(generation, record.name.clone(), key),
-                name: record.name,
-                label: record.label,
-            })
+            .map(|(name, label, url)| MintedUrl { name, label, url })
             .collect())
     }
 

@@ -5,12 +5,14 @@
 //! company and account), and they draw on a budget of their own, so that a
 //! burst of them never takes a permit Keruj's own requests need.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
+use super::lane::Lane;
 use super::{DispatchError, Dispatcher, Reply};
 use crate::apps::App;
 use crate::capabilities::EventScope;
@@ -53,20 +55,32 @@ impl Trigger {
     }
 }
 
-/// The share of the pool background runs may hold, and each app's share.
+/// The share of the pool background runs may hold, and the threads they
+/// run on ([`Lane`]).
 pub struct Budget {
     host: Arc<Semaphore>,
+    lane: Lane,
 }
 
 impl Budget {
     pub fn new(concurrency: usize) -> Budget {
         Budget {
             host: Arc::new(Semaphore::new(concurrency.max(1))),
+            lane: Lane::new(),
         }
     }
 }
 
 impl Dispatcher {
+    /// Starts `work` (the scheduler, say) on the background lane: its
+    /// threads yield the CPU to Keruj's requests.
+    pub fn spawn_background<F>(&self, work: F) -> tokio::task::JoinHandle<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.budget.lane.spawn(work)
+    }
+
     /// Runs `trigger`'s event for `company`, which must have `app`
     /// installed (409 otherwise: an uninstall stops its runs). Busy (the
     /// background budget or the app's background share is spent): 503 at
@@ -80,7 +94,18 @@ impl Dispatcher {
     ) -> Result<Reply, DispatchError> {
         let started = Instant::now();
         let class = trigger.class();
-        let result = self.background(app, company, trigger, request_id).await;
+        let (dispatcher, app_on_lane) = (self.clone(), app.clone());
+        let (company_on_lane, id) = (company.to_owned(), request_id.to_owned());
+        let result = self
+            .budget
+            .lane
+            .run(async move {
+                let (app, company) = (&app_on_lane, &company_on_lane);
+                dispatcher.background(app, company, trigger, &id).await
+            })
+            .await
+            // The host is stopping: like a busy one, try again later.
+            .unwrap_or(Err(DispatchError::Busy(0)));
         if let Err(error) = &result {
             super::log_failure(app, company, request_id, error);
         }

@@ -18,6 +18,7 @@
 
 mod background;
 mod error;
+mod lane;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -49,6 +49,7 @@
 mod answer;
 mod build;
 mod builder;
+mod made;
 mod triggers;
 
 use std::collections::BTreeMap;

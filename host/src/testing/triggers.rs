@@ -124,7 +124,18 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: impl AsRef<[u8]>,
     ) -> Delivery {
-        let url = self.webhook_url(name);
+        self.deliver_webhook_to(&self.webhook_url(name), headers, body)
+    }
+
+    /// [`TestApp::deliver_webhook`] to any of the host's webhook URLs: one
+    /// the app minted ([`TestApp::minted_webhooks`]), say.
+    #[track_caller]
+    pub fn deliver_webhook_to(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: impl AsRef<[u8]>,
+    ) -> Delivery {
         let (_, id) = url.rsplit_once("/hooks/").expect("a hooks URL");
         let mut map = HeaderMap::new();
         for (name, value) in headers {
@@ -216,7 +227,7 @@ impl TestApp {
     }
 
     #[track_caller]
-    fn serving(&self) -> std::sync::Arc<crate::apps::App> {
+    pub(super) fn serving(&self) -> std::sync::Arc<crate::apps::App> {
         self.host
             .dispatcher()
             .app(&self.name)

@@ -18,11 +18,19 @@
 //! - an uninstall deletes the records with the rest, and the next round
 //!   finds no install: runs stop within one tick (plus a run in flight).
 //!
+//! A replica remembers the due times it saw settled, so that a round reads
+//! the store only for schedules whose latest due time moved on (or whose
+//! run is in flight somewhere): 10,000 companies on `15m` cost about 11
+//! claim reads a second, not 10,000. The scheduler runs on the background
+//! lane, below Keruj's requests.
+//!
 //! Schedules an app made at run time (`capabilities::schedules`) take the
 //! same path, one claim record each; a one-off run has no first sight (it
 //! runs once its time has come) and is deleted once it is settled.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -32,7 +40,7 @@ use serde_json::Value;
 use crate::apps::App;
 use crate::capabilities::schedules::{self as made, When};
 use crate::dispatch::{Dispatcher, Trigger, new_request_id};
-use crate::storage::{Lease, Swap, Tenant};
+use crate::storage::{Generation, Lease, Swap, Tenant};
 
 /// How often the scheduler looks for due runs.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -63,18 +71,67 @@ fn backoff(attempt: u32) -> i64 {
 
 /// Runs due schedules until the returned task is aborted (with the host).
 pub fn start(dispatcher: Dispatcher) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+    let lane = dispatcher.clone();
+    lane.spawn_background(async move {
+        let settled = Arc::new(Settled::default());
         let mut ticks = tokio::time::interval(TICK);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             ticks.tick().await;
-            round(&dispatcher).await;
+            round(&dispatcher, &settled).await;
+            settled.end_round();
         }
     })
 }
 
+/// Due times this replica saw settled, by claim record and install: while
+/// a schedule's latest due time is the one remembered, a round has nothing
+/// to do for it and reads nothing. Claims only move forward, so a settled
+/// due time stays settled whoever settled it. Records not looked at in a
+/// round (a company gone, a schedule removed) are forgotten at its end.
+#[derive(Default)]
+struct Settled {
+    dues: Mutex<HashMap<String, (i64, u64)>>,
+    round: AtomicU64,
+}
+
+impl Settled {
+    fn key(app: &str, company: &str, generation: Generation, record: &str) -> String {
+        format!("{app}\0{company}\0{}\0{record}", generation.0)
+    }
+
+    /// Whether `due_ms` is the due time remembered settled under `key`.
+    fn holds(&self, key: &str, due_ms: i64) -> bool {
+        let round = self.round.load(Ordering::Relaxed);
+        let mut dues = self.dues.lock().expect("not poisoned");
+        match dues.get_mut(key) {
+            Some((due, seen)) if *due == due_ms => {
+                *seen = round;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn remember(&self, key: String, due_ms: i64) {
+        let round = self.round.load(Ordering::Relaxed);
+        self.dues
+            .lock()
+            .expect("not poisoned")
+            .insert(key, (due_ms, round));
+    }
+
+    fn end_round(&self) {
+        let round = self.round.fetch_add(1, Ordering::Relaxed);
+        self.dues
+            .lock()
+            .expect("not poisoned")
+            .retain(|_, (_, seen)| *seen >= round);
+    }
+}
+
 /// One look at every app with schedules.
-async fn round(dispatcher: &Dispatcher) {
+async fn round(dispatcher: &Dispatcher, settled: &Arc<Settled>) {
     for name in dispatcher.apps().names() {
         let Some(Ok(app)) = dispatcher.apps().get(&name).map(|entry| entry.serving()) else {
             continue;
@@ -101,10 +158,10 @@ async fn round(dispatcher: &Dispatcher) {
                     due,
                     made: None,
                 };
-                consider(dispatcher, &app, &company, due).await;
+                consider(dispatcher, settled, &app, &company, due).await;
             }
             if app.plugin.makes_schedules
-                && let Err(error) = consider_made(dispatcher, &app, &company, now).await
+                && let Err(error) = consider_made(dispatcher, settled, &app, &company, now).await
             {
                 tracing::warn!(app = app.name, company, "scheduled runs wait: {error:#}");
             }
@@ -134,6 +191,7 @@ struct Made {
 /// of cancelled ones, dropped once no run holds them.
 async fn consider_made(
     dispatcher: &Dispatcher,
+    settled: &Arc<Settled>,
     app: &Arc<App>,
     company: &str,
     now: Timestamp,
@@ -165,7 +223,7 @@ async fn consider_made(
                 once,
             }),
         };
-        consider(dispatcher, app, company, due).await;
+        consider(dispatcher, settled, app, company, due).await;
     }
     for claim in storage.host_entry_names(tenant, MADE_CLAIMS).await? {
         let id = &claim[MADE_CLAIMS.len()..];
@@ -195,9 +253,15 @@ fn made_claim(id: &str) -> String {
 }
 
 /// [`claim`], with a failure logged: the next round tries again.
-async fn consider(dispatcher: &Dispatcher, app: &Arc<App>, company: &str, due: Due) {
+async fn consider(
+    dispatcher: &Dispatcher,
+    settled: &Arc<Settled>,
+    app: &Arc<App>,
+    company: &str,
+    due: Due,
+) {
     let event = due.event.clone();
-    if let Err(error) = claim(dispatcher, app, company, due).await {
+    if let Err(error) = claim(dispatcher, settled, app, company, due).await {
         tracing::warn!(
             app = app.name,
             company,
@@ -210,6 +274,7 @@ async fn consider(dispatcher: &Dispatcher, app: &Arc<App>, company: &str, due: D
 /// Claims and starts the company's run of `due`, unless it ran or runs.
 async fn claim(
     dispatcher: &Dispatcher,
+    settled: &Arc<Settled>,
     app: &Arc<App>,
     company: &str,
     due: Due,
@@ -228,6 +293,10 @@ async fn claim(
     let Some(generation) = storage.generation(tenant).await? else {
         return Ok(());
     };
+    let memo = Settled::key(&app.name, company, generation, &key);
+    if settled.holds(&memo, due_ms) {
+        return Ok(());
+    }
     let stored = storage.host_entry(tenant, &key).await?;
     let previous: Option<Claim> = stored
         .as_deref()
@@ -260,7 +329,12 @@ async fn claim(
             until: now_ms + lease,
             ..claim
         },
-        Some(_) => return Ok(()),
+        Some(claim) => {
+            if claim.settled && claim.due == due_ms {
+                settled.remember(memo, due_ms);
+            }
+            return Ok(());
+        }
     };
     let claimed = serde_json::to_vec(&next)?;
     if storage
@@ -271,6 +345,7 @@ async fn claim(
         return Ok(()); // another replica claimed it, or the company uninstalled
     }
     if next.settled {
+        settled.remember(memo, due_ms);
         return Ok(());
     }
     if next.attempt > MAX_ATTEMPTS {
@@ -296,6 +371,7 @@ async fn claim(
         return Ok(());
     }
     let (dispatcher, app, company) = (dispatcher.clone(), app.clone(), company.to_owned());
+    let settled = settled.clone();
     tokio::spawn(async move {
         let trigger = Trigger::Schedule {
             event,
@@ -329,12 +405,15 @@ async fn claim(
         let settle = serde_json::to_vec(&after).expect("a claim serializes");
         // Lost or uninstalled: another replica took over after the lease, or
         // the company left; either way there is nothing left to record.
-        let settled = dispatcher
+        let stored = dispatcher
             .storage()
             .swap_host_entry(tenant, generation, &key, Some(&claimed), &settle)
             .await;
-        if once && after.settled && matches!(settled, Ok(Swap::Swapped)) {
-            forget_once(&dispatcher, tenant, generation, &key, made.as_ref()).await;
+        if after.settled && matches!(stored, Ok(Swap::Swapped)) {
+            settled.remember(memo, due_ms);
+            if once {
+                forget_once(&dispatcher, tenant, generation, &key, made.as_ref()).await;
+            }
         }
     });
     Ok(())

@@ -1,0 +1,116 @@
+//! What the app made at run time for the current company (contract 0.2.0),
+//! seen and driven by the test: its schedules listed, one of them fired now
+//! ([`TestApp::run_made_schedule`]) as the scheduler would at its due time,
+//! and its minted webhook URLs listed (deliver to one with
+//! [`TestApp::deliver_webhook_to`]).
+
+use serde_json::Value;
+
+use super::{Answer, TestApp};
+use crate::capabilities::schedules::{self, When};
+use crate::capabilities::webhooks;
+use crate::dispatch::{Trigger, new_request_id};
+use crate::storage::Tenant;
+
+/// A schedule the app made for the company.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MadeSchedule {
+    /// The id `schedules::add` returned to the app.
+    pub id: String,
+    /// The event its runs arrive as.
+    pub event: String,
+    /// Whether it runs once (`at`, `after`) rather than repeatedly.
+    pub once: bool,
+    /// What each run carries as `schedule.payload`.
+    pub payload: Value,
+}
+
+impl TestApp {
+    /// The schedules the app made for the current company, oldest first.
+    #[track_caller]
+    pub fn made_schedules(&self) -> Vec<MadeSchedule> {
+        let company = self.company();
+        let tenant = Tenant::new(&self.name, &company);
+        let storage = self.host.storage();
+        let made = self
+            .runtime
+            .block_on(schedules::all_made(storage, tenant))
+            .expect("the test database reads");
+        made.into_iter()
+            .map(|(id, made)| MadeSchedule {
+                id,
+                event: made.event,
+                once: matches!(made.when, When::Once(_)),
+                payload: made.payload,
+            })
+            .collect()
+    }
+
+    /// Fires the made schedule `id` now, as the scheduler does at its due
+    /// time (`attempt` 1, its `id` and `payload`), on the background path.
+    /// A one-off schedule the app handled is gone afterwards, as it would
+    /// be. Panics if the company has no schedule `id`.
+    #[track_caller]
+    pub fn run_made_schedule(&self, id: &str) -> Answer {
+        let made = self.made_schedules();
+        let Some(schedule) = made.into_iter().find(|s| s.id == id) else {
+            panic!(
+                "{} made no schedule {id:?} for {}",
+                self.name,
+                self.company()
+            );
+        };
+        let due = jiff::Timestamp::now()
+            .round(jiff::Unit::Second)
+            .unwrap_or_else(|_| jiff::Timestamp::now());
+        let trigger = Trigger::Schedule {
+            event: schedule.event.clone(),
+            due: due.to_string(),
+            attempt: 1,
+            // Run by hand, outside the scheduler's claims: no lease to lose.
+            lease: None,
+            made: Some((schedule.id.clone(), schedule.payload.clone())),
+        };
+        let company = self.company();
+        let app = self.serving();
+        let dispatcher = self.host.dispatcher();
+        let result = self.runtime.block_on(dispatcher.dispatch_background(
+            &app,
+            &company,
+            trigger,
+            &new_request_id(),
+        ));
+        self.raise_handler_panic();
+        if schedule.once && result.is_ok() {
+            let storage = self.host.storage();
+            let tenant = Tenant::new(&self.name, &company);
+            let name = format!("{}{id}", schedules::PREFIX);
+            self.runtime.block_on(async {
+                if let Ok(Some(generation)) = storage.generation(tenant).await {
+                    let _ = storage.delete_host_entry(tenant, generation, &name).await;
+                }
+            });
+        }
+        Answer::from_dispatch(result)
+    }
+
+    /// The webhook URLs the app minted for the current company, oldest
+    /// first: (the `[[webhook]]` name, the label, the URL).
+    #[track_caller]
+    pub fn minted_webhooks(&self) -> Vec<(String, String, String)> {
+        let company = self.company();
+        let tenant = Tenant::new(&self.name, &company);
+        let storage = self.host.storage();
+        let urls = self.host.dispatcher().webhook_urls();
+        self.runtime
+            .block_on(async {
+                match storage.generation(tenant).await? {
+                    Some(generation) => {
+                        webhooks::all_minted(storage, urls, tenant, generation).await
+                    }
+                    None => Ok(Vec::new()),
+                }
+            })
+            .expect("the test database reads")
+    }
+}
