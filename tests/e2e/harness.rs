@@ -342,6 +342,49 @@ fn run_schedule_refuses_a_schedule_the_sidecar_does_not_declare() {
 }
 
 #[test]
+fn what_the_app_made_at_run_time_is_seen_and_fired_by_the_test() {
+    let app = recorder_with_triggers();
+    let made = |call: &str, data: Value| {
+        let text = app.submit(call, data).expect_form().elements[0]
+            .label
+            .clone();
+        serde_json::from_str::<Value>(&text).unwrap()["ok"].clone()
+    };
+    let id = made(
+        "schedule",
+        json!({"event": "follow_up", "after": "3600", "payload": "[7]"}),
+    );
+    let listed = app.made_schedules();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].id.as_str(), listed[0].once),
+        (id.as_str().unwrap(), true)
+    );
+    assert_eq!(listed[0].payload, json!([7]));
+    // Fired now, not in an hour; a one-off run is gone once it ran.
+    app.run_made_schedule(&listed[0].id).expect_done();
+    let run: Value = app.kv_get_json(COMPANY, "seen/follow_up/0").unwrap();
+    assert_eq!(run["schedule"]["id"], id);
+    assert_eq!(run["schedule"]["payload"], json!([7]));
+    assert!(app.made_schedules().is_empty());
+
+    let url = made("mint", json!({"name": "pings", "label": "shop-1"}));
+    let minted = app.minted_webhooks();
+    assert_eq!(
+        minted,
+        vec![(
+            "pings".into(),
+            "shop-1".into(),
+            url.as_str().unwrap().to_owned()
+        )]
+    );
+    app.deliver_webhook_to(&minted[0].2, &[], "{}")
+        .expect_accepted();
+    let delivery: Value = app.kv_get_json(COMPANY, "seen/ping/0").unwrap();
+    assert_eq!(delivery["webhook"]["label"], "shop-1");
+}
+
+#[test]
 fn webhook_deliveries_verified_and_deduplicated_by_the_host() {
     let app = recorder_with_triggers();
     let url = app.webhook_url("orders");
