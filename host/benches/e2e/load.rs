@@ -25,11 +25,13 @@ pub struct Stats {
     pub cpu_us: Option<f64>,
 }
 
-/// One request the generator sends: path and body (token header added).
-#[derive(Clone)]
+/// One request the generator sends: path, body and headers of its own
+/// (the token header is added to every request).
+#[derive(Clone, Default)]
 pub struct Req {
     pub path: String,
     pub body: String,
+    pub headers: Vec<(String, String)>,
 }
 
 pub struct Generator {
@@ -76,8 +78,13 @@ fn wrk(addr: &str, token: &str, reqs: &[Req], connections: usize, duration: Dura
     let script = dir.path().join("bench.lua");
     let mut lua = String::from("local reqs = {\n");
     for req in reqs {
+        let headers: String = req
+            .headers
+            .iter()
+            .map(|(name, value)| format!("[{}] = {}, ", lua_string(name), lua_string(value)))
+            .collect();
         lua += &format!(
-            "  {{{}, {}}},\n",
+            "  {{{}, {}, {{{headers}}}}},\n",
             lua_string(&req.path),
             lua_string(&req.body)
         );
@@ -91,7 +98,10 @@ local i = 0
 request = function()
   i = i + 1
   local r = reqs[(i % #reqs) + 1]
-  return wrk.format(nil, r[1], nil, r[2])
+  local headers = {{}}
+  for name, value in pairs(wrk.headers) do headers[name] = value end
+  for name, value in pairs(r[3]) do headers[name] = value end
+  return wrk.format(nil, r[1], headers, r[2])
 end
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -151,7 +161,10 @@ fn builtin(addr: &str, token: &str, reqs: &[Req], connections: usize, duration: 
                         let req = &reqs[i % reqs.len()];
                         i += 1;
                         let sent = Instant::now();
-                        match conn.as_mut().map(|c| c.post(&req.path, token, &req.body)) {
+                        match conn.as_mut().map(|c| {
+                            c.request_with(&req.path, token, &req.headers, &req.body)
+                                .map(|(status, _)| status)
+                        }) {
                             Some(Ok(200..=299)) => {
                                 latencies.push(sent.elapsed().as_micros() as u32)
                             }
@@ -216,9 +229,24 @@ impl Conn {
         token: &str,
         body: &str,
     ) -> std::io::Result<(u16, String)> {
+        self.request_with(path, token, &[], body)
+    }
+
+    /// [`Conn::request`] with headers of its own.
+    pub fn request_with(
+        &mut self,
+        path: &str,
+        token: &str,
+        headers: &[(String, String)],
+        body: &str,
+    ) -> std::io::Result<(u16, String)> {
+        let extra: String = headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect();
         let head = format!(
             "POST {path} HTTP/1.1\r\nhost: bench\r\nx-keruj-app-token: {token}\r\n\
-             content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+             content-type: application/json\r\n{extra}content-length: {}\r\n\r\n",
             body.len()
         );
         let stream = self.reader.get_mut();

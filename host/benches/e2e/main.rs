@@ -23,7 +23,9 @@
 //! `-- --sequential <rounds> <plugin.wasm>...` the latency of one event at
 //! a time on a keep-alive connection, this build against the earlier one;
 //! `-- --schedules <rounds> <companies>` Keruj's configure with and without
-//! `companies` scheduled runs a minute beside it ([`schedules`]).
+//! `companies` scheduled runs a minute beside it ([`schedules`]);
+//! `-- --webhooks <rounds> <companies>` verified webhook deliveries a
+//! second, and configure beside them ([`webhooks`]).
 
 mod alternate;
 #[path = "../../../bench/front.rs"]
@@ -38,6 +40,7 @@ mod schedules;
 #[path = "../../support/serve.rs"]
 mod serve;
 mod servers;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -109,6 +112,11 @@ fn main() {
             .and_then(|n| n.parse().ok())
             .unwrap_or(10_000);
         return schedules::run(&plan, &generator, &hello, rounds(&operands), companies);
+    }
+    if let Some(at) = args.iter().position(|a| a == "--webhooks") {
+        let operands = operands(at);
+        let companies = operands.get(1).and_then(|n| n.parse().ok()).unwrap_or(100);
+        return webhooks::run(&plan, &generator, &hello, rounds(&operands), companies);
     }
     if let Some(at) = args.iter().position(|a| a == "--sequential") {
         let operands = operands(at);
@@ -256,6 +264,7 @@ impl Server {
         vec![Req {
             path: "/apps/hello/events".into(),
             body: configure_body(COMPANY),
+            ..Req::default()
         }]
     }
 

@@ -81,6 +81,7 @@ pub fn run(plan: &Plan, generator: &Generator, hello: &[u8]) {
                 Req {
                     path: format!("/apps/{app}/events"),
                     body: configure_body(&company),
+                    ..Req::default()
                 }
             })
             .collect();

@@ -63,6 +63,7 @@ pub fn run(plan: &Plan, generator: &Generator, hello: &[u8], rounds: usize, comp
     let reqs = vec![Req {
         path: "/apps/front/events".into(),
         body: configure_body(COMPANY),
+        ..Req::default()
     }];
     let mut with = Vec::new();
     let mut without = Vec::new();

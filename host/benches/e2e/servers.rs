@@ -40,7 +40,7 @@ impl Server {
     pub fn keruj_binary(binary: &Path, hello: &[u8]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         write_apps(&dir.path().join("plugins"), hello, &["hello"]);
-        let server = Server::keruj_run(binary, dir, &["hello".to_owned()]);
+        let server = Server::keruj_run(binary, dir, &["hello".to_owned()], &[]);
         let install = install_body(COMPANY);
         let (status, body) = post(&server.addr, "/apps/hello/events", &install);
         assert_eq!(status, 200, "install answered {status}: {body}");
@@ -54,7 +54,7 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let names: Vec<String> = (0..apps).map(|i| format!("app-{i:03}")).collect();
         write_apps(&dir.path().join("plugins"), wasm, &names);
-        let server = Server::keruj_run(binary, dir, &names);
+        let server = Server::keruj_run(binary, dir, &names, &[]);
         let mut conn = Conn::open(&server.addr).expect("connect");
         let reqs = names
             .iter()
@@ -65,6 +65,7 @@ impl Server {
                 Req {
                     path,
                     body: configure_body(COMPANY),
+                    ..Req::default()
                 }
             })
             .collect();
@@ -73,16 +74,27 @@ impl Server {
 
     /// keruj-host on `dir/plugins` and `dir/data`, with a token for each app.
     pub fn keruj_in(dir: tempfile::TempDir, apps: &[String]) -> Server {
-        Server::keruj_run(&keruj_binary(), dir, apps)
+        Server::keruj_run(&keruj_binary(), dir, apps, &[])
     }
 
-    fn keruj_run(binary: &Path, dir: tempfile::TempDir, apps: &[String]) -> Server {
+    /// [`Server::keruj_in`] with these environment variables.
+    pub fn keruj_in_env(dir: tempfile::TempDir, apps: &[String], env: &[(&str, &str)]) -> Server {
+        Server::keruj_run(&keruj_binary(), dir, apps, env)
+    }
+
+    fn keruj_run(
+        binary: &Path,
+        dir: tempfile::TempDir,
+        apps: &[String],
+        env: &[(&str, &str)],
+    ) -> Server {
         let log = std::fs::File::create(dir.path().join("host.log")).unwrap();
         let mut command = serve_command(
             binary,
             &dir.path().join("plugins"),
             &dir.path().join("data"),
         );
+        command.envs(env.iter().copied());
         command.arg("--no-watch").stderr(log);
         for app in apps {
             command.env(keruj_host::settings::default_token_env(app), TOKEN);
