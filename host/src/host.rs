@@ -146,6 +146,7 @@ impl Host {
             metrics.clone(),
             Budget::new(config.background_concurrency),
             webhook_urls,
+            triggers::webhooks::Guards::new(config.webhook_dedup_window),
         );
         let scheduler = StopOnDrop(triggers::schedules::start(dispatcher.clone()));
         Ok(Host {

@@ -31,6 +31,8 @@ pub use background::{Budget, Trigger};
 pub use error::DispatchError;
 pub use webhook_urls::{HookTarget, WebhookUrls};
 
+use crate::triggers::webhooks::Guards;
+
 use crate::apps::{App, Apps};
 use crate::capabilities::EventScope;
 use crate::event::IncomingEvent;
@@ -75,6 +77,9 @@ pub struct Dispatcher {
     /// What the events the host starts itself may hold at once.
     budget: Arc<Budget>,
     webhook_urls: Arc<WebhookUrls>,
+    /// What webhook deliveries share in this process: rate limits, turns
+    /// of ordered keys, pruning of delivery ids.
+    webhook_guards: Arc<Guards>,
 }
 
 impl Dispatcher {
@@ -85,6 +90,7 @@ impl Dispatcher {
         metrics: Arc<Metrics>,
         budget: Budget,
         webhook_urls: WebhookUrls,
+        webhook_guards: Guards,
     ) -> Dispatcher {
         Dispatcher {
             apps,
@@ -93,6 +99,7 @@ impl Dispatcher {
             metrics,
             budget: Arc::new(budget),
             webhook_urls: Arc::new(webhook_urls),
+            webhook_guards: Arc::new(webhook_guards),
         }
     }
 
@@ -114,6 +121,11 @@ impl Dispatcher {
     /// Mints and opens webhook URLs.
     pub fn webhook_urls(&self) -> &WebhookUrls {
         &self.webhook_urls
+    }
+
+    /// The webhook deliveries' shared state in this process.
+    pub fn webhook_guards(&self) -> &Guards {
+        &self.webhook_guards
     }
 
     /// The version of `app` that serves events now, or why none does (404

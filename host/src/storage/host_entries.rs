@@ -4,7 +4,7 @@
 //! never meet them, and an uninstall deletes them with the rest.
 
 use super::metrics::Op;
-use super::{Generation, Storage, Swap, Tenant, Tree};
+use super::{Generation, Storage, Swap, Tenant, Tree, Uninstalled};
 
 const PREFIX: &str = "host/";
 
@@ -39,6 +39,39 @@ impl Storage {
             self.installs.forget(tenant);
         }
         Ok(swap)
+    }
+
+    /// The names of the host's entries under `prefix` (without `host/`), in
+    /// byte order: what pruning walks.
+    pub async fn host_entry_names(
+        &self,
+        tenant: Tenant<'_>,
+        prefix: &str,
+    ) -> anyhow::Result<Vec<String>> {
+        let prefix = format!("{PREFIX}{prefix}");
+        let names = self
+            .timed(Op::list, self.store.list(tenant, Tree::Data, &prefix))
+            .await?;
+        Ok(names
+            .into_iter()
+            .filter_map(|name| name.strip_prefix(PREFIX).map(str::to_owned))
+            .collect())
+    }
+
+    /// Deletes the host's entry `name`, for the install `generation`.
+    pub async fn delete_host_entry(
+        &self,
+        tenant: Tenant<'_>,
+        generation: Generation,
+        name: &str,
+    ) -> anyhow::Result<Result<(), Uninstalled>> {
+        let name = format!("{PREFIX}{name}");
+        self.timed(
+            Op::delete,
+            self.store
+                .delete(tenant.entry(Tree::Data, &name), generation),
+        )
+        .await
     }
 
     /// The companies that have `app` installed.
