@@ -135,11 +135,18 @@ fn expired_delivery_ids_are_deleted_and_fresh_ones_still_deduplicate() {
     );
 }
 
+/// What the gate saw arrive, and what the test released.
+#[derive(Default)]
+struct Arrivals {
+    arrived: Vec<String>,
+    released: HashSet<String>,
+}
+
 /// A server the recorder's `slow` runs call with `?delivery=<id>`: it
 /// notes each arrival and answers only once the test releases that id.
 #[derive(Clone)]
 struct Gate {
-    state: Arc<(Mutex<(Vec<String>, HashSet<String>)>, Condvar)>,
+    state: Arc<(Mutex<Arrivals>, Condvar)>,
     addr: SocketAddr,
 }
 
@@ -184,21 +191,23 @@ impl Gate {
     fn arrive(&self, id: &str) {
         let (lock, wake) = &*self.state;
         let mut state = lock.lock().unwrap();
-        state.0.push(id.to_owned());
+        state.arrived.push(id.to_owned());
         wake.notify_all();
         let _ = wake
-            .wait_timeout_while(state, Duration::from_secs(120), |s| !s.1.contains(id))
+            .wait_timeout_while(state, Duration::from_secs(120), |s| {
+                !s.released.contains(id)
+            })
             .unwrap();
     }
 
     fn release(&self, id: &str) {
         let (lock, wake) = &*self.state;
-        lock.lock().unwrap().1.insert(id.to_owned());
+        lock.lock().unwrap().released.insert(id.to_owned());
         wake.notify_all();
     }
 
     fn arrived(&self) -> Vec<String> {
-        self.state.0.lock().unwrap().0.clone()
+        self.state.0.lock().unwrap().arrived.clone()
     }
 
     /// Waits until `id` has arrived: the arrivals so far.

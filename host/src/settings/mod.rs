@@ -42,9 +42,10 @@ pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_millis(3_000);
 /// The most often a sidecar schedule may run, unless `--min-schedule-interval` says otherwise.
 pub const DEFAULT_MIN_SCHEDULE_INTERVAL: Duration = Duration::from_secs(60);
 /// How long a webhook delivery id is remembered, unless `--webhook-dedup-window`
-/// says otherwise: a day covers the retry schedules of the providers the
-/// host knows (GitHub and Shopify retry for hours, Stripe's automatic ones
-/// within the day is what matters for duplicates running twice).
+/// says otherwise. A day covers the quick retries providers make when an
+/// answer was lost (Shopify's span 4 hours) and a person redelivering by
+/// hand the same day; a provider retrying over days (Stripe, Svix) needs a
+/// longer window to be sure an app never sees an id twice.
 pub const DEFAULT_WEBHOOK_DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// The most `[[schedule]]` or `[[webhook]]` tables one sidecar may hold.
 pub const MAX_TRIGGERS_PER_APP: usize = 32;

@@ -129,9 +129,9 @@ mod tests {
         let first = turns.wait(key("x")).await;
         let mut waiting = Vec::new();
         for n in 0..5 {
-            let (turns, order) = (turns.clone(), order.clone());
+            let (mine, order) = (turns.clone(), order.clone());
             waiting.push(tokio::spawn(async move {
-                let _turn = turns.wait(key("x")).await;
+                let _turn = mine.wait(key("x")).await;
                 order.lock().unwrap().push(n);
             }));
             // Each in the queue before the next one asks.
