@@ -17,7 +17,7 @@ use crate::webhooks::webhooks;
 
 /// POSTs `body` to `url` with `webhook-id: <id>` (the id of an unsigned
 /// delivery): the status and `Retry-After`.
-fn post(url: &str, id: &str, body: &str) -> (u16, Option<String>) {
+pub fn post(url: &str, id: &str, body: &str) -> (u16, Option<String>) {
     let response = reqwest::blocking::Client::new()
         .post(url)
         .header("webhook-id", id)
@@ -33,7 +33,7 @@ fn post(url: &str, id: &str, body: &str) -> (u16, Option<String>) {
 }
 
 /// The value of the metric line starting with `series`, if any.
-fn metric(host: &Host, series: &str) -> Option<f64> {
+pub fn metric(host: &Host, series: &str) -> Option<f64> {
     let text = host.get_admin("/metrics").body;
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
@@ -145,13 +145,13 @@ struct Arrivals {
 /// A server the recorder's `slow` runs call with `?delivery=<id>`: it
 /// notes each arrival and answers only once the test releases that id.
 #[derive(Clone)]
-struct Gate {
+pub struct Gate {
     state: Arc<(Mutex<Arrivals>, Condvar)>,
-    addr: SocketAddr,
+    pub addr: SocketAddr,
 }
 
 impl Gate {
-    fn start() -> Gate {
+    pub fn start() -> Gate {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let gate = Gate {
             state: Arc::default(),
@@ -200,7 +200,7 @@ impl Gate {
             .unwrap();
     }
 
-    fn release(&self, id: &str) {
+    pub fn release(&self, id: &str) {
         let (lock, wake) = &*self.state;
         lock.lock().unwrap().released.insert(id.to_owned());
         wake.notify_all();
@@ -211,7 +211,7 @@ impl Gate {
     }
 
     /// Waits until `id` has arrived: the arrivals so far.
-    fn wait_for(&self, id: &str) -> Vec<String> {
+    pub fn wait_for(&self, id: &str) -> Vec<String> {
         eventually(Duration::from_secs(60), || {
             let arrived = self.arrived();
             arrived.iter().any(|a| a == id).then_some(arrived)
@@ -222,7 +222,7 @@ impl Gate {
 #[test]
 fn deliveries_of_one_key_run_one_at_a_time_in_arrival_order_others_alongside() {
     let gate = Gate::start();
-    let host = Host::start(recorder(&format!(
+    let mut host = Host::start(recorder(&format!(
         "allowed_hosts = [\"{addr}\"]\ntimeout_ms = 30000\nhttp_timeout_ms = 30000\n\
          [config]\nwait_url = \"http://{addr}/wait\"\n\n\
          [[webhook]]\nname = \"tracking\"\nevent = \"slow_status\"\norder_by = \"/parcel/ttn\"\n",
@@ -279,4 +279,11 @@ fn deliveries_of_one_key_run_one_at_a_time_in_arrival_order_others_alongside() {
         })
         .collect();
     assert_eq!(ids, ["b1", "c1", "a1", "a2", "a3"]);
+    // Each run's claim of its key is gone with it.
+    host.stop();
+    let entries = host.db_entries();
+    let claims = entries
+        .iter()
+        .filter(|entry| String::from_utf8_lossy(entry).contains("host/order/"));
+    assert_eq!(claims.count(), 0);
 }

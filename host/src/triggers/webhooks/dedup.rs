@@ -20,7 +20,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{ACCEPTED, Answer, IN_FLIGHT, UNKNOWN};
+use super::{ACCEPTED, Answer, IN_FLIGHT, UNKNOWN, lease};
 use crate::runtime::hex;
 use crate::storage::{Generation, Storage, Swap, Tenant};
 
@@ -208,6 +208,7 @@ impl Dedup {
                 Err(_uninstalled) => return Ok(deleted),
             }
         }
+        deleted += self.prune_claims(storage, tenant, generation, now).await?;
         storage
             .swap_host_entry(
                 tenant,
@@ -217,6 +218,35 @@ impl Dedup {
                 format!("{window} {through}").as_bytes(),
             )
             .await?;
+        Ok(deleted)
+    }
+
+    /// Deletes `order_by` claims whose lease ran out a window ago: those of
+    /// replicas that died mid-run (a run that ends deletes its own).
+    async fn prune_claims(
+        &self,
+        storage: &Storage,
+        tenant: Tenant<'_>,
+        generation: Generation,
+        now: Timestamp,
+    ) -> anyhow::Result<u64> {
+        let before = now.as_millisecond() - self.window_ms();
+        let mut deleted = 0;
+        for name in storage.host_entry_names(tenant, lease::PREFIX).await? {
+            let held = storage.host_entry(tenant, &name).await?;
+            let stale = held
+                .as_deref()
+                .and_then(|bytes| serde_json::from_slice::<lease::Held>(bytes).ok())
+                .is_none_or(|held| held.until < before);
+            if stale
+                && storage
+                    .delete_host_entry(tenant, generation, &name)
+                    .await?
+                    .is_ok()
+            {
+                deleted += 1;
+            }
+        }
         Ok(deleted)
     }
 

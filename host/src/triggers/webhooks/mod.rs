@@ -10,11 +10,12 @@
 //! within the dedup window is answered as the first one was, without
 //! running the app again, on every replica: the first to record the id
 //! runs it ([`dedup`], which also deletes the records once expired). With
-//! `order_by`, deliveries of one key wait for each other ([`order`]). An
-//! app error is 500, so that the provider retries (and the retry runs
-//! again); the run is bounded by the app's time limit.
+//! `order_by`, deliveries of one key wait for each other ([`order`]; across
+//! replicas, [`lease`]). An app error is 500, so that the provider retries
+//! (and the retry runs again); the run is bounded by the app's time limit.
 
 mod dedup;
+mod lease;
 mod order;
 mod rate;
 
@@ -31,13 +32,14 @@ use crate::dispatch::{DispatchError, Dispatcher, HookTarget, Trigger};
 use crate::metrics::Delivery;
 use crate::settings::{SecretSource, Webhook};
 use crate::signatures::{self, Scheme};
-use crate::storage::{Space, Tenant};
+use crate::storage::{Generation, Lease, Space, Tenant};
 
-use order::{OrderKey, Turns};
+use order::{OrderKey, Turn, Turns};
 
-/// The longest a delivery waits for an earlier one of its `order_by` key:
-/// past it, 503 and it does not run, so that the caller hears back before
-/// its own timeout (GitHub's is 10 s, most others 30 s) and retries.
+/// The longest a delivery waits for an earlier one of its `order_by` key
+/// (in this replica, then in the store): past it, 503 and it does not run,
+/// so that the caller hears back before its own timeout (most providers
+/// wait 30 s) and retries.
 const ORDER_WAIT: Duration = Duration::from_secs(25);
 
 /// What webhook deliveries share in one process.
@@ -223,16 +225,16 @@ pub async fn deliver_admitted(
             value: order::key_value(&body, pointer)?,
         })
     });
-    let _turn = match order_key {
+    let ordered = match order_key {
         None => None,
         Some(key) => {
             let waiting = triggers.ordered_waiting(app_name);
             waiting.inc();
-            let turn = tokio::time::timeout(ORDER_WAIT, guards.turns.wait(key)).await;
+            let turn = take_turn(dispatcher, &app, tenant, target.generation, key).await;
             waiting.dec();
             match turn {
                 Ok(turn) => Some(turn),
-                Err(_) => {
+                Err(answer) => {
                     tracing::info!(
                         app = app_name,
                         company,
@@ -241,10 +243,7 @@ pub async fn deliver_admitted(
                         "webhook delivery not run: an earlier one of its order_by key still runs"
                     );
                     triggers.delivery(app_name, Delivery::failed);
-                    return Answer {
-                        retry_after: Some(ORDER_WAIT),
-                        ..BUSY
-                    };
+                    return answer;
                 }
             }
         }
@@ -303,7 +302,52 @@ pub async fn deliver_admitted(
             .settle(storage, tenant, target.generation, claim, status)
             .await;
     }
+    if let Some((turn, lease)) = ordered {
+        lease::release(storage, tenant, target.generation, &lease).await;
+        drop(turn);
+    }
     answer
+}
+
+/// Waits for `key`'s turn in this replica, then claims it in the store,
+/// within [`ORDER_WAIT`] for both.
+async fn take_turn(
+    dispatcher: &Dispatcher,
+    app: &App,
+    tenant: Tenant<'_>,
+    generation: Generation,
+    key: OrderKey,
+) -> Result<(Turn, Lease), Answer> {
+    let too_long = Answer {
+        retry_after: Some(ORDER_WAIT),
+        ..BUSY
+    };
+    let deadline = tokio::time::Instant::now() + ORDER_WAIT;
+    let guards = dispatcher.webhook_guards();
+    let pair = (key.webhook.clone(), key.value.clone());
+    let turn = tokio::time::timeout_at(deadline, guards.turns.wait(key))
+        .await
+        .map_err(|_| too_long)?;
+    let time_limit = app.settings.limits.timeout;
+    let pair = (pair.0.as_str(), pair.1.as_str());
+    match lease::claim(
+        dispatcher.storage(),
+        tenant,
+        generation,
+        pair,
+        time_limit,
+        deadline,
+    )
+    .await
+    {
+        Ok(Ok(lease)) => Ok((turn, lease)),
+        Ok(Err(lease::NotClaimed::Held)) => Err(Answer {
+            retry_after: Some(ORDER_WAIT),
+            ..BUSY
+        }),
+        Ok(Err(lease::NotClaimed::Uninstalled)) => Err(UNKNOWN),
+        Err(_) => Err(BUSY),
+    }
 }
 
 /// Deletes the install's expired delivery ids, if due, off the delivery's

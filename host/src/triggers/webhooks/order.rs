@@ -5,9 +5,9 @@
 //! deliveries for one parcel runs as it arrived. Keys live only while a
 //! delivery holds or awaits them.
 //!
-//! In this process only: two replicas may each run a delivery of the same
-//! key at once. Ordering across replicas needs the deliveries of a URL to
-//! reach one replica (a balancer hashing on the path does it).
+//! This is the order within a replica; across replicas, the key's claim in
+//! the store ([`super::lease`]), taken once its turn here has come, keeps
+//! two replicas from running one key at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
