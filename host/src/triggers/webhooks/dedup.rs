@@ -268,3 +268,72 @@ impl Dedup {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::Install;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    /// On sled, with the clock moved by hand: an id deduplicates across a
+    /// slot boundary within the window, runs again past it, and pruning
+    /// deletes only slots wholly past the window (and dead replicas' claims).
+    #[tokio::test]
+    async fn ids_deduplicate_within_the_window_and_expired_slots_are_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let storage = Storage::open(&data, &data.join("identity.txt")).unwrap();
+        let tenant = Tenant::new("shop", "co");
+        let install = Install {
+            account_id: "acc".into(),
+            installed_at: 1,
+        };
+        let generation = storage.install(tenant, &install, "key").await.unwrap();
+        let dedup = Dedup::new(Duration::from_secs(3600));
+        let claim = |id: &'static str, now: &'static str| {
+            let (storage, dedup) = (&storage, &dedup);
+            async move {
+                dedup
+                    .claim(storage, tenant, generation, ("hook", id), at(now))
+                    .await
+                    .unwrap()
+            }
+        };
+        let first = claim("d-1", "2026-12-03T10:59:30Z").await.ok().unwrap();
+        let running = claim("d-1", "2026-12-03T10:59:31Z").await.err().unwrap();
+        assert_eq!(running.status, 409, "in flight");
+        dedup.settle(&storage, tenant, generation, first, 200).await;
+        // The next slot, within the window: answered as the first.
+        let again = claim("d-1", "2026-12-03T11:00:10Z").await.err().unwrap();
+        assert_eq!(again.status, 200);
+        let other = claim("d-2", "2026-12-03T11:30:00Z").await.ok().unwrap();
+        dedup.settle(&storage, tenant, generation, other, 200).await;
+        // Past the window the id is new: it runs, recorded in its own slot.
+        assert!(claim("d-1", "2026-12-03T12:00:00Z").await.is_ok());
+        // A claim of an order_by key left by a replica that died.
+        let dead = br#"{"holder":"gone","until":0}"#;
+        let swap = storage.swap_host_entry(tenant, generation, "order/hook/abc", None, dead);
+        assert_eq!(swap.await.unwrap(), Swap::Swapped);
+
+        let deleted = dedup.prune(&storage, tenant, generation, at("2026-12-03T12:30:00Z"));
+        assert_eq!(
+            deleted.await.unwrap(),
+            2,
+            "the 10:00 slot's d-1 and the dead claim"
+        );
+        let left = storage.host_entry_names(tenant, "").await.unwrap();
+        let slots: Vec<&str> = left
+            .iter()
+            .filter_map(|name| name.strip_prefix(PREFIX)?.split('/').next())
+            .collect();
+        let (eleven, noon) = ("1796295600000", "1796299200000");
+        assert_eq!(slots, [eleven, noon], "{left:?}");
+        assert!(left.contains(&PRUNED.to_owned()), "{left:?}");
+        // Looked at lately: not again within the hour, whatever the store says.
+        let again = dedup.prune(&storage, tenant, generation, at("2026-12-03T18:00:00Z"));
+        assert_eq!(again.await.unwrap(), 0);
+    }
+}
