@@ -267,6 +267,37 @@ fn deliveries_of_one_key_run_one_at_a_time_in_arrival_order_others_alongside() {
         gate.wait_for("a3");
         gate.release("a3");
         assert_eq!(a3.join().unwrap(), 200);
+        // A repeat of a1 is answered as the first and leaves the key free.
+        assert_eq!(post(&url, "a1", &parcel("204500")).0, 200);
+        let a4 = send("a4", parcel("204500"));
+        gate.wait_for("a4");
+        gate.release("a4");
+        assert_eq!(a4.join().unwrap(), 200);
+        // A caller that hangs up mid-run does not cut the run short: it
+        // ends, its id is settled (a repeat is a duplicate, not 409 for
+        // good) and the key is free again.
+        let hung_up = {
+            let (url, body) = (url.clone(), parcel("204500"));
+            scope.spawn(move || {
+                reqwest::blocking::Client::new()
+                    .post(url)
+                    .header("webhook-id", "a5")
+                    .body(body)
+                    .timeout(Duration::from_millis(500))
+                    .send()
+                    .is_err()
+            })
+        };
+        gate.wait_for("a5");
+        assert!(hung_up.join().unwrap(), "the caller gave up");
+        gate.release("a5");
+        eventually(Duration::from_secs(30), || {
+            (post(&url, "a5", &parcel("204500")).0 == 200).then_some(())
+        });
+        let a6 = send("a6", parcel("204500"));
+        gate.wait_for("a6");
+        gate.release("a6");
+        assert_eq!(a6.join().unwrap(), 200);
     });
     assert_eq!(metric(&host, waiting), Some(0.0));
     // Each ran once, the parcel's in the order they arrived.
@@ -278,7 +309,7 @@ fn deliveries_of_one_key_run_one_at_a_time_in_arrival_order_others_alongside() {
                 .unwrap()
         })
         .collect();
-    assert_eq!(ids, ["b1", "c1", "a1", "a2", "a3"]);
+    assert_eq!(ids, ["b1", "c1", "a1", "a2", "a3", "a4", "a5", "a6"]);
     // Each run's claim of its key is gone with it.
     host.stop();
     let entries = host.db_entries();

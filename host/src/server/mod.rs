@@ -244,8 +244,8 @@ async fn hook(
                 Ok(body) => body,
                 Err(failure) => return failure.into_response(request_id),
             };
-            webhooks::deliver_admitted(dispatcher, admitted, &query, &headers, body, request_id)
-                .await
+            let request_id = request_id.to_owned();
+            webhooks::deliver_detached(dispatcher, admitted, query, headers, body, request_id).await
         }
     };
     let mut response = match answer.status {

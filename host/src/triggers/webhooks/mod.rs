@@ -161,6 +161,24 @@ pub async fn deliver(
     }
 }
 
+/// Handles one admitted delivery in a task of its own, so that a caller
+/// who hangs up (a provider's timeout) does not cut the run short: it
+/// ends, its id is settled and its key's claim released as for any other.
+pub async fn deliver_detached(
+    dispatcher: &Dispatcher,
+    admitted: Admitted,
+    query: String,
+    headers: HeaderMap,
+    body: Bytes,
+    request_id: String,
+) -> Answer {
+    let dispatcher = dispatcher.clone();
+    let run = tokio::spawn(async move {
+        deliver_admitted(&dispatcher, admitted, &query, &headers, body, &request_id).await
+    });
+    run.await.unwrap_or(FAILED)
+}
+
 /// Handles one admitted delivery: the answer for the caller.
 pub async fn deliver_admitted(
     dispatcher: &Dispatcher,
@@ -214,7 +232,6 @@ pub async fn deliver_admitted(
             return REFUSED;
         }
     };
-    let guards = dispatcher.webhook_guards();
     // Its turn first, then its id: a retry of a delivery still queued
     // waits behind it and is then answered as it was.
     let order_key = webhook.order_by.as_deref().and_then(|pointer| {
@@ -248,6 +265,38 @@ pub async fn deliver_admitted(
             }
         }
     };
+    let answer = run_once(
+        dispatcher, &app, &target, webhook, &verified, query, headers, &body, request_id,
+    )
+    .await;
+    // On every path out of the run: a claim left behind would hold the key
+    // on every replica until its lease ran out.
+    if let Some((turn, lease)) = ordered {
+        lease::release(storage, tenant, target.generation, &lease).await;
+        drop(turn);
+    }
+    answer
+}
+
+/// Records the delivery's id (answering a duplicate as its first), runs
+/// the app, and records what the caller got.
+#[allow(clippy::too_many_arguments)]
+async fn run_once(
+    dispatcher: &Dispatcher,
+    app: &Arc<App>,
+    target: &HookTarget,
+    webhook: &Webhook,
+    verified: &signatures::Verified,
+    query: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    request_id: &str,
+) -> Answer {
+    let (app_name, company) = (app.name.as_str(), target.company.as_str());
+    let tenant = Tenant::new(app_name, company);
+    let storage = dispatcher.storage();
+    let triggers = &dispatcher.metrics().triggers;
+    let guards = dispatcher.webhook_guards();
     let now = Timestamp::now();
     let mut claimed = None;
     if let Some(id) = verified.delivery_id.as_deref() {
@@ -264,7 +313,7 @@ pub async fn deliver_admitted(
             }
             Err(_) => return BUSY,
         }
-        prune_later(dispatcher, &target, now);
+        prune_later(dispatcher, target, now);
     }
     let delivery = json!({
         "name": webhook.name,
@@ -275,14 +324,14 @@ pub async fn deliver_admitted(
             .iter()
             .map(|(name, value)| [name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()])
             .collect::<Vec<_>>(),
-        "body": String::from_utf8_lossy(&body),
+        "body": String::from_utf8_lossy(body),
     });
     let trigger = Trigger::Webhook {
         event: webhook.event.clone(),
         delivery,
     };
     let answer = match dispatcher
-        .dispatch_background(&app, company, trigger, request_id)
+        .dispatch_background(app, company, trigger, request_id)
         .await
     {
         Ok(_) => ACCEPTED,
@@ -301,10 +350,6 @@ pub async fn deliver_admitted(
             .dedup
             .settle(storage, tenant, target.generation, claim, status)
             .await;
-    }
-    if let Some((turn, lease)) = ordered {
-        lease::release(storage, tenant, target.generation, &lease).await;
-        drop(turn);
     }
     answer
 }
