@@ -147,6 +147,7 @@ impl Bench {
         let reqs = [Req {
             path: EVENTS.into(),
             body: event_body("application_configure", "co-bench"),
+            ..Req::default()
         }];
         self.load(&host.addr, &reqs, 64)
     }
@@ -163,6 +164,7 @@ impl Bench {
         let reqs = [Req {
             path: probe.into(),
             body: r#"{"event":"kv_get","company_id":"co-bench","data":{"key":"city"}}"#.into(),
+            ..Req::default()
         }];
         self.load(&host.addr, &reqs, 64)
     }
@@ -175,6 +177,7 @@ impl Bench {
             .map(|n| Req {
                 path: EVENTS.into(),
                 body: install_body(&format!("co-install-{n}")),
+                ..Req::default()
             })
             .collect();
         self.load(&host.addr, &reqs, 64)
@@ -194,6 +197,7 @@ impl Bench {
         let reqs = [Req {
             path: EVENTS.into(),
             body: event_body("application_configure", "co-bench"),
+            ..Req::default()
         }];
         let per_host = 64 / replicas;
         std::thread::scope(|scope| {

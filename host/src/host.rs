@@ -12,6 +12,7 @@ use crate::runtime::Runtime;
 use crate::settings::{DEFAULT_PUBLIC_URL, HostConfig};
 use crate::storage::Storage;
 use crate::triggers;
+use crate::triggers::webhooks::Webhooks;
 
 /// A running keruj-host. Clone it freely: clones share everything.
 ///
@@ -26,6 +27,8 @@ pub struct Host {
 struct Inner {
     config: HostConfig,
     dispatcher: Dispatcher,
+    /// The dispatcher with what webhook deliveries share (rates, turns).
+    webhooks: Webhooks,
     apps: Arc<Apps>,
     /// Follows the plugins folder for as long as the host lives.
     reloader: Arc<Reloader>,
@@ -147,10 +150,12 @@ impl Host {
             Budget::new(config.background_concurrency),
         );
         let scheduler = StopOnDrop(triggers::schedules::start(dispatcher.clone()));
+        let webhooks = Webhooks::new(dispatcher.clone(), config.webhook_dedup_window);
         Ok(Host {
             inner: Arc::new(Inner {
                 config,
                 dispatcher,
+                webhooks,
                 apps,
                 reloader,
                 storage,
@@ -176,6 +181,12 @@ impl Host {
     /// The dispatcher every trigger calls.
     pub fn dispatcher(&self) -> &Dispatcher {
         &self.inner.dispatcher
+    }
+
+    /// What webhook deliveries go through: the dispatcher with their rate
+    /// limits, ordered keys' turns and pruning of delivery ids.
+    pub fn webhooks(&self) -> &Webhooks {
+        &self.inner.webhooks
     }
 
     /// The live status of one app; `None` for an unknown app.

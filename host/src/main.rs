@@ -217,6 +217,11 @@ struct ServeArgs {
     /// an app asking for more is refused at load, the reason in its health.
     #[arg(long, env = "KERUJ_MIN_SCHEDULE_INTERVAL", default_value = "1m", value_parser = keruj_host::settings::parse_duration)]
     min_schedule_interval: Duration,
+    /// How long a webhook delivery id is remembered ("24h", "1h"): the same
+    /// id again within it is answered as the first, not run again. Older
+    /// records are deleted.
+    #[arg(long, env = "KERUJ_WEBHOOK_DEDUP_WINDOW", default_value = "24h", value_parser = keruj_host::settings::parse_duration)]
+    webhook_dedup_window: Duration,
 }
 
 #[tokio::main]
@@ -277,6 +282,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Err(error) => tracing::warn!(%error, "cannot raise the descriptor limit"),
     }
     config.min_schedule_interval = args.min_schedule_interval;
+    config.webhook_dedup_window = args.webhook_dedup_window;
     let shutdown = shutdown_signal()?;
     // Bound first: webhook URLs default to the address it got.
     let listener = tokio::net::TcpListener::bind(args.listen).await?;

@@ -174,12 +174,12 @@ pub fn sign(
         Scheme::Github => vec![
             (
                 "x-hub-signature-256",
-                format!("sha256={}", hex_encode(&hmac(secret, &[body]))),
+                format!("sha256={}", crate::runtime::hex(&hmac(secret, &[body]))),
             ),
             ("x-github-delivery", id.to_owned()),
         ],
         Scheme::Stripe => {
-            let sig = hex_encode(&hmac(secret, &[ts.as_bytes(), b".", body]));
+            let sig = crate::runtime::hex(&hmac(secret, &[ts.as_bytes(), b".", body]));
             vec![("stripe-signature", format!("t={ts},v1={sig}"))]
         }
         Scheme::Shopify => vec![
@@ -187,10 +187,6 @@ pub fn sign(
             ("x-shopify-webhook-id", id.to_owned()),
         ],
     }
-}
-
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Standard Webhooks / Svix: `v1,<base64>` entries over `{id}.{timestamp}.{body}`; returns the id.

@@ -37,4 +37,5 @@ mod slot_reset;
 mod storage;
 mod support;
 mod wasi_http;
+mod webhook_limits;
 mod webhooks;

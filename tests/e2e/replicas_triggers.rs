@@ -1,7 +1,8 @@
 //! Schedules and webhooks with replicas on one real PostgreSQL: each due
 //! time runs once across them; a replica that stops mid-run loses its
 //! lease, its due time is run again elsewhere and its late writes are
-//! refused; a delivery sent to two replicas at once runs the app once.
+//! refused; a delivery sent to two replicas at once runs the app once;
+//! deliveries of one `order_by` key sent to two replicas run one at a time.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Condvar, Mutex};
@@ -273,4 +274,61 @@ fn a_delivery_sent_to_two_replicas_at_once_runs_the_app_once() {
         1,
         "the app ran once"
     );
+}
+
+#[test]
+fn deliveries_of_one_key_sent_to_two_replicas_run_one_at_a_time() {
+    use crate::webhook_limits::{Gate, metric, post};
+    let Some(server) = Postgres::start_or_skip("deliveries_of_one_key_sent_to_two_replicas") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (url, identity) = (server.new_database(), shared_identity(dir.path()));
+    let gate = Gate::start();
+    let sidecar = format!(
+        "allowed_hosts = [\"{addr}\"]\ntimeout_ms = 30000\nhttp_timeout_ms = 30000\n\
+         [config]\nwait_url = \"http://{addr}/wait\"\n\n\
+         [[webhook]]\nname = \"tracking\"\nevent = \"slow_status\"\norder_by = \"/ttn\"\n",
+        addr = gate.addr
+    );
+    let hosts = [
+        replica(&url, &identity, &sidecar),
+        replica(&url, &identity, &sidecar),
+    ];
+    let company = "co-rep-order";
+    assert_eq!(hosts[0].send("recorder", &install(company)).status, 200);
+    let show = hosts[0].send("recorder", &crate::support::event("show", company));
+    let body: Value =
+        serde_json::from_str(show.json()["elements"][0]["label"].as_str().unwrap()).unwrap();
+    let url_a = body["webhooks"]["tracking"].as_str().unwrap().to_owned();
+    let url_b = url_a.replace(&hosts[0].url(""), &hosts[1].url(""));
+    let waiting = "keruj_webhook_ordered_waiting{app=\"recorder\"}";
+    std::thread::scope(|scope| {
+        let send = |url: &str, id: &'static str, ttn: &str| {
+            let (url, body) = (url.to_owned(), format!(r#"{{"ttn":"{ttn}"}}"#));
+            scope.spawn(move || post(&url, id, &body).0)
+        };
+        let a1 = send(&url_a, "a1", "204500");
+        gate.wait_for("a1");
+        // The same parcel on the other replica waits for the first's claim.
+        let a2 = send(&url_b, "a2", "204500");
+        eventually(Duration::from_secs(30), || {
+            (metric(&hosts[1], waiting) == Some(1.0)).then_some(())
+        });
+        let b1 = send(&url_b, "b1", "999999");
+        let arrived = gate.wait_for("b1");
+        assert_eq!(
+            arrived,
+            ["a1", "b1"],
+            "a2 waits for a1 on the other replica"
+        );
+        gate.release("b1");
+        assert_eq!(b1.join().unwrap(), 200);
+        gate.release("a1");
+        assert_eq!(a1.join().unwrap(), 200);
+        gate.wait_for("a2");
+        gate.release("a2");
+        assert_eq!(a2.join().unwrap(), 200);
+    });
+    assert_eq!(seen(&hosts[0], "recorder", company).len(), 3);
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -25,6 +26,8 @@ pub enum Delivery {
     duplicate,
     /// The app failed it (500), or the host was busy (503): the provider retries.
     failed,
+    /// Past its URL's rate (429): nothing ran, the caller was told when to retry.
+    limited,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -40,6 +43,8 @@ pub struct TriggerMetrics {
     retries: Family<AppLabels, Counter>,
     given_up: Family<AppLabels, Counter>,
     deliveries: Family<DeliveryLabels, Counter>,
+    waiting: Family<AppLabels, Gauge>,
+    pruned: Family<AppLabels, Counter>,
 }
 
 impl TriggerMetrics {
@@ -68,14 +73,28 @@ impl TriggerMetrics {
         let deliveries = Family::<DeliveryLabels, Counter>::default();
         registry.register(
             "webhook_deliveries",
-            "Webhook deliveries to known URLs, by app and result: accepted, refused, duplicate, failed",
+            "Webhook deliveries to known URLs, by app and result: accepted, refused, duplicate, failed, limited",
             deliveries.clone(),
+        );
+        let waiting = Family::<AppLabels, Gauge>::default();
+        registry.register(
+            "webhook_ordered_waiting",
+            "Webhook deliveries waiting for an earlier one with the same order_by key to finish, by app",
+            waiting.clone(),
+        );
+        let pruned = Family::<AppLabels, Counter>::default();
+        registry.register(
+            "webhook_delivery_ids_pruned",
+            "Records of webhook delivery ids deleted once past the deduplication window, by app",
+            pruned.clone(),
         );
         TriggerMetrics {
             lag,
             retries,
             given_up,
             deliveries,
+            waiting,
+            pruned,
         }
     }
 
@@ -106,5 +125,23 @@ impl TriggerMetrics {
             result,
         };
         self.deliveries.get_or_create(&labels).inc();
+    }
+
+    /// The gauge of deliveries of `app` waiting for their key's turn.
+    pub fn ordered_waiting(&self, app: &str) -> Gauge {
+        self.waiting
+            .get_or_create(&AppLabels {
+                app: app.to_owned(),
+            })
+            .clone()
+    }
+
+    /// `count` records of delivery ids of `app` deleted.
+    pub fn delivery_ids_pruned(&self, app: &str, count: u64) {
+        self.pruned
+            .get_or_create(&AppLabels {
+                app: app.to_owned(),
+            })
+            .inc_by(count);
     }
 }

@@ -224,33 +224,40 @@ async fn event(
 }
 
 /// `POST /hooks/<id>`: a third party's delivery, within the same body
-/// limits as Keruj's events (413 past `--max-body-bytes`).
+/// limits as Keruj's events (413 past `--max-body-bytes`). An unknown id,
+/// or a URL past its rate, is answered before the body is read.
 async fn hook(
     host: &Host,
     id: &str,
     request: Request<Incoming>,
     request_id: &str,
 ) -> Response<Body> {
-    let query = request.uri().query().unwrap_or_default().to_owned();
-    let headers = request.headers().clone();
-    let config = host.config();
-    let body = match read_body(request, config.max_body_bytes, config.body_timeout).await {
-        Ok(body) => body,
-        Err(failure) => return failure.into_response(request_id),
+    use crate::triggers::webhooks;
+    let dispatcher = host.webhooks();
+    let answer = match webhooks::admit(dispatcher, id) {
+        Err(answer) => answer,
+        Ok(admitted) => {
+            let query = request.uri().query().unwrap_or_default().to_owned();
+            let headers = request.headers().clone();
+            let config = host.config();
+            let body = match read_body(request, config.max_body_bytes, config.body_timeout).await {
+                Ok(body) => body,
+                Err(failure) => return failure.into_response(request_id),
+            };
+            let request_id = request_id.to_owned();
+            webhooks::deliver_detached(dispatcher, admitted, query, headers, body, request_id).await
+        }
     };
-    let answer = crate::triggers::webhooks::deliver(
-        host.dispatcher(),
-        id,
-        &query,
-        &headers,
-        body,
-        request_id,
-    )
-    .await;
-    match answer.status {
+    let mut response = match answer.status {
         StatusCode::OK => Response::new(Body::default()),
         status => error_response(status, answer.message, request_id),
+    };
+    if let Some(seconds) = answer.retry_after_seconds() {
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
     }
+    response
 }
 
 /// Reads the whole body. A body over `limit` gets 413, but is first read to

@@ -1,6 +1,7 @@
 //! Configuration: the host's own, and each app's sidecar `<app>.toml`.
 
 mod triggers;
+mod webhook_limits;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,6 +17,7 @@ use crate::storage::StoreLocation;
 
 pub use triggers::{Cadence, Schedule, SecretSource, Webhook, parse_duration, recurring};
 use triggers::{ScheduleTable, WebhookTable};
+pub use webhook_limits::Rate;
 
 /// Default per-event time limit.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5_000);
@@ -39,6 +41,12 @@ pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_millis(3_000);
 /// The most often a sidecar schedule may run, unless `--min-schedule-interval` says otherwise.
 pub const DEFAULT_MIN_SCHEDULE_INTERVAL: Duration = Duration::from_secs(60);
+/// How long a webhook delivery id is remembered, unless `--webhook-dedup-window`
+/// says otherwise. A day covers the quick retries providers make when an
+/// answer was lost (Shopify's span 4 hours) and a person redelivering by
+/// hand the same day; a provider retrying over days (Stripe, Svix) needs a
+/// longer window to be sure an app never sees an id twice.
+pub const DEFAULT_WEBHOOK_DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// The most `[[schedule]]` or `[[webhook]]` tables one sidecar may hold.
 pub const MAX_TRIGGERS_PER_APP: usize = 32;
 /// Background runs (scheduled, webhooks) of all apps at once, whatever
@@ -97,6 +105,9 @@ pub struct HostConfig {
     pub min_schedule_interval: Duration,
     /// Scheduled runs and webhook deliveries of all apps at once.
     pub background_concurrency: usize,
+    /// How long a webhook delivery id is remembered; its record is deleted
+    /// once older (see [`crate::triggers::webhooks`]).
+    pub webhook_dedup_window: Duration,
 }
 
 /// Where Keruj's GraphQL API is and how the company's key is sent to it.
@@ -135,6 +146,7 @@ impl HostConfig {
             public_url: None,
             min_schedule_interval: DEFAULT_MIN_SCHEDULE_INTERVAL,
             background_concurrency: DEFAULT_BACKGROUND_CONCURRENCY,
+            webhook_dedup_window: DEFAULT_WEBHOOK_DEDUP_WINDOW,
         }
     }
 

@@ -15,6 +15,7 @@ use keruj_guest::form::is_event_name;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::webhook_limits::{Rate, check_pointer};
 use crate::signatures::Scheme;
 
 /// `[[schedule]]` as the operator writes it.
@@ -35,6 +36,9 @@ pub(super) struct WebhookTable {
     event: String,
     verify: Option<String>,
     secret: Option<String>,
+    rate: Option<String>,
+    burst: Option<u32>,
+    order_by: Option<String>,
 }
 
 /// An event the host delivers on its own, for each installed company.
@@ -143,6 +147,11 @@ pub struct Webhook {
     pub verify: Scheme,
     /// Where the signing secret is; `None` only with `verify = "none"`.
     pub secret: Option<SecretSource>,
+    /// How many deliveries each of its URLs takes.
+    pub rate: Rate,
+    /// A JSON pointer into the body: deliveries with the same value there
+    /// run one at a time for a company, in arrival order.
+    pub order_by: Option<String>,
 }
 
 /// Where a webhook's signing secret comes from.
@@ -299,11 +308,19 @@ impl WebhookTable {
             secret.is_some() || !verify.needs_secret(),
             "{file}: [[webhook]] {name}: verify = \"{verify}\" needs a secret (\"secret:<name>\" or \"env:<VAR>\")"
         );
+        let rate = Rate::parse(self.rate.as_deref(), self.burst)
+            .map_err(|e| anyhow::anyhow!("{file}: [[webhook]] {name}: {e}"))?;
+        if let Some(pointer) = &self.order_by {
+            check_pointer(pointer)
+                .map_err(|e| anyhow::anyhow!("{file}: [[webhook]] {name}: {e}"))?;
+        }
         Ok(Webhook {
             name,
             event: self.event,
             verify,
             secret,
+            rate,
+            order_by: self.order_by,
         })
     }
 }
@@ -413,6 +430,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.secret, Some(SecretSource::Env("STRIPE_KEY".into())));
+        assert_eq!(ok.rate, Rate::DEFAULT);
+        let err = webhook("name = \"a\"\nevent = \"e\"\nrate = \"fast\"").unwrap_err();
+        assert!(
+            err.to_string().contains("demo.toml: [[webhook]] a: rate"),
+            "{err}"
+        );
+        let err = webhook("name = \"a\"\nevent = \"e\"\norder_by = \"ttn\"").unwrap_err();
+        assert!(err.to_string().contains("JSON pointer"), "{err}");
+        let ordered =
+            webhook("name = \"a\"\nevent = \"e\"\norder_by = \"/ttn\"\nrate = \"2/s\"\nburst = 4")
+                .unwrap();
+        assert_eq!(ordered.order_by.as_deref(), Some("/ttn"));
+        assert_eq!(ordered.rate.burst.get(), 4);
     }
 
     #[test]

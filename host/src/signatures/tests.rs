@@ -35,9 +35,7 @@ fn stale(age_seconds: i64) -> R {
         tolerance_seconds,
     })
 }
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+use crate::runtime::hex;
 
 #[test]
 fn scheme_names() {

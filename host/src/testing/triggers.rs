@@ -146,9 +146,8 @@ impl TestApp {
             map.append(name, value);
         }
         let body = Bytes::copy_from_slice(body.as_ref());
-        let dispatcher = self.host.dispatcher();
         let answer = self.runtime.block_on(crate::triggers::webhooks::deliver(
-            dispatcher,
+            self.host.webhooks(),
             id,
             "",
             &map,

@@ -256,7 +256,7 @@ impl Console {
         let request_id = new_request_id();
         let started = Instant::now();
         let answer = crate::triggers::webhooks::deliver(
-            dispatcher,
+            self.host.webhooks(),
             &id,
             "",
             &headers,

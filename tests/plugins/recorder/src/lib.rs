@@ -9,8 +9,10 @@
 //! - an event whose name starts with `fail`: stored like the others, then
 //!   an error (the host retries scheduled runs, the webhook caller gets 500);
 //! - an event whose name starts with `slow`: first a GET of the sidecar's
-//!   `[config] wait_url` (a server that answers when the test says), then
-//!   stored like the others: a run the test can hold mid-way;
+//!   `[config] wait_url` (a server that answers when the test says; for a
+//!   webhook delivery with `?delivery=<its id>` added, so the server knows
+//!   which one waits), then stored like the others: a run the test can
+//!   hold mid-way;
 //! - `store_secret` (a form submission, `data: {name, value}`): stores a
 //!   secret, as an app stores the signing key a user pastes in its form;
 //! - `dump` (a submission): an `info` form whose text is a JSON object of
@@ -46,19 +48,21 @@ impl App for Recorder {
                 }
                 record(
                     &run.event,
+                    None,
                     json!({"event": run.event, "company_id": ctx.company_id,
                         "account_id": ctx.account_id, "schedule": schedule}),
                 )
             }
             Event::Webhook(delivery) => record(
                 &delivery.event,
+                Some(&delivery.id),
                 json!({"event": delivery.event, "company_id": ctx.company_id,
                     "account_id": ctx.account_id, "webhooks": ctx.webhooks,
                     "webhook": {"name": delivery.name, "label": delivery.label, "id": delivery.id,
                         "method": delivery.method,
                         "query": delivery.query, "headers": delivery.headers, "body": delivery.body}}),
             ),
-            Event::Other { name, body } => record(&name, body),
+            Event::Other { name, body } => record(&name, None, body),
             Event::Submit(call) if call.name == "store_secret" => {
                 let text = |field: &str| call.text(field).unwrap_or_default().to_owned();
                 secrets::set(&text("name"), &text("value"))?;
@@ -125,10 +129,14 @@ fn made_at_run_time(call: &Submission) -> Value {
 }
 
 /// Stores `body` under `seen/<name>/<n>`; then fails if `name` starts with
-/// `fail`. A `slow` one first waits on the sidecar's `wait_url`.
-fn record(name: &str, body: Value) -> Result<Reply, Error> {
+/// `fail`. A `slow` one first waits on the sidecar's `wait_url`, naming
+/// the `delivery` if any.
+fn record(name: &str, delivery: Option<&str>, body: Value) -> Result<Reply, Error> {
     if name.starts_with("slow") {
-        let url = config::get("wait_url").unwrap_or_default();
+        let mut url = config::get("wait_url").unwrap_or_default();
+        if let Some(id) = delivery {
+            url = format!("{url}?delivery={id}");
+        }
         http::Request::get(url).send()?;
     }
     let prefix = format!("seen/{name}/");
