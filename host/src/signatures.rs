@@ -174,12 +174,12 @@ pub fn sign(
         Scheme::Github => vec![
             (
                 "x-hub-signature-256",
-                format!("sha256={}", crate::runtime::hex(&hmac(secret, &[body]))),
+                format!("sha256={}", hex::encode(hmac(secret, &[body]))),
             ),
             ("x-github-delivery", id.to_owned()),
         ],
         Scheme::Stripe => {
-            let sig = crate::runtime::hex(&hmac(secret, &[ts.as_bytes(), b".", body]));
+            let sig = hex::encode(hmac(secret, &[ts.as_bytes(), b".", body]));
             vec![("stripe-signature", format!("t={ts},v1={sig}"))]
         }
         Scheme::Shopify => vec![
@@ -267,12 +267,7 @@ fn check_fresh(ts: &str, what: &'static str, now: i64) -> Result<(), Refused> {
 }
 
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    let (pairs, []) = s.as_bytes().as_chunks::<2>() else {
-        return None;
-    };
-    let nibble = |b: u8| (b as char).to_digit(16);
-    let byte = |&[h, l]: &[u8; 2]| Some((nibble(h)? * 16 + nibble(l)?) as u8);
-    pairs.iter().map(byte).collect()
+    hex::decode(s).ok()
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<Option<&'a str>, Refused> {

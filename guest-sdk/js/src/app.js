@@ -2,22 +2,15 @@
 // author writes `export default app({ handle, health })`; the build's entry
 // turns that into the `handleEvent` and `health` exports.
 
+import { KerujError } from './error.js';
 import { eventFromBody, webhooksFromBody } from './event.js';
 import { Form } from './form.js';
+
+export { KerujError };
 
 /** Answer to an event that is handled: Keruj gets 200 with an empty body. */
 export const done = Object.freeze({ done: true });
 
-/**
- * A failure with a message for the host's log (Keruj gets 500, never the
- * message). Any thrown error works the same; this one says it was expected.
- */
-export class KerujError extends Error {
-  constructor(message) {
-    super(message);
-    this.name = 'KerujError';
-  }
-}
 
 /** Declares the app: `handle(ctx, event)` answers events, `health()` is optional. */
 export function app(definition) {

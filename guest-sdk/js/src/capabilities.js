@@ -12,7 +12,7 @@ import * as wasiKeruj from 'keruj:plugin/keruj-api@0.2.0';
 import * as wasiSchedules from 'keruj:plugin/schedules@0.2.0';
 import * as wasiWebhooks from 'keruj:plugin/webhooks@0.2.0';
 
-import { KerujError } from './app.js';
+import { KerujError } from './error.js';
 import { utf8Decode, utf8Encode } from './bytes.js';
 
 /** Runs an import; its `err` (a ComponentError) becomes a KerujError. */

@@ -9,7 +9,7 @@ export const UPDATE = 'application_update';
 /** Keruj uninstalled the app; the host deletes the company's data afterwards. */
 export const UNINSTALL = 'application_uninstall';
 
-import { KerujError } from './app.js';
+import { KerujError } from './error.js';
 
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 

@@ -8,6 +8,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
+from .errors import KerujError
 from .events import Event, from_body, webhooks_from_body
 from .form import Form
 
@@ -32,10 +33,6 @@ DONE = _Done()
 Reply = Union[_Done, Form]
 
 
-class KerujError(Exception):
-    """A failure with a message for the host's log (Keruj gets 500, never the
-    message). Any exception works the same; this one says it was expected, so
-    no traceback is logged."""
 
 
 @dataclass(frozen=True)

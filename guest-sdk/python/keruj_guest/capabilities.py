@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
-from .app import KerujError
+from .errors import KerujError
 
 T = TypeVar("T")
 Headers = Union[Mapping[str, str], Sequence[Tuple[str, str]]]

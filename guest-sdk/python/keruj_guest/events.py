@@ -16,6 +16,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Sequence, Tuple, Union
 
+from .errors import KerujError
+
 #: Keruj installed the app for a company.
 INSTALL = "application_install"
 #: The user opened the app's settings.
@@ -138,7 +140,6 @@ class Delivery:
 
     def json(self) -> Any:
         """The body read as JSON; raises :class:`KerujError` when it is not JSON."""
-        from .app import KerujError  # app imports this module
         try:
             return json.loads(self.body)
         except ValueError as error:

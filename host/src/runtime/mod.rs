@@ -376,18 +376,5 @@ impl Checker {
 
 /// Hex SHA-256 of a `.wasm`: the version of a plugin.
 pub fn digest(wasm: &[u8]) -> String {
-    hex(&Sha256::digest(wasm))
-}
-
-/// Lower-case hex of `bytes`: the one encoding of digests the host shows
-/// or keys entries by (plugin versions, webhook delivery ids, GitHub's
-/// signatures), so that each reads the same wherever it appears.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        text.push(DIGITS[usize::from(b >> 4)] as char);
-        text.push(DIGITS[usize::from(b & 0xf)] as char);
-    }
-    text
+    hex::encode(Sha256::digest(wasm))
 }

@@ -21,7 +21,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{ACCEPTED, Answer, IN_FLIGHT, UNKNOWN, lease};
-use crate::runtime::hex;
 use crate::storage::{Generation, Storage, Swap, Tenant};
 
 /// Where the records of delivery ids live, under the install's host entries.
@@ -73,7 +72,10 @@ impl Dedup {
 
     fn key(slot: i64, webhook: &str, delivery: &str) -> String {
         let digest = Sha256::digest(delivery.as_bytes());
-        format!("{PREFIX}{slot:013}/{webhook}/{}", hex(&digest[..16]))
+        format!(
+            "{PREFIX}{slot:013}/{webhook}/{}",
+            hex::encode(&digest[..16])
+        )
     }
 
     fn fresh(&self, seen: &Seen, now: Timestamp) -> bool {

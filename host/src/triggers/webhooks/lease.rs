@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
-use crate::runtime::hex;
 use crate::storage::{Generation, Lease, Storage, Swap, Tenant};
 
 /// Where the claims of keys live, under the install's host entries.
@@ -48,7 +47,7 @@ pub(super) enum NotClaimed {
 /// The claim's entry name for `value` of `webhook`.
 fn key(webhook: &str, value: &str) -> String {
     let digest = Sha256::digest(value.as_bytes());
-    format!("{PREFIX}{webhook}/{}", hex(&digest[..16]))
+    format!("{PREFIX}{webhook}/{}", hex::encode(&digest[..16]))
 }
 
 /// Claims `value` of `webhook` for a run bounded by `time_limit`, looking
