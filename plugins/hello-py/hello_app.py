@@ -4,13 +4,15 @@ Install, update, uninstall: done. Configure: a form asking for a name. The
 submitted form: done (the name is kept), or the same form again with an error
 when the name is empty. Any other event: a form that echoes what the app
 received. Two more show the SDK's capabilities: `whoami` reads back the name
-kept in kv, and `fetch` (data `{url}`) calls out through the host.
+kept in kv, and `fetch` (data `{url}`) calls out through the host. `remind`
+(data `{after}`, seconds) schedules a one-off `reminder` run for the company
+(contract 0.2.0), which logs the name kept in kv.
 """
 
 import json
 
-from keruj_guest import DONE, App, Form, KerujError, http, info, kv, log, text
-from keruj_guest.events import Configure, Install, Other, Submit, Uninstall, Update
+from keruj_guest import DONE, App, Form, KerujError, http, info, kv, log, schedules, text
+from keruj_guest.events import Configure, Install, Other, Scheduled, Submit, Uninstall, Update
 
 #: The event the name form comes back as.
 NAME_SUBMITTED = "name_submitted"
@@ -57,6 +59,13 @@ class Hello(App):
                 return DONE
             case Submit(name="fetch"):
                 return fetch_note(event.text("url") or "")
+            case Submit(name="remind"):
+                greeted = kv.get_json("greeted") or {"name": "nobody"}
+                seconds = int(event.text("after") or "60")
+                return note("Reminder", schedules.after("reminder", seconds, {"name": greeted["name"]}))
+            case Scheduled(event="reminder", payload=payload):
+                log.info(f"reminder for {payload['name']}")
+                return DONE
             case Submit(name=name, data=data):
                 return echo(name, data)
             case Other(name="whoami"):

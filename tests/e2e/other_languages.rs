@@ -157,6 +157,18 @@ fn lifecycle(app: &str, wasm: &Path) {
 
     echo_without_the_key(&host, app, company);
 
+    // A run the app schedules for itself (contract 0.2.0), with a payload.
+    let remind = host.send(app, &submission("remind", company, json!({"after": "1"})));
+    assert_eq!(remind.status, 200, "remind: {}", remind.body);
+    let id = label(&remind.json());
+    assert!(
+        id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{id}"
+    );
+    crate::schedules::eventually(Duration::from_secs(30), || {
+        host.log().contains("reminder for Olena").then_some(())
+    });
+
     let fetched = fetch(&host, app, company, &allowed.url("/hello"));
     assert_eq!(fetched, r#"200 {"hi":"there"}"#);
     let refused = fetch(&host, app, company, &outside.url("/collect"));

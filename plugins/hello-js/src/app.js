@@ -7,8 +7,10 @@
 // name kept in kv, and `fetch` (data `{url}`) calls out through the host's
 // `http` capability; `web_fetch` (data `{url}`) does the same with the
 // standard `fetch` of JavaScript (wasi:http, under the same grant).
+// `remind` (data `{after}`, seconds) schedules a one-off `reminder` run for
+// the company (contract 0.2.0), which logs the name kept in kv.
 
-import { Form, app, done, http, info, kv, log, text } from '@keruj/guest';
+import { Form, app, done, http, info, kv, log, schedules, text } from '@keruj/guest';
 
 /** The event the name form comes back as. */
 const NAME_SUBMITTED = 'name_submitted';
@@ -45,7 +47,16 @@ export default app({
         }
         if (event.name === 'fetch') return fetchNote(event.text('url') ?? '');
         if (event.name === 'web_fetch') return webFetchNote(event.text('url') ?? '');
+        if (event.name === 'remind') {
+          const greeted = kv.getJson('greeted');
+          const seconds = Number(event.text('after') ?? '60');
+          const id = schedules.after('reminder', seconds, { name: greeted?.name ?? 'nobody' });
+          return note('Reminder', id);
+        }
         return echo(event.name, event.data);
+      case 'scheduled':
+        if (event.event === 'reminder') log.info(`reminder for ${event.payload?.name}`);
+        return done;
       case 'other':
         if (event.name === 'whoami') {
           const greeted = kv.getJson('greeted');
