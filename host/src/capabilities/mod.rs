@@ -88,6 +88,8 @@ pub struct Services {
     /// Mints and opens webhook URLs; the host's is keyed from its identity
     /// and names `--public-url`.
     pub webhook_urls: Arc<webhook_urls::WebhookUrls>,
+    /// Companies whose made schedules changed here, for the scheduler.
+    pub schedule_changes: Arc<schedules::Changes>,
 }
 
 impl Services {
@@ -103,6 +105,7 @@ impl Services {
         );
         Ok(Services {
             webhook_urls: Arc::new(webhook_urls),
+            schedule_changes: Arc::default(),
             storage,
             client,
             keruj_api,

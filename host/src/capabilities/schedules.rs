@@ -27,6 +27,25 @@ pub const MAX_AHEAD: Duration = Duration::from_secs(366 * 24 * 3_600);
 /// Where the schedules live among the install's host entries.
 pub const PREFIX: &str = "runs/";
 
+/// The companies whose made schedules changed on this replica since the
+/// scheduler last looked, by `app\0company`: it reads their lists again
+/// at once instead of trusting the one it remembers.
+#[derive(Debug, Default)]
+pub struct Changes(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl Changes {
+    pub fn mark(&self, app: &str, company: &str) {
+        let mut changed = self.0.lock().expect("not poisoned");
+        changed.insert(format!("{app}\0{company}"));
+    }
+
+    /// Whether the company's schedules changed since the last `take`.
+    pub fn take(&self, app: &str, company: &str) -> bool {
+        let mut changed = self.0.lock().expect("not poisoned");
+        changed.remove(&format!("{app}\0{company}"))
+    }
+}
+
 /// A schedule made at run time, as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Made {
@@ -124,7 +143,11 @@ impl schedules::Host for InstanceState {
             .await
             .map_err(|error| self.scope.store_failed(&error))?;
         match put {
-            Put::Stored => Ok(id),
+            Put::Stored => {
+                let changes = &self.services.schedule_changes;
+                changes.mark(tenant.app, tenant.company);
+                Ok(id)
+            }
             Put::Full => Err(format!(
                 "this company already has {MAX_SCHEDULES} schedules: cancel one first"
             )),
@@ -179,7 +202,11 @@ impl schedules::Host for InstanceState {
         // The run claim is left to the scheduler: a run in flight keeps its
         // lease (and its writes) and the scheduler drops the claim after it.
         match storage.delete_host_entry(tenant, generation, &name).await {
-            Ok(Ok(())) => Ok(true),
+            Ok(Ok(())) => {
+                let changes = &self.services.schedule_changes;
+                changes.mark(tenant.app, tenant.company);
+                Ok(true)
+            }
             Ok(Err(_uninstalled)) => Ok(false),
             Err(error) => Err(self.scope.store_failed(&error)),
         }

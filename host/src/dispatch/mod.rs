@@ -32,7 +32,7 @@ pub use background::{Budget, Trigger};
 pub use error::DispatchError;
 
 use crate::apps::{App, Apps};
-use crate::capabilities::EventScope;
+use crate::capabilities::{EventScope, Services};
 use crate::event::IncomingEvent;
 use crate::metrics::{Class, Metrics};
 use crate::plugin_text::PluginText;
@@ -106,6 +106,11 @@ impl Dispatcher {
     /// The store events act on.
     pub fn storage(&self) -> &Storage {
         &self.storage
+    }
+
+    /// What the host gives every app (see [`Services`]).
+    pub fn services(&self) -> &Services {
+        self.runtime.services()
     }
 
     /// Mints and opens webhook URLs.

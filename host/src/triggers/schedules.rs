@@ -31,7 +31,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -73,29 +73,78 @@ fn backoff(attempt: u32) -> i64 {
 pub fn start(dispatcher: Dispatcher) -> tokio::task::JoinHandle<()> {
     let lane = dispatcher.clone();
     lane.spawn_background(async move {
-        let settled = Arc::new(Settled::default());
+        let memory = Arc::new(Memory::default());
         let mut ticks = tokio::time::interval(TICK);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             ticks.tick().await;
-            round(&dispatcher, &settled).await;
-            settled.end_round();
+            round(&dispatcher, &memory).await;
+            memory.end_round();
         }
     })
 }
 
-/// Due times this replica saw settled, by claim record and install: while
-/// a schedule's latest due time is the one remembered, a round has nothing
-/// to do for it and reads nothing. Claims only move forward, so a settled
-/// due time stays settled whoever settled it. Records not looked at in a
-/// round (a company gone, a schedule removed) are forgotten at its end.
+/// What the scheduler of this replica remembers between rounds, so that a
+/// round reads the store only where something may have changed:
+///
+/// - due times it saw settled, by claim record and install: while a
+///   schedule's latest due time is the one remembered, there is nothing to
+///   do for it. Claims only move forward, so a settled due time stays
+///   settled whoever settled it;
+/// - each company's list of made schedules, read again after
+///   [`MADE_REFRESH`], or at once when this replica changed it.
+///
+/// What a round did not look at (a company gone, a schedule removed) is
+/// forgotten at its end.
 #[derive(Default)]
-struct Settled {
+struct Memory {
     dues: Mutex<HashMap<String, (i64, u64)>>,
+    made: Mutex<HashMap<String, MadeList>>,
     round: AtomicU64,
 }
 
-impl Settled {
+/// A company's made schedules as last read.
+struct MadeList {
+    read: Instant,
+    schedules: Arc<Vec<(String, made::Made)>>,
+    seen: u64,
+}
+
+/// How long a company's list of made schedules is trusted: one made or
+/// cancelled on another replica is seen within it (on this one, at once).
+pub const MADE_REFRESH: Duration = Duration::from_secs(10);
+
+impl Memory {
+    /// The company's made schedules: remembered, or read if the list is
+    /// stale or this replica changed it; `true` with a list just read.
+    async fn made_list(
+        &self,
+        dispatcher: &Dispatcher,
+        tenant: Tenant<'_>,
+    ) -> anyhow::Result<(Arc<Vec<(String, made::Made)>>, bool)> {
+        let key = format!("{}\0{}", tenant.app, tenant.company);
+        let round = self.round.load(Ordering::Relaxed);
+        let changed = dispatcher
+            .services()
+            .schedule_changes
+            .take(tenant.app, tenant.company);
+        if !changed
+            && let Some(list) = self.made.lock().expect("not poisoned").get_mut(&key)
+            && list.read.elapsed() < MADE_REFRESH
+        {
+            list.seen = round;
+            return Ok((list.schedules.clone(), false));
+        }
+        let schedules = Arc::new(made::all_made(dispatcher.storage(), tenant).await?);
+        let list = MadeList {
+            read: Instant::now(),
+            schedules: schedules.clone(),
+            seen: round,
+        };
+        self.made.lock().expect("not poisoned").insert(key, list);
+        Ok((schedules, true))
+    }
+
     fn key(app: &str, company: &str, generation: Generation, record: &str) -> String {
         format!("{app}\0{company}\0{}\0{record}", generation.0)
     }
@@ -127,11 +176,15 @@ impl Settled {
             .lock()
             .expect("not poisoned")
             .retain(|_, (_, seen)| *seen >= round);
+        self.made
+            .lock()
+            .expect("not poisoned")
+            .retain(|_, list| list.seen >= round);
     }
 }
 
 /// One look at every app with schedules.
-async fn round(dispatcher: &Dispatcher, settled: &Arc<Settled>) {
+async fn round(dispatcher: &Dispatcher, memory: &Arc<Memory>) {
     for name in dispatcher.apps().names() {
         let Some(Ok(app)) = dispatcher.apps().get(&name).map(|entry| entry.serving()) else {
             continue;
@@ -158,10 +211,10 @@ async fn round(dispatcher: &Dispatcher, settled: &Arc<Settled>) {
                     due,
                     made: None,
                 };
-                consider(dispatcher, settled, &app, &company, due).await;
+                consider(dispatcher, memory, &app, &company, due).await;
             }
             if app.plugin.makes_schedules
-                && let Err(error) = consider_made(dispatcher, settled, &app, &company, now).await
+                && let Err(error) = consider_made(dispatcher, memory, &app, &company, now).await
             {
                 tracing::warn!(app = app.name, company, "scheduled runs wait: {error:#}");
             }
@@ -191,15 +244,15 @@ struct Made {
 /// of cancelled ones, dropped once no run holds them.
 async fn consider_made(
     dispatcher: &Dispatcher,
-    settled: &Arc<Settled>,
+    memory: &Arc<Memory>,
     app: &Arc<App>,
     company: &str,
     now: Timestamp,
 ) -> anyhow::Result<()> {
     let storage = dispatcher.storage();
     let tenant = Tenant::new(&app.name, company);
-    let schedules = made::all_made(storage, tenant).await?;
-    for (id, schedule) in &schedules {
+    let (schedules, read) = memory.made_list(dispatcher, tenant).await?;
+    for (id, schedule) in schedules.iter() {
         let (due, once) = match &schedule.when {
             When::Once(at) if *at <= now.as_millisecond() => {
                 (Timestamp::from_millisecond(*at)?, true)
@@ -223,7 +276,10 @@ async fn consider_made(
                 once,
             }),
         };
-        consider(dispatcher, settled, app, company, due).await;
+        consider(dispatcher, memory, app, company, due).await;
+    }
+    if !read {
+        return Ok(());
     }
     for claim in storage.host_entry_names(tenant, MADE_CLAIMS).await? {
         let id = &claim[MADE_CLAIMS.len()..];
@@ -255,13 +311,13 @@ fn made_claim(id: &str) -> String {
 /// [`claim`], with a failure logged: the next round tries again.
 async fn consider(
     dispatcher: &Dispatcher,
-    settled: &Arc<Settled>,
+    memory: &Arc<Memory>,
     app: &Arc<App>,
     company: &str,
     due: Due,
 ) {
     let event = due.event.clone();
-    if let Err(error) = claim(dispatcher, settled, app, company, due).await {
+    if let Err(error) = claim(dispatcher, memory, app, company, due).await {
         tracing::warn!(
             app = app.name,
             company,
@@ -274,7 +330,7 @@ async fn consider(
 /// Claims and starts the company's run of `due`, unless it ran or runs.
 async fn claim(
     dispatcher: &Dispatcher,
-    settled: &Arc<Settled>,
+    memory: &Arc<Memory>,
     app: &Arc<App>,
     company: &str,
     due: Due,
@@ -293,8 +349,8 @@ async fn claim(
     let Some(generation) = storage.generation(tenant).await? else {
         return Ok(());
     };
-    let memo = Settled::key(&app.name, company, generation, &key);
-    if settled.holds(&memo, due_ms) {
+    let memo = Memory::key(&app.name, company, generation, &key);
+    if memory.holds(&memo, due_ms) {
         return Ok(());
     }
     let stored = storage.host_entry(tenant, &key).await?;
@@ -331,7 +387,7 @@ async fn claim(
         },
         Some(claim) => {
             if claim.settled && claim.due == due_ms {
-                settled.remember(memo, due_ms);
+                memory.remember(memo, due_ms);
             }
             return Ok(());
         }
@@ -345,7 +401,7 @@ async fn claim(
         return Ok(()); // another replica claimed it, or the company uninstalled
     }
     if next.settled {
-        settled.remember(memo, due_ms);
+        memory.remember(memo, due_ms);
         return Ok(());
     }
     if next.attempt > MAX_ATTEMPTS {
@@ -370,8 +426,16 @@ async fn claim(
         }
         return Ok(());
     }
+    // The list it came from may be a few seconds old: a schedule cancelled
+    // on another replica meanwhile does not run.
+    if let Some(made) = &made
+        && made::made(storage, tenant, &made.id).await?.is_none()
+    {
+        let _ = storage.delete_host_entry(tenant, generation, &key).await?;
+        return Ok(());
+    }
     let (dispatcher, app, company) = (dispatcher.clone(), app.clone(), company.to_owned());
-    let settled = settled.clone();
+    let memory = memory.clone();
     tokio::spawn(async move {
         let trigger = Trigger::Schedule {
             event,
@@ -410,7 +474,7 @@ async fn claim(
             .swap_host_entry(tenant, generation, &key, Some(&claimed), &settle)
             .await;
         if after.settled && matches!(stored, Ok(Swap::Swapped)) {
-            settled.remember(memo, due_ms);
+            memory.remember(memo, due_ms);
             if once {
                 forget_once(&dispatcher, tenant, generation, &key, made.as_ref()).await;
             }
@@ -432,6 +496,8 @@ async fn forget_once(
         let _ = storage
             .delete_host_entry(tenant, generation, &format!("{}{}", made::PREFIX, made.id))
             .await;
+        let changes = &dispatcher.services().schedule_changes;
+        changes.mark(tenant.app, tenant.company);
     }
     let _ = storage.delete_host_entry(tenant, generation, key).await;
 }
