@@ -97,6 +97,14 @@ struct DevArgs {
     /// can play Keruj against your apps.
     #[arg(long)]
     allow_remote: bool,
+    /// Post every outbound call the apps make (after their grant allowed
+    /// it), and every call to Keruj's API, to this URL as JSON, for a test
+    /// to answer; nothing goes to the network. See `keruj-test`.
+    #[arg(long, value_name = "URL")]
+    answer_outbound: Option<String>,
+    /// Keruj's GraphQL API, which plugins call through the host.
+    #[arg(long, env = "KERUJ_API_URL", default_value = keruj_host::settings::DEFAULT_KERUJ_API_URL)]
+    keruj_api_url: String,
 }
 
 #[derive(clap::Args)]
@@ -318,6 +326,8 @@ async fn dev(args: DevArgs, capture: Capture) -> anyhow::Result<()> {
         data: args.data,
         listen: args.listen,
         allow_remote: args.allow_remote,
+        answer_outbound: args.answer_outbound,
+        keruj_api_url: Some(args.keruj_api_url),
     };
     keruj_host::cli::console::run(options, capture, shutdown_signal()?).await
 }
