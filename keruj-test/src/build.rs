@@ -1,5 +1,16 @@
 //! Building an app crate for the test: `cargo metadata` says what the crate
 //! is called and where its target folder is; `cargo build` makes the `.wasm`.
+//!
+//! The build is a debug one (`dev` profile) in the crate's own target
+//! folder, on purpose: the `cargo test` that runs the test has just compiled
+//! the same proc macros (`wit-bindgen`, `serde_derive`) for the host there,
+//! and this build reuses them, so it compiles only the few crates the
+//! component itself holds: seconds, where a release build in a folder of its
+//! own compiled them all again (about as long as the test build itself).
+//! Cargo reuses them only when the `dev` profile's `debug` matches the one
+//! cargo gives proc macros built for another target (none): the scaffold
+//! sets `[profile.dev] debug = false`. Cargo does not hold the folder's
+//! lock while the tests run, so the nested build does not wait.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,8 +28,8 @@ pub struct Built {
     pub wasm: PathBuf,
 }
 
-/// `cargo build --release --target wasm32-wasip2` of the crate at `path`
-/// (a folder or a `Cargo.toml`), into `target_dir` or `<target>/keruj-test`.
+/// `cargo build --target wasm32-wasip2` of the crate at `path` (a folder or
+/// a `Cargo.toml`), into `target_dir` or the crate's target folder.
 pub fn build(path: &Path, target_dir: Option<&Path>) -> Result<Built, Error> {
     let manifest = match path.is_dir() {
         true => path.join("Cargo.toml"),
@@ -46,10 +57,10 @@ pub fn build(path: &Path, target_dir: Option<&Path>) -> Result<Built, Error> {
     let metadata: Value = serde_json::from_slice(&metadata.stdout)
         .map_err(|error| Error::new(format!("cargo metadata gave no JSON: {error}")))?;
     let (crate_name, target) = read_metadata(&metadata, &manifest)?;
-    let target_dir = target_dir.map_or_else(|| target.join("keruj-test"), Path::to_path_buf);
+    let target_dir = target_dir.map_or(target, Path::to_path_buf);
 
-    eprintln!("keruj-test: building {crate_name} for {TARGET} (cargo build --release)…");
-    let built = cargo(&["build", "--release", "--target", TARGET], &manifest)
+    eprintln!("keruj-test: building {crate_name} for {TARGET} (cargo build)…");
+    let built = cargo(&["build", "--target", TARGET], &manifest)
         .arg("--target-dir")
         .arg(&target_dir)
         .output()
@@ -65,7 +76,7 @@ pub fn build(path: &Path, target_dir: Option<&Path>) -> Result<Built, Error> {
         )));
     }
     let file = format!("{}.wasm", crate_name.replace('-', "_"));
-    let wasm = target_dir.join(TARGET).join("release").join(&file);
+    let wasm = target_dir.join(TARGET).join("debug").join(&file);
     if !wasm.is_file() {
         return Err(Error::new(format!(
             "cargo built {crate_name} but made no {file}: an app crate needs \

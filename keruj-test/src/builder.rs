@@ -120,9 +120,8 @@ impl TestAppBuilder {
         self
     }
 
-    /// Where [`build`](Self::build) has cargo put the `.wasm`; by default
-    /// `keruj-test/` inside the crate's target folder (apart from the folder
-    /// a running `cargo test` holds locked).
+    /// Where [`build`](Self::build) has cargo put the `.wasm` [default: the
+    /// crate's own target folder, whose proc macros the build reuses].
     pub fn target_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.target_dir = Some(dir.into());
         self
@@ -150,8 +149,9 @@ impl TestAppBuilder {
     }
 
     /// Builds the app crate at `crate_dir` (its folder or its `Cargo.toml`)
-    /// with `cargo build --release --target wasm32-wasip2`, then starts a
-    /// host serving it, named after the crate.
+    /// with `cargo build --target wasm32-wasip2` (a debug build: seconds,
+    /// see the `build` module), then starts a host serving it, named after
+    /// the crate.
     pub fn build(self, crate_dir: impl AsRef<Path>) -> Result<TestApp, Error> {
         // The binary first: no point building the app without it.
         let binary = self.find_binary()?;
@@ -184,7 +184,7 @@ impl TestAppBuilder {
         std::fs::create_dir_all(&plugins).map_err(Error::io("create the plugins folder"))?;
         std::fs::copy(wasm, plugins.join(format!("{name}.wasm"))).map_err(|_| {
             Error::new(format!(
-                "cannot read the app {}: build it first (cargo build --release --target \
+                "cannot read the app {}: build it first (cargo build --target \
                  wasm32-wasip2) or use TestApp::build",
                 wasm.display()
             ))

@@ -77,6 +77,8 @@ fn the_crate_depends_on_this_checkout_by_default() {
     let dev = manifest["dev-dependencies"].as_table().unwrap();
     assert_eq!(dev.keys().collect::<Vec<_>>(), ["keruj-test"]);
     assert_eq!(dev["keruj-test"]["path"].as_str(), harness.to_str());
+    // The test's wasm build reuses the proc macros of `cargo test`'s own.
+    assert_eq!(manifest["profile"]["dev"]["debug"].as_bool(), Some(false));
     assert!(manifest.contains_key("workspace"));
     assert!(file("tests/dialogue.rs").contains("use keruj_test::TestApp;"));
     assert!(!file("tests/dialogue.rs").contains("keruj_host"));
