@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -66,6 +66,10 @@ fn missing() -> String {
 /// A running `keruj-host dev`, stopped when dropped.
 pub struct Running {
     child: Child,
+    /// Held open: `--stop-with-stdin` ends the host when it closes, so the
+    /// host goes with this process even when a test is killed, not only
+    /// when it drops the app.
+    _stdin: Option<ChildStdin>,
     pub addr: SocketAddr,
     log: PathBuf,
 }
@@ -93,8 +97,9 @@ impl Running {
             .args(["--listen", "127.0.0.1:0"])
             .args(["--answer-outbound", answer_url])
             .args(["--keruj-api-url", keruj_api_url])
+            .arg("--stop-with-stdin")
             .env("KERUJ_LOG_FORMAT", "human")
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log_file)
             .spawn()
@@ -108,8 +113,10 @@ impl Running {
                 let _ = lines.send(line);
             }
         });
+        let stdin = child.stdin.take();
         let mut running = Running {
             child,
+            _stdin: stdin,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             log: log.to_path_buf(),
         };
@@ -143,7 +150,7 @@ impl Running {
             _ => format!("it was not ready in {} s", START_TIMEOUT.as_secs()),
         };
         let log = self.log_tail();
-        let hint = match log.contains("--answer-outbound") || log.contains("unexpected argument") {
+        let hint = match log.contains("unexpected argument") {
             true => {
                 "\nthis keruj-host is older than keruj-test: install the newer one (see \
                      the install command in keruj-test's README)"

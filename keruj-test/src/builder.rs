@@ -232,7 +232,7 @@ impl TestAppBuilder {
         &self,
         requests: Arc<Mutex<Vec<OutboundRequest>>>,
         panicked: Arc<Mutex<Option<String>>>,
-    ) -> Arc<dyn Fn(&[u8]) -> (u16, Vec<u8>) + Send + Sync> {
+    ) -> Arc<wire::Answer> {
         let on_http = self.on_http.clone();
         let on_keruj_api = self.on_keruj_api.clone();
         Arc::new(move |body| {

@@ -119,7 +119,8 @@ pub struct Server {
     stop: Arc<AtomicBool>,
 }
 
-type Answer = dyn Fn(&[u8]) -> (u16, Vec<u8>) + Send + Sync;
+/// What the server does with one request's body: its status and body.
+pub type Answer = dyn Fn(&[u8]) -> (u16, Vec<u8>) + Send + Sync;
 
 impl Server {
     pub fn start(answer: Arc<Answer>) -> std::io::Result<Server> {

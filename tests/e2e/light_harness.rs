@@ -72,7 +72,7 @@ fn kv_secrets_and_config_seen_from_both_sides() {
     let app = builder()
         .config("mode", "test")
         .config("region", "ua")
-        .load(&plugin("probe"))
+        .load(plugin("probe"))
         .unwrap();
     app.install(COMPANY).expect_done();
 
@@ -114,12 +114,14 @@ fn seeding_needs_an_install() {
 fn outbound_calls_go_to_the_handler_under_the_apps_grant() {
     let app = builder()
         .allow_host("api.example.com")
-        .sidecar("http_timeout_ms", 300)
+        // Room for the 4 MiB answer to cross as base64 on a loaded machine;
+        // `/slow` answers well after it.
+        .sidecar("http_timeout_ms", 1_500)
         .on_http(|request| match request.path().as_str() {
             "/hop" => OutboundResponse::status(302).header("location", "https://evil.example/"),
             "/huge" => OutboundResponse::status(200).body(vec![b'x'; MAX_RESPONSE_BYTES + 1]),
             "/slow" => {
-                std::thread::sleep(Duration::from_millis(1_500));
+                std::thread::sleep(Duration::from_millis(3_500));
                 OutboundResponse::text("late")
             }
             path => OutboundResponse::text(format!("pong {path}")),
@@ -128,7 +130,7 @@ fn outbound_calls_go_to_the_handler_under_the_apps_grant() {
             assert_eq!(request.method, "POST");
             OutboundResponse::json(json!({"data": {"echo": request.json()["variables"]}}))
         })
-        .load(&plugin("probe"))
+        .load(plugin("probe"))
         .unwrap();
     app.install(COMPANY).expect_done();
     let fetch = |url: &str| probe(&app, "fetch", json!({"url": url}));
@@ -173,7 +175,7 @@ fn a_panicking_handler_fails_the_test() {
             assert!(request.path() == "/y", "wrong path");
             OutboundResponse::text("never")
         })
-        .load(&plugin("probe"))
+        .load(plugin("probe"))
         .unwrap();
     app.install(COMPANY).expect_done();
     probe(&app, "fetch", json!({"url": "https://api.example.com/x"}));
@@ -207,7 +209,7 @@ fn schedules_and_webhooks_fired_by_the_test() {
             "secret:signing_key",
         )
         .webhook("pings", "ping", "none", None)
-        .load(&plugin("recorder"))
+        .load(plugin("recorder"))
         .unwrap();
     app.install(COMPANY).expect_done();
 

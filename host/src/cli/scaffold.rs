@@ -329,13 +329,40 @@ Next:
   sh scripts/build                    # cargo build --release --target wasm32-wasip2, then the copy
   {token_env}=dev-token keruj-host serve --plugins plugins --data data
   cargo test                          # runs the app in the keruj-host on PATH (or $KERUJ_HOST_BIN)
-",
+{binary}",
         dir = dir.display(),
+        binary = binary_hint(
+            on_path("keruj-host"),
+            std::env::current_exe().ok().as_deref()
+        ),
         origin = match &plan.source {
             Source::Path { .. } => "this keruj-host checkout (a path)",
             Source::Git(_) => "git",
         },
     )
+}
+
+/// What to do when `keruj-host` is not on `PATH`: the app's `cargo test`
+/// runs the binary found there (or named by `KERUJ_HOST_BIN`), and an author
+/// who ran this one from a checkout's `target/` would otherwise learn it at
+/// the first test.
+pub fn binary_hint(on_path: bool, this: Option<&Path>) -> String {
+    if on_path || std::env::var_os("KERUJ_HOST_BIN").is_some() {
+        return String::new();
+    }
+    let this = this.map_or_else(|| "/path/to/keruj-host".into(), |p| p.display().to_string());
+    format!(
+        "\nNo keruj-host is on PATH, and the tests need one: install it \
+         (cargo install --locked --path <keruj-host checkout>/host), or\n  \
+         export KERUJ_HOST_BIN={this}\n"
+    )
+}
+
+/// Whether `program` is a file in one of `PATH`'s folders.
+fn on_path(program: &str) -> bool {
+    let file = format!("{program}{}", std::env::consts::EXE_SUFFIX);
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).any(|folder| folder.join(&file).is_file())
 }
 
 #[cfg(test)]

@@ -48,29 +48,20 @@ fn bad(status: StatusCode, message: impl Into<String>) -> Reply {
     respond(status, &json!({ "error": message.into() }))
 }
 
-/// `kv` or `secrets`, as the SDKs name the two stores.
-fn space(name: &str) -> Result<Space, Reply> {
-    match name {
-        "kv" => Ok(Space::Data),
-        "secrets" => Ok(Space::Secrets),
-        other => Err(bad(
-            StatusCode::BAD_REQUEST,
-            format!("space is `kv` or `secrets`, not {other:?}"),
-        )),
-    }
-}
-
-fn tenant_names(app: &str, company: &str) -> Result<(), Reply> {
+/// The store named as the SDKs name them (`kv`, `secrets`), for an app id
+/// and a company; else why the request is bad.
+fn store(app: &str, company: &str, space: &str) -> Result<Space, String> {
     if !is_app_name(app) {
-        return Err(bad(
-            StatusCode::BAD_REQUEST,
-            format!("{app:?} is not an app id"),
-        ));
+        return Err(format!("{app:?} is not an app id"));
     }
     if company.trim().is_empty() {
-        return Err(bad(StatusCode::BAD_REQUEST, "give a company id"));
+        return Err("give a company id".into());
     }
-    Ok(())
+    match space {
+        "kv" => Ok(Space::Data),
+        "secrets" => Ok(Space::Secrets),
+        other => Err(format!("space is `kv` or `secrets`, not {other:?}")),
+    }
 }
 
 impl Console {
@@ -82,12 +73,9 @@ impl Console {
         }
         let field = |name: &str| fields.get(name).cloned().unwrap_or_default();
         let (app, company, space_name) = (field("app"), field("company"), field("space"));
-        if let Err(reply) = tenant_names(&app, &company) {
-            return reply;
-        }
-        let space = match space(&space_name) {
+        let space = match store(&app, &company, &space_name) {
             Ok(space) => space,
-            Err(reply) => return reply,
+            Err(why) => return bad(StatusCode::BAD_REQUEST, why),
         };
         let storage = self.host.storage();
         let tenant = Tenant::new(&app, company.trim());
@@ -126,12 +114,9 @@ impl Console {
 
     /// `PUT /_dev/api/data`.
     pub(super) async fn set_data(&self, set: SetData) -> Reply {
-        if let Err(reply) = tenant_names(&set.app, &set.company) {
-            return reply;
-        }
-        let space = match space(&set.space) {
+        let space = match store(&set.app, &set.company, &set.space) {
             Ok(space) => space,
-            Err(reply) => return reply,
+            Err(why) => return bad(StatusCode::BAD_REQUEST, why),
         };
         let value = match (set.value, set.value_base64) {
             (Some(text), None) => text.into_bytes(),

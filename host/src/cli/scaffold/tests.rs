@@ -146,3 +146,17 @@ fn writes_into_an_empty_folder_only() {
 fn plan_err(dir: &Path) -> String {
     format!("{:#}", plan(&args("my-app", dir)).unwrap_err())
 }
+
+#[test]
+fn without_keruj_host_on_path_new_says_how_the_tests_find_it() {
+    if std::env::var_os("KERUJ_HOST_BIN").is_some() {
+        return; // Set: the tests find the binary, nothing to say.
+    }
+    assert_eq!(binary_hint(true, None), "");
+    let hint = binary_hint(false, Some(Path::new("/src/kh/target/release/keruj-host")));
+    assert!(
+        hint.contains("export KERUJ_HOST_BIN=/src/kh/target/release/keruj-host"),
+        "{hint}"
+    );
+    assert!(hint.contains("cargo install --locked --path"), "{hint}");
+}
