@@ -237,3 +237,60 @@ fn schedules_and_webhooks_fired_by_the_test() {
     app.deliver_webhook("pings", &[], "{}").expect_accepted();
     assert!(app.kv_get(COMPANY, "seen/ping/0").is_some());
 }
+
+/// `dev` opened to the network shows no secret, and `--stop-with-stdin`
+/// ends it when the pipe closes (a killed test leaves no host behind).
+#[test]
+fn a_remote_console_hides_secrets_and_the_host_goes_with_its_stdin() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(hello(), dir.path().join("hello.wasm")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keruj-host"))
+        .args([
+            "dev",
+            "--listen",
+            "0.0.0.0:0",
+            "--allow-remote",
+            "--stop-with-stdin",
+        ])
+        .arg("--plugins")
+        .arg(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let port = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            Some(
+                line.split_once("listening on http://0.0.0.0:")?
+                    .1
+                    .to_owned(),
+            )
+        })
+        .expect("dev says where it listens");
+    let data = |space: &str| {
+        let url = format!(
+            "http://127.0.0.1:{}/_dev/api/data?app=hello&company=c&space={space}",
+            port.trim_end_matches('/')
+        );
+        reqwest::blocking::get(url).unwrap().status().as_u16()
+    };
+    assert_eq!(data("kv"), 200);
+    assert_eq!(data("secrets"), 403);
+
+    drop(child.stdin.take());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dev runs on without its stdin"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -352,8 +352,9 @@ pub fn binary_hint(on_path: bool, this: Option<&Path>) -> String {
     }
     let this = this.map_or_else(|| "/path/to/keruj-host".into(), |p| p.display().to_string());
     format!(
-        "\nNo keruj-host is on PATH, and the tests need one: install it \
-         (cargo install --locked --path <keruj-host checkout>/host), or\n  \
+        "\nNo keruj-host is on PATH, and the tests run one. Install it:\n  \
+         cargo install --locked --path <keruj-host checkout>/host\n\
+         or name this one:\n  \
          export KERUJ_HOST_BIN={this}\n"
     )
 }

@@ -9,9 +9,10 @@
 //!   stores a value as the app's own `kv::set` / `secrets::set` would, under
 //!   the same limits, for an installed company only.
 //!
-//! Secrets come back decrypted: this is a developer's host (loopback only
-//! unless `--allow-remote`, on a temporary data folder by default), and a
-//! test must be able to check what its app stored.
+//! Secrets come back decrypted: this is a developer's host (on a temporary
+//! data folder by default), and a test must be able to check what its app
+//! stored. Only on loopback: a console opened with `--allow-remote` refuses
+//! to read them (seeding stays possible).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -77,6 +78,10 @@ impl Console {
             Ok(space) => space,
             Err(why) => return bad(StatusCode::BAD_REQUEST, why),
         };
+        if matches!(space, Space::Secrets) && !self.reveal_secrets {
+            let message = "secrets are shown on a loopback console only (not with --allow-remote)";
+            return bad(StatusCode::FORBIDDEN, message);
+        }
         let storage = self.host.storage();
         let tenant = Tenant::new(&app, company.trim());
         let installed = match storage.is_installed(tenant).await {

@@ -115,7 +115,11 @@ pub async fn run(
         loading.loaded().await;
         println!("keruj-host apps loaded: {}", loading.app_names().len());
     });
-    let console = Console { host, capture };
+    let console = Console {
+        host,
+        capture,
+        reveal_secrets: options.listen.ip().is_loopback(),
+    };
     accept(console, listener, shutdown).await
 }
 
@@ -159,6 +163,9 @@ pub fn generate_tokens(plugins: &Path) -> Vec<(String, String)> {
 struct Console {
     host: Host,
     capture: Capture,
+    /// Whether `/_dev/api/data` shows secrets: only to this machine, never
+    /// on an address `--allow-remote` opened to others.
+    reveal_secrets: bool,
 }
 
 /// Serves the console (and the host's routes behind it) until `shutdown`.
