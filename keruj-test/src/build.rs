@@ -3,10 +3,10 @@
 //!
 //! The build is a debug one (`dev` profile) in the crate's own target
 //! folder, on purpose: the `cargo test` that runs the test has just compiled
-//! the same proc macros (`wit-bindgen`, `serde_derive`) for the host there,
+//! the same proc macros (`serde_derive` and its `syn`) for the host there,
 //! and this build reuses them, so it compiles only the few crates the
 //! component itself holds: seconds, where a release build in a folder of its
-//! own compiled them all again (about as long as the test build itself).
+//! own compiled them all again.
 //! Cargo reuses them only when the `dev` profile's `debug` matches the one
 //! cargo gives proc macros built for another target (none): the scaffold
 //! sets `[profile.dev] debug = false`. Cargo does not hold the folder's
