@@ -177,3 +177,17 @@ impl Drop for Running {
         let _ = self.child.wait();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn without_a_binary_the_message_says_how_to_install_one() {
+        let message = super::missing();
+        assert!(
+            message.contains("cargo install --locked --path "),
+            "{message}"
+        );
+        assert!(message.contains("host"), "{message}");
+        assert!(message.contains("KERUJ_HOST_BIN"), "{message}");
+    }
+}
