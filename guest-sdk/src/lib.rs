@@ -236,16 +236,16 @@ impl fmt::Debug for Error {
 pub mod __private {
     //! What [`export_app!`](crate::export_app) expands to. Not a public API.
 
+    /// What `wit_bindgen::generate!` makes of `wit/` (world
+    /// `keruj:plugin/app`, `export_bindings!` exported), generated once by
+    /// `scripts/generate-guest-bindings` and checked in: expanding the macro
+    /// in every app's build compiled wit-bindgen's parser and encoder
+    /// (wasmparser, wit-parser, wit-component), most of an app's first
+    /// `cargo test`. The test `bindings_match_the_wit` says when to
+    /// regenerate.
     #[allow(clippy::too_many_arguments)]
     pub mod bindings {
-        wit_bindgen::generate!({
-            path: "wit",
-            world: "keruj:plugin/app",
-            pub_export_macro: true,
-            export_macro_name: "export_bindings",
-            default_bindings_module: "keruj_guest::__private::bindings",
-            runtime_path: "wit_bindgen::rt",
-        });
+        include!("bindings.rs");
     }
     pub use wit_bindgen;
 

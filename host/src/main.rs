@@ -97,6 +97,19 @@ struct DevArgs {
     /// can play Keruj against your apps.
     #[arg(long)]
     allow_remote: bool,
+    /// Post every outbound call the apps make (after their grant allowed
+    /// it), and every call to Keruj's API, to this URL as JSON, for a test
+    /// to answer; nothing goes to the network. See `keruj-test`.
+    #[arg(long, value_name = "URL")]
+    answer_outbound: Option<String>,
+    /// Keruj's GraphQL API, which plugins call through the host.
+    #[arg(long, env = "KERUJ_API_URL", default_value = keruj_host::settings::DEFAULT_KERUJ_API_URL)]
+    keruj_api_url: String,
+    /// Stop when standard input closes. A test harness that starts `dev`
+    /// keeps a pipe to it open: the host then goes with the test process
+    /// even when that one is killed, instead of running on.
+    #[arg(long)]
+    stop_with_stdin: bool,
 }
 
 #[derive(clap::Args)]
@@ -324,8 +337,36 @@ async fn dev(args: DevArgs, capture: Capture) -> anyhow::Result<()> {
         data: args.data,
         listen: args.listen,
         allow_remote: args.allow_remote,
+        answer_outbound: args.answer_outbound,
+        keruj_api_url: Some(args.keruj_api_url),
     };
-    keruj_host::cli::console::run(options, capture, shutdown_signal()?).await
+    let signal = shutdown_signal()?;
+    let stdin = args.stop_with_stdin.then(stdin_closed);
+    let shutdown = async move {
+        match stdin {
+            Some(stdin) => tokio::select! {
+                _ = signal => {},
+                _ = stdin => {},
+            },
+            None => signal.await,
+        }
+    };
+    keruj_host::cli::console::run(options, capture, shutdown).await
+}
+
+/// Completes when standard input reaches its end (or fails). Read on a
+/// thread of its own: a blocking read would hold the runtime's shutdown.
+fn stdin_closed() -> impl Future<Output = ()> {
+    let (closed, receiver) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut sink = [0u8; 256];
+        while let Ok(1..) = std::io::stdin().read(&mut sink) {}
+        let _ = closed.send(());
+    });
+    async move {
+        let _ = receiver.await;
+    }
 }
 
 /// `rotate-identity`: see [`keruj_host::storage::rotate_identity`].

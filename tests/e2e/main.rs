@@ -19,6 +19,7 @@ mod hostile_plugins;
 mod hostile_requests;
 mod identity;
 mod lifecycle;
+mod light_harness;
 mod load_hints;
 mod made_at_run_time;
 mod managed_postgres;

@@ -1,7 +1,9 @@
 //! `keruj-host new`: the real binary scaffolds a crate, its own `scripts/build`
 //! builds it for wasm32-wasip2 (into `target/scaffold`, so repeated runs are
-//! incremental) and copies it as `plugins/my-app.wasm`, and a real host
-//! serves it through the whole two-step dialogue.
+//! incremental) and copies it as `plugins/my-app.wasm`, a real host serves it
+//! through the whole two-step dialogue, and the crate's own `cargo test`
+//! passes, driving this binary through `keruj-test` without compiling the
+//! host.
 
 use std::path::Path;
 use std::process::Command;
@@ -49,6 +51,36 @@ fn new_app_builds_and_plays_its_dialogue() {
     let wasm = build(&dir);
     let host = Host::start(Setup::new().app("my-app", &wasm));
     play(&host);
+    drop(host);
+    own_tests(&dir);
+}
+
+/// The crate's `cargo test`, as its author runs it, with this binary as the
+/// installed keruj-host.
+fn own_tests(dir: &Path) {
+    let output = Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()))
+        .arg("test")
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", workspace().join("target/scaffold"))
+        .env("KERUJ_HOST_BIN", env!("CARGO_BIN_EXE_keruj-host"))
+        .output()
+        .expect("cargo runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the app's cargo test failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("test settings_dialogue ... ok"), "{stdout}");
+    // What the author's test build compiled: no host, no wasmtime.
+    let lock = std::fs::read_to_string(dir.join("Cargo.lock")).unwrap();
+    assert!(lock.contains("name = \"keruj-test\""), "{lock}");
+    for heavy in ["keruj-host", "wasmtime", "tokio"] {
+        assert!(
+            !lock.contains(&format!("name = \"{heavy}\"")),
+            "{heavy} in {lock}"
+        );
+    }
 }
 
 /// The crate's own `scripts/build`: the component as `plugins/my-app.wasm`.

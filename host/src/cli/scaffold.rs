@@ -1,7 +1,8 @@
 //! `keruj-host new`: scaffolds an app crate that builds for `wasm32-wasip2` as
 //! generated: its `Cargo.toml` (the SDK from this checkout, a path or git),
-//! a two-step dialogue, its test through the `keruj_host::testing` harness, a
-//! build script that copies `my_app.wasm` to `plugins/my-app.wasm` (the app
+//! a two-step dialogue, its test through the light `keruj-test` harness
+//! (which drives the installed `keruj-host` binary, so the app's test build
+//! never compiles wasmtime), a build script that copies `my_app.wasm` to `plugins/my-app.wasm` (the app
 //! id is the file stem, whatever cargo names the artifact) and a README.
 //!
 //! The templates are files under `src/cli/scaffold/`, filled by plain
@@ -44,16 +45,16 @@ pub struct NewArgs {
     /// [default: the checkout this binary was built from].
     #[arg(long, value_name = "PATH", conflicts_with = "sdk_git")]
     pub sdk_path: Option<PathBuf>,
-    /// Take keruj-guest (and keruj-host, for the tests) from this git repository.
+    /// Take keruj-guest (and keruj-test, for the tests) from this git repository.
     #[arg(long, value_name = "URL")]
     pub sdk_git: Option<String>,
 }
 
-/// Where the generated crate takes keruj-guest and, for its tests, keruj-host.
+/// Where the generated crate takes keruj-guest and, for its tests, keruj-test.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source {
     /// Folders on this machine (canonical paths).
-    Path { sdk: PathBuf, host: PathBuf },
+    Path { sdk: PathBuf, harness: PathBuf },
     /// A git repository holding both crates.
     Git(String),
 }
@@ -181,8 +182,8 @@ fn check_free(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The SDK at `sdk` (a `guest-sdk` folder) and the host beside it (or, when
-/// there is none, this binary's checkout's).
+/// The SDK at `sdk` (a `guest-sdk` folder) and the test harness beside it
+/// (or, when there is none, this binary's checkout's).
 fn path_source(sdk: &Path) -> anyhow::Result<(Source, Option<PathBuf>)> {
     let sdk = sdk
         .canonicalize()
@@ -207,20 +208,20 @@ fn path_source(sdk: &Path) -> anyhow::Result<(Source, Option<PathBuf>)> {
         );
     }
     let checkout = sdk.parent().unwrap_or(&sdk);
-    let own_host = Path::new(CHECKOUT_SDK).join("../host");
-    let host = [checkout.join("host"), own_host]
+    let own_harness = Path::new(CHECKOUT_SDK).join("../keruj-test");
+    let harness = [checkout.join("keruj-test"), own_harness]
         .into_iter()
-        .find(|host| host.join("Cargo.toml").is_file())
-        .and_then(|host| host.canonicalize().ok())
+        .find(|harness| harness.join("Cargo.toml").is_file())
+        .and_then(|harness| harness.canonicalize().ok())
         .with_context(|| {
             format!(
-                "no keruj-host crate beside {} (its tests need keruj_host::testing): give the \
-                 guest-sdk folder of a whole keruj-host checkout, or use --sdk-git",
+                "no keruj-test crate beside {} (the app's tests use it): give the guest-sdk \
+                 folder of a whole keruj-host checkout, or use --sdk-git",
                 sdk.display()
             )
         })?;
     let lock = Some(checkout.join("Cargo.lock")).filter(|lock| lock.is_file());
-    Ok((Source::Path { sdk, host }, lock))
+    Ok((Source::Path { sdk, harness }, lock))
 }
 
 /// Fills each `{{key}}` of `template` with its value.
@@ -234,20 +235,17 @@ pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
 pub fn files(plan: &Plan) -> anyhow::Result<Vec<(&'static str, String)>> {
     let name = plan.name.as_str();
     let crate_file = name.replace('-', "_");
-    let (sdk_dependency, host_dependency, origin) = match &plan.source {
-        Source::Path { sdk, host } => (
+    let (sdk_dependency, harness_dependency, origin) = match &plan.source {
+        Source::Path { sdk, harness } => (
             format!("keruj-guest = {{ path = {} }}", toml_string(sdk)?),
-            format!(
-                "keruj-host = {{ path = {}, features = [\"testing\"] }}",
-                toml_string(host)?
-            ),
+            format!("keruj-test = {{ path = {} }}", toml_string(harness)?),
             format!("the keruj-host checkout at {}", sdk.display()),
         ),
         Source::Git(url) => {
             let url = toml::Value::String(url.clone()).to_string();
             (
                 format!("keruj-guest = {{ git = {url} }}"),
-                format!("keruj-host = {{ git = {url}, features = [\"testing\"] }}"),
+                format!("keruj-test = {{ git = {url} }}"),
                 "a git repository".to_owned(),
             )
         }
@@ -257,7 +255,7 @@ pub fn files(plan: &Plan) -> anyhow::Result<Vec<(&'static str, String)>> {
         ("name", name),
         ("crate_file", crate_file.as_str()),
         ("sdk_dependency", sdk_dependency.as_str()),
-        ("host_dependency", host_dependency.as_str()),
+        ("harness_dependency", harness_dependency.as_str()),
         ("sdk_origin", origin.as_str()),
         ("token_env", token_env.as_str()),
     ];
@@ -321,7 +319,7 @@ pub fn next_steps(plan: &Plan) -> String {
         "Created the app {name} in {dir}:
   Cargo.toml          the crate; keruj-guest from {origin}
   src/lib.rs          a two-step settings dialogue
-  tests/dialogue.rs   its test, against a real keruj-host in the test process
+  tests/dialogue.rs   its test, against your keruj-host binary (keruj-test)
   scripts/build       builds plugins/{name}.wasm
   README.md           these steps, and how to play the dialogue with `keruj-host send`{lock}
 
@@ -330,14 +328,42 @@ Next:
   cd {dir}
   sh scripts/build                    # cargo build --release --target wasm32-wasip2, then the copy
   {token_env}=dev-token keruj-host serve --plugins plugins --data data
-  cargo test                          # the first run compiles wasmtime: minutes
-",
+  cargo test                          # runs the app in the keruj-host on PATH (or $KERUJ_HOST_BIN)
+{binary}",
         dir = dir.display(),
+        binary = binary_hint(
+            on_path("keruj-host"),
+            std::env::current_exe().ok().as_deref()
+        ),
         origin = match &plan.source {
             Source::Path { .. } => "this keruj-host checkout (a path)",
             Source::Git(_) => "git",
         },
     )
+}
+
+/// What to do when `keruj-host` is not on `PATH`: the app's `cargo test`
+/// runs the binary found there (or named by `KERUJ_HOST_BIN`), and an author
+/// who ran this one from a checkout's `target/` would otherwise learn it at
+/// the first test.
+pub fn binary_hint(on_path: bool, this: Option<&Path>) -> String {
+    if on_path || std::env::var_os("KERUJ_HOST_BIN").is_some() {
+        return String::new();
+    }
+    let this = this.map_or_else(|| "/path/to/keruj-host".into(), |p| p.display().to_string());
+    format!(
+        "\nNo keruj-host is on PATH, and the tests run one. Install it:\n  \
+         cargo install --locked --path <keruj-host checkout>/host\n\
+         or name this one:\n  \
+         export KERUJ_HOST_BIN={this}\n"
+    )
+}
+
+/// Whether `program` is a file in one of `PATH`'s folders.
+fn on_path(program: &str) -> bool {
+    let file = format!("{program}{}", std::env::consts::EXE_SUFFIX);
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).any(|folder| folder.join(&file).is_file())
 }
 
 #[cfg(test)]

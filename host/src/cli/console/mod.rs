@@ -13,7 +13,9 @@
 //! console's own API posts events through [`Host::dispatch`], so the browser
 //! never holds a token.
 
+mod answer_outbound;
 pub mod capture;
+mod data;
 mod triggers;
 
 use std::net::SocketAddr;
@@ -57,6 +59,11 @@ pub struct DevOptions {
     pub listen: SocketAddr,
     /// Accept a listen address other than loopback.
     pub allow_remote: bool,
+    /// Post every outbound call of the apps, and every Keruj API call, to
+    /// this URL for a test to answer (see [`answer_outbound`]).
+    pub answer_outbound: Option<String>,
+    /// Keruj's GraphQL API [default: Keruj's own].
+    pub keruj_api_url: Option<String>,
 }
 
 /// Runs the host and the console until `shutdown` completes.
@@ -91,6 +98,12 @@ pub async fn run(
     let listener = tokio::net::TcpListener::bind(options.listen).await?;
     let mut config = HostConfig::new(&options.plugins, &data);
     config.public_url = Some(format!("http://{}", listener.local_addr()?));
+    if let Some(url) = &options.answer_outbound {
+        config.outbound_override = Some(answer_outbound::forward_to(url)?);
+    }
+    if let Some(url) = options.keruj_api_url {
+        config.keruj_api.url = url;
+    }
     let host = Host::start(config).await?;
     // Read by the author and by the tests, as `serve`'s line.
     println!(
@@ -102,7 +115,11 @@ pub async fn run(
         loading.loaded().await;
         println!("keruj-host apps loaded: {}", loading.app_names().len());
     });
-    let console = Console { host, capture };
+    let console = Console {
+        host,
+        capture,
+        reveal_secrets: options.listen.ip().is_loopback(),
+    };
     accept(console, listener, shutdown).await
 }
 
@@ -146,6 +163,9 @@ pub fn generate_tokens(plugins: &Path) -> Vec<(String, String)> {
 struct Console {
     host: Host,
     capture: Capture,
+    /// Whether `/_dev/api/data` shows secrets: only to this machine, never
+    /// on an address `--allow-remote` opened to others.
+    reveal_secrets: bool,
 }
 
 /// Serves the console (and the host's routes behind it) until `shutdown`.
@@ -193,6 +213,13 @@ impl Console {
             },
             (&Method::POST, "/_dev/api/deliver") => match read_json(request).await {
                 Ok(deliver) => self.deliver(deliver).await,
+                Err(message) => json(StatusCode::BAD_REQUEST, &json!({ "error": message })),
+            },
+            (&Method::GET, "/_dev/api/data") => {
+                self.data(request.uri().query().unwrap_or_default()).await
+            }
+            (&Method::PUT | &Method::POST, "/_dev/api/data") => match read_json(request).await {
+                Ok(set) => self.set_data(set).await,
                 Err(message) => json(StatusCode::BAD_REQUEST, &json!({ "error": message })),
             },
             (_, path) if path == "/" || path.starts_with("/_dev") => json(

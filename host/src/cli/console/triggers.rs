@@ -74,7 +74,7 @@ pub(super) fn query_pair(query: &str) -> (String, String) {
     (app, company)
 }
 
-fn url_pairs(query: &str) -> Vec<(String, String)> {
+pub(super) fn url_pairs(query: &str) -> Vec<(String, String)> {
     reqwest::Url::parse(&format!("http://console/?{query}"))
         .map(|url| url.query_pairs().into_owned().collect())
         .unwrap_or_default()

@@ -43,12 +43,12 @@ fn the_crate_depends_on_this_checkout_by_default() {
     let dir = tempfile::tempdir().unwrap();
     let plan = plan_in(dir.path());
     let sdk = Path::new(CHECKOUT_SDK).canonicalize().unwrap();
-    let host = sdk.parent().unwrap().join("host");
+    let harness = sdk.parent().unwrap().join("keruj-test");
     assert_eq!(
         plan.source,
         Source::Path {
             sdk: sdk.clone(),
-            host: host.clone()
+            harness: harness.clone()
         }
     );
     assert_eq!(plan.lock, Some(sdk.parent().unwrap().join("Cargo.lock")));
@@ -72,10 +72,16 @@ fn the_crate_depends_on_this_checkout_by_default() {
         manifest["dependencies"]["keruj-guest"]["path"].as_str(),
         sdk.to_str()
     );
-    let harness = &manifest["dev-dependencies"]["keruj-host"];
-    assert_eq!(harness["path"].as_str(), host.to_str());
-    assert_eq!(harness["features"], toml::Value::from(vec!["testing"]));
+    // The tests' harness is the light crate: the app's test build never
+    // compiles the host (wasmtime).
+    let dev = manifest["dev-dependencies"].as_table().unwrap();
+    assert_eq!(dev.keys().collect::<Vec<_>>(), ["keruj-test"]);
+    assert_eq!(dev["keruj-test"]["path"].as_str(), harness.to_str());
+    // The test's wasm build reuses the proc macros of `cargo test`'s own.
+    assert_eq!(manifest["profile"]["dev"]["debug"].as_bool(), Some(false));
     assert!(manifest.contains_key("workspace"));
+    assert!(file("tests/dialogue.rs").contains("use keruj_test::TestApp;"));
+    assert!(!file("tests/dialogue.rs").contains("keruj_host"));
     assert!(file("Cargo.toml").contains("\n# keruj-guest = \"0.1\"\n"));
 
     let copy = "cp target/wasm32-wasip2/release/my_app.wasm plugins/my-app.wasm";
@@ -101,7 +107,7 @@ fn git_source() {
     let url = Some("https://example.com/keruj-host.git");
     assert_eq!(manifest["dependencies"]["keruj-guest"]["git"].as_str(), url);
     assert_eq!(
-        manifest["dev-dependencies"]["keruj-host"]["git"].as_str(),
+        manifest["dev-dependencies"]["keruj-test"]["git"].as_str(),
         url
     );
 }
@@ -139,4 +145,18 @@ fn writes_into_an_empty_folder_only() {
 
 fn plan_err(dir: &Path) -> String {
     format!("{:#}", plan(&args("my-app", dir)).unwrap_err())
+}
+
+#[test]
+fn without_keruj_host_on_path_new_says_how_the_tests_find_it() {
+    if std::env::var_os("KERUJ_HOST_BIN").is_some() {
+        return; // Set: the tests find the binary, nothing to say.
+    }
+    assert_eq!(binary_hint(true, None), "");
+    let hint = binary_hint(false, Some(Path::new("/src/kh/target/release/keruj-host")));
+    assert!(
+        hint.contains("export KERUJ_HOST_BIN=/src/kh/target/release/keruj-host"),
+        "{hint}"
+    );
+    assert!(hint.contains("cargo install --locked --path"), "{hint}");
 }
