@@ -16,7 +16,7 @@ use wasmtime::component::{HasSelf, Linker};
 use super::InstanceState;
 use crate::bindings::keruj::plugin::schedules::{self, Cron, Schedule as Listed, Timing};
 use crate::settings::{Schedule, recurring};
-use crate::storage::{Put, Room, Storage, Tenant};
+use crate::storage::{Put, Storage, Tenant};
 
 /// Schedules one company's app may hold at once.
 pub const MAX_SCHEDULES: usize = 100;
@@ -123,29 +123,16 @@ impl schedules::Host for InstanceState {
         payload: String,
     ) -> Result<String, String> {
         let made = check(event, timing, &payload, self.services.min_schedule_interval)?;
-        let (tenant, generation) = self.scope.writable().await?;
-        let id = uuid::Uuid::new_v4().simple().to_string();
         let bytes = serde_json::to_vec(&made).expect("a schedule serializes");
-        let room = Room {
-            prefix: PREFIX,
-            max_entries: MAX_SCHEDULES,
-        };
-        let put = self
-            .services
-            .storage
-            .put_host_entry(
-                tenant,
-                generation,
-                &format!("{PREFIX}{id}"),
-                &bytes,
-                Some(room),
-            )
-            .await
-            .map_err(|error| self.scope.store_failed(&error))?;
+        let (id, put) = self
+            .scope
+            .add_host_entry(PREFIX, MAX_SCHEDULES, &bytes)
+            .await?;
         match put {
             Put::Stored => {
+                let bound = self.scope.bound();
                 let changes = &self.services.schedule_changes;
-                changes.mark(tenant.app, tenant.company);
+                changes.mark(&bound.app, &bound.company);
                 Ok(id)
             }
             Put::Full => Err(format!(

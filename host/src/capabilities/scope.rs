@@ -120,6 +120,30 @@ impl Scope {
         Ok((tenant, install))
     }
 
+    /// Stores `value` as a new host entry `prefix` + a fresh id (what an app
+    /// makes at run time: a schedule, a minted URL), while the tenant holds
+    /// fewer than `max` under `prefix`: the id and what the store did.
+    pub async fn add_host_entry(
+        &self,
+        prefix: &str,
+        max: usize,
+        value: &[u8],
+    ) -> Result<(String, storage::Put), String> {
+        let (tenant, generation) = self.writable().await?;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let room = storage::Room {
+            prefix,
+            max_entries: max,
+        };
+        let name = format!("{prefix}{id}");
+        let put = self
+            .storage
+            .put_host_entry(tenant, generation, &name, value, Some(room))
+            .await
+            .map_err(|error| self.store_failed(&error))?;
+        Ok((id, put))
+    }
+
     pub async fn list(&self, space: Space, prefix: &str) -> Result<Vec<String>, String> {
         self.storage
             .plugin_list(space, self.tenant()?, prefix)

@@ -10,7 +10,7 @@ use wasmtime::component::{HasSelf, Linker};
 use super::InstanceState;
 use super::webhook_urls::{HookTarget, WebhookUrls};
 use crate::bindings::keruj::plugin::webhooks::{self, Minted as MintedUrl};
-use crate::storage::{Generation, Put, Room, Storage, Tenant};
+use crate::storage::{Generation, Put, Storage, Tenant};
 
 /// URLs one company's app may have minted and not revoked.
 pub const MAX_MINTED: usize = 50;
@@ -86,32 +86,21 @@ impl webhooks::Host for InstanceState {
         if label.len() > MAX_LABEL_BYTES {
             return Err(format!("a label is at most {MAX_LABEL_BYTES} bytes"));
         }
-        let (tenant, generation) = self.scope.writable().await?;
-        let key = uuid::Uuid::new_v4().simple().to_string();
         let record = Minted {
             name: name.clone(),
             label,
             at: jiff::Timestamp::now().as_millisecond(),
         };
         let bytes = serde_json::to_vec(&record).expect("a record serializes");
-        let room = Room {
-            prefix: PREFIX,
-            max_entries: MAX_MINTED,
-        };
-        let put = self
-            .services
-            .storage
-            .put_host_entry(
-                tenant,
-                generation,
-                &format!("{PREFIX}{key}"),
-                &bytes,
-                Some(room),
-            )
-            .await
-            .map_err(|error| self.scope.store_failed(&error))?;
+        let (key, put) = self
+            .scope
+            .add_host_entry(PREFIX, MAX_MINTED, &bytes)
+            .await?;
         match put {
-            Put::Stored => Ok(self.minted_url(generation, name, key)),
+            Put::Stored => {
+                let (_, generation) = self.scope.installed()?;
+                Ok(self.minted_url(generation, name, key))
+            }
             Put::Full => Err(format!(
                 "this company already has {MAX_MINTED} minted URLs: revoke one first"
             )),
