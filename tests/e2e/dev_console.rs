@@ -375,6 +375,44 @@ fn the_console_lists_runs_and_delivers_the_apps_triggers() {
         "{seen}"
     );
 
+    // What the app made at run time is listed, run and delivered to as well.
+    let made = |call: &str, data: Value| -> Value {
+        let answer = send(call, json!({"data": data}));
+        let text = answer["reply"]["elements"][0]["label"].as_str().unwrap();
+        serde_json::from_str::<Value>(text).unwrap()["ok"].clone()
+    };
+    let id = made(
+        "schedule",
+        json!({"event": "follow_up", "after": "3600", "payload": "[7]"}),
+    );
+    let minted = made("mint", json!({"name": "gh", "label": "shop-1"}));
+    let listed = list();
+    assert_eq!(listed["made"][0]["id"], id, "{listed}");
+    assert_eq!(listed["made"][0]["when"], "once");
+    assert_eq!(listed["made"][0]["payload"], json!([7]));
+    assert_eq!(listed["minted"][0]["url"], minted, "{listed}");
+    let ran = post(
+        "/_dev/api/run-schedule",
+        json!({"app": "recorder", "company": "co-dev", "id": id}),
+    );
+    assert_eq!(ran["status"], 200, "{ran}");
+    assert_eq!(ran["request"]["schedule"]["payload"], json!([7]));
+    assert_eq!(list()["made"], json!([]), "a one-off that ran is gone");
+    let to_minted = post(
+        "/_dev/api/deliver",
+        json!({"app": "recorder", "company": "co-dev", "url": minted}),
+    );
+    assert_eq!(to_minted["status"], 200, "{to_minted}");
+    assert_eq!(to_minted["request"]["signed"], true);
+    let foreign = post(
+        "/_dev/api/deliver",
+        json!({"app": "recorder", "company": "co-dev", "url": "http://x/hooks/nope"}),
+    );
+    assert!(
+        foreign["error"].as_str().unwrap().contains("is not a URL"),
+        "{foreign}"
+    );
+
     let unknown = post(
         "/_dev/api/run-schedule",
         json!({"app": "recorder", "company": "co-dev", "event": "nightly"}),

@@ -9,8 +9,9 @@ use serde_json::Value;
 use super::{Answer, TestApp};
 use crate::capabilities::schedules::{self, When};
 use crate::capabilities::webhooks;
-use crate::dispatch::{Trigger, new_request_id};
+use crate::dispatch::new_request_id;
 use crate::storage::Tenant;
+use crate::triggers::schedules::run_made_now;
 
 /// A schedule the app made for the company.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,46 +53,24 @@ impl TestApp {
     /// be. Panics if the company has no schedule `id`.
     #[track_caller]
     pub fn run_made_schedule(&self, id: &str) -> Answer {
-        let made = self.made_schedules();
-        let Some(schedule) = made.into_iter().find(|s| s.id == id) else {
-            panic!(
-                "{} made no schedule {id:?} for {}",
-                self.name,
-                self.company()
-            );
-        };
-        let due = jiff::Timestamp::now()
-            .round(jiff::Unit::Second)
-            .unwrap_or_else(|_| jiff::Timestamp::now());
-        let trigger = Trigger::Schedule {
-            event: schedule.event.clone(),
-            due: due.to_string(),
-            attempt: 1,
-            // Run by hand, outside the scheduler's claims: no lease to lose.
-            lease: None,
-            made: Some((schedule.id.clone(), schedule.payload.clone())),
-        };
         let company = self.company();
         let app = self.serving();
         let dispatcher = self.host.dispatcher();
-        let result = self.runtime.block_on(dispatcher.dispatch_background(
-            &app,
-            &company,
-            trigger,
-            &new_request_id(),
-        ));
+        let ran = self
+            .runtime
+            .block_on(run_made_now(
+                dispatcher,
+                &app,
+                &company,
+                id,
+                &new_request_id(),
+            ))
+            .expect("the test database reads");
+        let Some(ran) = ran else {
+            panic!("{} made no schedule {id:?} for {company}", self.name);
+        };
         self.raise_handler_panic();
-        if schedule.once && result.is_ok() {
-            let storage = self.host.storage();
-            let tenant = Tenant::new(&self.name, &company);
-            let name = format!("{}{id}", schedules::PREFIX);
-            self.runtime.block_on(async {
-                if let Ok(Some(generation)) = storage.generation(tenant).await {
-                    let _ = storage.delete_host_entry(tenant, generation, &name).await;
-                }
-            });
-        }
-        Answer::from_dispatch(result)
+        Answer::from_dispatch(ran.result)
     }
 
     /// The webhook URLs the app minted for the current company, oldest

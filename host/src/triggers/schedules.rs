@@ -509,3 +509,62 @@ fn storage_lease(key: &str, claim: &[u8]) -> Lease {
         claim: claim.to_vec(),
     }
 }
+
+/// A made schedule run now by hand, and what came of it.
+pub struct RanNow {
+    pub schedule: made::Made,
+    /// The `schedule` object of the run's body.
+    pub body: Value,
+    pub result: Result<crate::dispatch::Reply, crate::dispatch::DispatchError>,
+}
+
+/// Runs the schedule `id` the app made for `company` now, outside the
+/// scheduler's claims (the dev console's "Run now", the test harness's
+/// `run_made_schedule`): `due` now, `attempt` 1, its id and payload. A
+/// one-off the app handled is gone afterwards, as after its due run.
+/// `None` if the company has no schedule `id`.
+pub async fn run_made_now(
+    dispatcher: &Dispatcher,
+    app: &Arc<App>,
+    company: &str,
+    id: &str,
+    request_id: &str,
+) -> anyhow::Result<Option<RanNow>> {
+    let tenant = Tenant::new(&app.name, company);
+    let Some(schedule) = made::made(dispatcher.storage(), tenant, id).await? else {
+        return Ok(None);
+    };
+    let due = Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or_else(|_| Timestamp::now())
+        .to_string();
+    let body = serde_json::json!({"event": schedule.event, "due": due, "attempt": 1,
+        "id": id, "payload": schedule.payload});
+    let trigger = Trigger::Schedule {
+        event: schedule.event.clone(),
+        due,
+        attempt: 1,
+        // Run by hand, outside the scheduler's claims: no lease to lose.
+        lease: None,
+        made: Some((id.to_owned(), schedule.payload.clone())),
+    };
+    let result = dispatcher
+        .dispatch_background(app, company, trigger, request_id)
+        .await;
+    if matches!(schedule.when, When::Once(_))
+        && result.is_ok()
+        && let Some(generation) = dispatcher.storage().generation(tenant).await?
+    {
+        let made = Made {
+            id: id.to_owned(),
+            payload: Value::Null,
+            once: true,
+        };
+        forget_once(dispatcher, tenant, generation, &made_claim(id), Some(&made)).await;
+    }
+    Ok(Some(RanNow {
+        schedule,
+        body,
+        result,
+    }))
+}

@@ -16,6 +16,7 @@
 mod answer_outbound;
 pub mod capture;
 mod data;
+mod made;
 mod triggers;
 
 use std::net::SocketAddr;

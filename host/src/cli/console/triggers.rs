@@ -4,11 +4,15 @@
 //! its provider would (when the console can read the secret: the host's
 //! variable for `env:`, the company's stored secret for `secret:`).
 //!
-//! - `GET /_dev/api/triggers?app=A&company=C`: the list;
-//! - `POST /_dev/api/run-schedule` `{app, company, event}`: the run, now
-//!   (`due` now, `attempt` 1), through the host's background path;
-//! - `POST /_dev/api/deliver` `{app, company, name, body?}`: a delivery
-//!   through the host's own verification and deduplication.
+//! - `GET /_dev/api/triggers?app=A&company=C`: the list, with what the app
+//!   made at run time (contract 0.2.0): its schedules (`made`) and minted
+//!   URLs (`minted`);
+//! - `POST /_dev/api/run-schedule` `{app, company, event}` or
+//!   `{app, company, id}` (a made schedule): the run, now (`due` now,
+//!   `attempt` 1), through the host's background path;
+//! - `POST /_dev/api/deliver` `{app, company, name, body?}` or
+//!   `{app, company, url, body?}` (a minted URL): a delivery through the
+//!   host's own verification and deduplication.
 //!
 //! Both POSTs answer like `/_dev/api/send`: status, time taken, the app's
 //! log lines. No secret ever leaves the console.
@@ -40,6 +44,17 @@ const TEST_BODY: &str = r#"{"test":true,"sent_by":"keruj-host dev"}"#;
 pub(super) struct RunSchedule {
     app: String,
     company: String,
+    /// A sidecar schedule's event...
+    #[serde(default)]
+    event: Option<String>,
+    /// ...or the id of a schedule the app made.
+    #[serde(default)]
+    id: Option<String>,
+}
+
+/// A sidecar schedule to run now.
+struct RunSidecar {
+    company: String,
     event: String,
 }
 
@@ -49,15 +64,20 @@ pub(super) struct RunSchedule {
 pub(super) struct Deliver {
     app: String,
     company: String,
-    name: String,
+    /// A sidecar webhook's name...
+    #[serde(default)]
+    name: Option<String>,
+    /// ...or a URL the app minted.
+    #[serde(default)]
+    url: Option<String>,
     /// The delivery's body, as text [default: a small JSON object].
     #[serde(default)]
     body: Option<String>,
 }
 
-type Reply = Response<Full<Bytes>>;
+pub(super) type Reply = Response<Full<Bytes>>;
 
-fn bad(status: StatusCode, message: impl Into<String>) -> Reply {
+pub(super) fn bad(status: StatusCode, message: impl Into<String>) -> Reply {
     respond(status, &json!({ "error": message.into() }))
 }
 
@@ -146,6 +166,10 @@ impl Console {
                 "cannot_sign_because": signing,
             }));
         }
+        let (made, minted) = match self.made(&app, tenant, generation).await {
+            Ok(made) => made,
+            Err(error) => return bad(StatusCode::SERVICE_UNAVAILABLE, format!("{error:#}")),
+        };
         respond(
             StatusCode::OK,
             &json!({
@@ -154,6 +178,8 @@ impl Console {
                 "installed": generation.is_some(),
                 "schedules": schedules,
                 "webhooks": webhooks,
+                "made": made,
+                "minted": minted,
             }),
         )
     }
@@ -163,6 +189,15 @@ impl Console {
         let app = match self.serving(&run.app, &run.company) {
             Ok(app) => app,
             Err((status, message)) => return bad(status, message),
+        };
+        let event = match (run.event, run.id) {
+            (Some(event), None) => event,
+            (None, Some(id)) => return self.run_made(&app, run.company.trim(), &id).await,
+            _ => return bad(StatusCode::BAD_REQUEST, "give either event or id"),
+        };
+        let run = RunSidecar {
+            company: run.company,
+            event,
         };
         if !app.settings.schedules.iter().any(|s| s.event == run.event) {
             let message = format!(
@@ -209,13 +244,34 @@ impl Console {
             Err((status, message)) => return bad(status, message),
         };
         let company = deliver.company.trim();
-        let Some(webhook) = app
-            .settings
-            .webhooks
-            .iter()
-            .find(|w| w.name == deliver.name)
-        else {
-            let message = format!("{} has no [[webhook]] named {:?}", app.name, deliver.name);
+        let dispatcher = self.host.dispatcher();
+        // A minted URL names its webhook; it must be this company's.
+        let minted = match &deliver.url {
+            None => None,
+            Some(url) => {
+                let id = url.rsplit('/').next().unwrap_or_default();
+                match dispatcher.webhook_urls().open(id) {
+                    Some(target)
+                        if target.app == app.name
+                            && target.company == company
+                            && target.minted.is_some() =>
+                    {
+                        Some((id.to_owned(), target.name))
+                    }
+                    _ => {
+                        let message =
+                            format!("{url} is not a URL {} minted for {company}", app.name);
+                        return bad(StatusCode::BAD_REQUEST, message);
+                    }
+                }
+            }
+        };
+        let name = match (&minted, &deliver.name) {
+            (Some((_, name)), None) | (None, Some(name)) => name.clone(),
+            _ => return bad(StatusCode::BAD_REQUEST, "give either name or url"),
+        };
+        let Some(webhook) = app.settings.webhooks.iter().find(|w| w.name == name) else {
+            let message = format!("{} has no [[webhook]] named {name:?}", app.name);
             return bad(StatusCode::BAD_REQUEST, message);
         };
         let tenant = Tenant::new(&app.name, company);
@@ -227,14 +283,16 @@ impl Console {
             }
             Err(error) => return bad(StatusCode::SERVICE_UNAVAILABLE, format!("{error:#}")),
         };
-        let dispatcher = self.host.dispatcher();
-        let id = dispatcher.webhook_urls().id(&HookTarget {
-            app: app.name.clone(),
-            company: company.to_owned(),
-            name: webhook.name.clone(),
-            generation,
-            minted: None,
-        });
+        let id = match minted {
+            Some((id, _)) => id,
+            None => dispatcher.webhook_urls().id(&HookTarget {
+                app: app.name.clone(),
+                company: company.to_owned(),
+                name: webhook.name.clone(),
+                generation,
+                minted: None,
+            }),
+        };
         let body = deliver.body.unwrap_or_else(|| TEST_BODY.to_owned());
         let delivery_id = format!("msg_dev_{}", uuid::Uuid::new_v4().simple());
         let (secret, unsigned_because) = match self.secret(tenant, webhook).await {
@@ -303,7 +361,7 @@ impl Console {
         }
     }
 
-    fn answer<'a>(
+    pub(super) fn answer<'a>(
         &'a self,
         request_id: &'a str,
         started: Instant,
@@ -323,7 +381,7 @@ impl Console {
 }
 
 /// What a trigger the page fired came to, in `/_dev/api/send`'s shape.
-struct Answered<'a> {
+pub(super) struct Answered<'a> {
     console: &'a Console,
     request_id: &'a str,
     ms: f64,
@@ -333,7 +391,7 @@ struct Answered<'a> {
 }
 
 impl Answered<'_> {
-    fn status(self, status: u16, error: Value, request: Value) -> Reply {
+    pub(super) fn status(self, status: u16, error: Value, request: Value) -> Reply {
         let (logs, logs_dropped) = self.console.capture.lines(self.request_id);
         respond(
             StatusCode::OK,

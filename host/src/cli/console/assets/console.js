@@ -210,6 +210,27 @@ async function renderTriggers() {
       }, signed && hook.can_sign ? "Send signed test delivery" : "Send test delivery"),
       signed && !hook.can_sign ? el("p", { class: "hint" }, `Sent unsigned: ${hook.cannot_sign_because}`) : null));
   }
+  // What the app made at run time for the company (contract 0.2.0).
+  for (const made of list.made || []) {
+    const next = made.next_due ? new Date(made.next_due).toLocaleString() : "never";
+    items.push(el("div", { class: "trigger", "data-made": made.id },
+      el("div", { class: "trigger-head mono" }, `${made.event} (made by the app)`),
+      el("div", { class: "trigger-meta" }, `${made.when} · next ${next} · payload ${JSON.stringify(made.payload)}`),
+      el("button", {
+        class: "button", type: "button", "data-trigger": "made", disabled: state.busy,
+        onclick: () => drive(made.event, "/_dev/api/run-schedule", { id: made.id }),
+      }, "Run now")));
+  }
+  for (const minted of list.minted || []) {
+    items.push(el("div", { class: "trigger", "data-minted": minted.label },
+      el("div", { class: "trigger-head mono" }, `${minted.name}: ${minted.label || "(no label)"} (minted by the app)`),
+      el("input", { class: "input mono", readonly: true, value: minted.url, "aria-label": `${minted.label} URL`,
+        onfocus: (focused) => focused.target.select() }),
+      el("button", {
+        class: "button", type: "button", "data-trigger": "minted", disabled: state.busy,
+        onclick: () => drive(minted.name, "/_dev/api/deliver", { url: minted.url }),
+      }, "Send test delivery")));
+  }
   if (items.length === 0) items.push(el("p", { class: "hint" }, "The sidecar declares no [[schedule]] or [[webhook]]."));
   else if (!list.installed) items.push(el("p", { class: "hint" }, "Install the app for this company to run them."));
   box.replaceChildren(...items);
