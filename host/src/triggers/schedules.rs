@@ -421,8 +421,8 @@ async fn claim(
         dispatcher.metrics().triggers.schedule_given_up(&app.name);
         tracing::error!(app = app.name, company, event, due = %due,
             "scheduled run failed {MAX_ATTEMPTS} times: given up until its next due time");
-        if once {
-            forget_once(dispatcher, tenant, generation, &key, made.as_ref()).await;
+        if let Some(made) = made.as_ref().filter(|made| made.once) {
+            forget_once(dispatcher, tenant, generation, &made.id).await;
         }
         return Ok(());
     }
@@ -475,8 +475,8 @@ async fn claim(
             .await;
         if after.settled && matches!(stored, Ok(Swap::Swapped)) {
             memory.remember(memo, due_ms);
-            if once {
-                forget_once(&dispatcher, tenant, generation, &key, made.as_ref()).await;
+            if let Some(made) = made.as_ref().filter(|made| made.once) {
+                forget_once(&dispatcher, tenant, generation, &made.id).await;
             }
         }
     });
@@ -487,19 +487,19 @@ async fn claim(
 async fn forget_once(
     dispatcher: &Dispatcher,
     tenant: Tenant<'_>,
-    generation: crate::storage::Generation,
-    key: &str,
-    made: Option<&Made>,
+    generation: Generation,
+    id: &str,
 ) {
     let storage = dispatcher.storage();
-    if let Some(made) = made {
-        let _ = storage
-            .delete_host_entry(tenant, generation, &format!("{}{}", made::PREFIX, made.id))
-            .await;
-        let changes = &dispatcher.services().schedule_changes;
-        changes.mark(tenant.app, tenant.company);
-    }
-    let _ = storage.delete_host_entry(tenant, generation, key).await;
+    let schedule = format!("{}{id}", made::PREFIX);
+    let _ = storage
+        .delete_host_entry(tenant, generation, &schedule)
+        .await;
+    let changes = &dispatcher.services().schedule_changes;
+    changes.mark(tenant.app, tenant.company);
+    let _ = storage
+        .delete_host_entry(tenant, generation, &made_claim(id))
+        .await;
 }
 
 /// The lease of a claim stored as the host entry `key`.
@@ -555,12 +555,7 @@ pub async fn run_made_now(
         && result.is_ok()
         && let Some(generation) = dispatcher.storage().generation(tenant).await?
     {
-        let made = Made {
-            id: id.to_owned(),
-            payload: Value::Null,
-            once: true,
-        };
-        forget_once(dispatcher, tenant, generation, &made_claim(id), Some(&made)).await;
+        forget_once(dispatcher, tenant, generation, id).await;
     }
     Ok(Some(RanNow {
         schedule,
