@@ -52,6 +52,7 @@ mod binary;
 mod build;
 mod builder;
 mod data;
+mod made;
 mod sidecar;
 mod triggers;
 mod wire;
@@ -65,6 +66,7 @@ use serde_json::{Value, json};
 pub use answer::{Answer, Delivery, OutboundRequest, OutboundResponse};
 pub use binary::BIN_VAR;
 pub use builder::TestAppBuilder;
+pub use made::MadeSchedule;
 
 /// The `account_id` the harness sends with every event.
 pub const ACCOUNT_ID: &str = "test-account";

@@ -4,7 +4,6 @@
 
 use serde_json::{Value, json};
 
-use crate::data::encode;
 use crate::{Answer, Delivery, TestApp, wire};
 
 impl TestApp {
@@ -21,7 +20,13 @@ impl TestApp {
                 run["error"].as_str().unwrap_or_default()
             );
         }
-        self.keep_logs(&run);
+        self.run_answer(&run)
+    }
+
+    /// What a run the dev API fired came to, its log kept.
+    #[track_caller]
+    pub(crate) fn run_answer(&self, run: &Value) -> Answer {
+        self.keep_logs(run);
         self.raise_handler_panic();
         match run["status"].as_u64().unwrap_or(0) as u16 {
             200 => Answer::Done,
@@ -37,12 +42,7 @@ impl TestApp {
     #[track_caller]
     pub fn webhook_url(&self, name: &str) -> String {
         let company = self.company();
-        let target = format!(
-            "/_dev/api/triggers?app={}&company={}",
-            encode(self.name()),
-            encode(&company)
-        );
-        let listed = self.api("GET", &target, &Value::Null);
+        let listed = self.triggers();
         let hooks = listed["webhooks"].as_array().map_or(&[][..], Vec::as_slice);
         let Some(hook) = hooks.iter().find(|hook| hook["name"] == name) else {
             let names: Vec<&str> = hooks.iter().filter_map(|h| h["name"].as_str()).collect();
@@ -76,7 +76,18 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: impl AsRef<[u8]>,
     ) -> Delivery {
-        let url = self.webhook_url(name);
+        self.deliver_webhook_to(&self.webhook_url(name), headers, body)
+    }
+
+    /// [`TestApp::deliver_webhook`] to any of the host's webhook URLs: one
+    /// the app minted ([`TestApp::minted_webhooks`]), say.
+    #[track_caller]
+    pub fn deliver_webhook_to(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: impl AsRef<[u8]>,
+    ) -> Delivery {
         let path = url
             .find("/hooks/")
             .map(|at| &url[at..])

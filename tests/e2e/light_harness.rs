@@ -238,6 +238,54 @@ fn schedules_and_webhooks_fired_by_the_test() {
     assert!(app.kv_get(COMPANY, "seen/ping/0").is_some());
 }
 
+#[test]
+fn what_the_app_made_at_run_time_is_seen_and_fired_by_the_test() {
+    let app = builder()
+        .webhook("pings", "ping", "none", None)
+        .load(plugin("recorder"))
+        .unwrap();
+    app.install(COMPANY).expect_done();
+    let made = |call: &str, data: Value| {
+        let text = app.submit(call, data).expect_form().elements[0]
+            .label
+            .clone();
+        serde_json::from_str::<Value>(&text).unwrap()["ok"].clone()
+    };
+    let id = made(
+        "schedule",
+        json!({"event": "follow_up", "after": "3600", "payload": "[7]"}),
+    );
+    let listed = app.made_schedules();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].id.as_str(), listed[0].once),
+        (id.as_str().unwrap(), true)
+    );
+    assert_eq!(listed[0].payload, json!([7]));
+    app.run_made_schedule(&listed[0].id).expect_done();
+    let run: Value = app.kv_get_json(COMPANY, "seen/follow_up/0").unwrap();
+    assert_eq!(run["schedule"]["payload"], json!([7]));
+    assert!(
+        app.made_schedules().is_empty(),
+        "a one-off that ran is gone"
+    );
+
+    let url = made("mint", json!({"name": "pings", "label": "shop-1"}));
+    let minted = app.minted_webhooks();
+    assert_eq!(
+        minted,
+        vec![(
+            "pings".into(),
+            "shop-1".into(),
+            url.as_str().unwrap().to_owned()
+        )]
+    );
+    app.deliver_webhook_to(&minted[0].2, &[], "{}")
+        .expect_accepted();
+    let delivery: Value = app.kv_get_json(COMPANY, "seen/ping/0").unwrap();
+    assert_eq!(delivery["webhook"]["label"], "shop-1");
+}
+
 /// `dev` opened to the network shows no secret, and `--stop-with-stdin`
 /// ends it when the pipe closes (a killed test leaves no host behind).
 #[test]
