@@ -110,8 +110,9 @@ fn a_recurring_schedule_runs_until_cancelled_and_only_for_its_company() {
         call(&host, company, "cancel", json!({"id": id})).unwrap(),
         false
     );
-    // A run already started may finish; none starts after that.
-    std::thread::sleep(Duration::from_secs(2));
+    // A run already started may finish (within its 5 s time limit); none
+    // starts after that.
+    std::thread::sleep(Duration::from_secs(6));
     let settled = seen(&host, "recorder", company).len();
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(

@@ -105,8 +105,9 @@ fn uninstall_stops_the_runs() {
             .status,
         200
     );
-    // The bound: one tick of the scheduler plus a run in flight.
-    std::thread::sleep(Duration::from_secs(3));
+    // The bound: one tick of the scheduler plus a run in flight, which its
+    // time limit (timeout_ms, 5 s by default) ends.
+    std::thread::sleep(Duration::from_secs(6));
     let after_uninstall = runs();
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(runs(), after_uninstall, "runs went on after the uninstall");
