@@ -56,6 +56,31 @@ impl TestApp {
         self.set("secrets", company, name, value.as_bytes())
     }
 
+    /// Whether `needle` occurs in plain text anywhere in the host's data
+    /// folder (the store flushed to disk first): how a test proves that a
+    /// secret the app stored is encrypted at rest.
+    #[track_caller]
+    pub fn stored_in_plaintext(&self, needle: impl AsRef<[u8]>) -> bool {
+        let needle = needle.as_ref();
+        assert!(!needle.is_empty(), "look for at least one byte");
+        self.api("POST", "/_dev/api/flush", &Value::Null);
+        let mut folders = vec![self.folder().join("data")];
+        let mut found = false;
+        while let Some(folder) = folders.pop() {
+            let entries = std::fs::read_dir(&folder)
+                .unwrap_or_else(|error| panic!("cannot read {}: {error}", folder.display()));
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    folders.push(path);
+                } else if let Ok(bytes) = std::fs::read(&path) {
+                    found |= bytes.windows(needle.len()).any(|window| window == needle);
+                }
+            }
+        }
+        found
+    }
+
     /// Whether `company` has the app installed.
     #[track_caller]
     pub fn is_installed(&self, company: &str) -> bool {

@@ -93,6 +93,9 @@ fn kv_secrets_and_config_seen_from_both_sides() {
         Some(&b"v-7c1d"[..])
     );
     assert_eq!(app.secret_get(COMPANY, "pin").as_deref(), Some("h-9b2e"));
+    // On disk: the kv value as written, the secret only encrypted.
+    assert!(app.stored_in_plaintext("v-7c1d"));
+    assert!(!app.stored_in_plaintext("h-9b2e"));
     assert_eq!(app.kv_keys(COMPANY), ["greeting", "plain"]);
     assert_eq!(app.kv_get("co-other", "plain"), None);
 

@@ -373,7 +373,7 @@ fn hash_path(root: &Path, path: &Path, hasher: &mut DefaultHasher) {
 }
 
 /// Whether these tests are skipped on purpose ([`crate::support::skipped`]).
-fn tools_skipped() -> bool {
+pub(crate) fn tools_skipped() -> bool {
     crate::support::skipped(
         "KERUJ_SKIP_OTHER_LANGUAGE_TESTS",
         "KERUJ_TEST_REQUIRE_GUEST_TOOLS",
@@ -382,7 +382,7 @@ fn tools_skipped() -> bool {
 }
 
 /// Runs `scripts/install-guest-tools` once per run.
-fn install_tools() {
+pub(crate) fn install_tools() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
         let output = Command::new(workspace().join("scripts/install-guest-tools"))

@@ -1,6 +1,9 @@
 //! Outbound HTTP answered in the process instead of over the network: the
-//! hook behind [`crate::testing`], where a test answers an app's calls to
-//! fixed URLs (`https://api.novaposhta.ua/...`) without changing the app.
+//! hook behind [`crate::testing`] and `keruj-host dev --answer-outbound`,
+//! where a test answers an app's calls to fixed URLs
+//! (`https://api.novaposhta.ua/...`) without changing the app. Its request
+//! and response are plain data; the harnesses give tests the richer
+//! `keruj_test::{OutboundRequest, OutboundResponse}`.
 //!
 //! It replaces the transport only. A call still goes through the app's grant
 //! first ([`super::outbound`]): `allowed_hosts`, the call count, the time
@@ -15,7 +18,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use serde_json::Value;
 
 /// One outbound request as it would have left the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,41 +32,6 @@ pub struct OutboundRequest {
     pub body: Vec<u8>,
 }
 
-impl OutboundRequest {
-    /// The first value of header `name` (any case).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The body as text (lossy).
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    /// The body as JSON; `Value::Null` when it is not JSON.
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
-    }
-
-    /// The URL's host, lower case (`api.novaposhta.ua`).
-    pub fn host(&self) -> Option<String> {
-        reqwest::Url::parse(&self.url)
-            .ok()?
-            .host_str()
-            .map(str::to_ascii_lowercase)
-    }
-
-    /// The URL's path (`/v2.0/json/`).
-    pub fn path(&self) -> String {
-        reqwest::Url::parse(&self.url)
-            .map(|url| url.path().to_owned())
-            .unwrap_or_default()
-    }
-}
-
 /// The answer an override gives to one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundResponse {
@@ -77,46 +44,14 @@ pub struct OutboundResponse {
 }
 
 impl OutboundResponse {
-    /// An empty answer with `status`.
-    pub fn status(status: u16) -> Self {
+    /// `status` with `text` as a plain-text body: why no real answer came.
+    pub fn plain(status: u16, text: impl Into<String>) -> Self {
+        let content_type = ("content-type".into(), "text/plain; charset=utf-8".into());
         OutboundResponse {
             status,
-            headers: Vec::new(),
-            body: Vec::new(),
+            headers: vec![content_type],
+            body: text.into().into_bytes(),
         }
-    }
-
-    /// 200 with `value` as `application/json`.
-    pub fn json(value: impl serde::Serialize) -> Self {
-        let body = serde_json::to_vec(&value).expect("a JSON value serializes");
-        OutboundResponse::status(200)
-            .header("content-type", "application/json")
-            .body(body)
-    }
-
-    /// 200 with `text` as `text/plain`.
-    pub fn text(text: impl Into<String>) -> Self {
-        OutboundResponse::status(200)
-            .header("content-type", "text/plain; charset=utf-8")
-            .body(text.into().into_bytes())
-    }
-
-    /// The same answer with another status.
-    pub fn with_status(mut self, status: u16) -> Self {
-        self.status = status;
-        self
-    }
-
-    /// Adds a header.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// Replaces the body.
-    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
-        self.body = body.into();
-        self
     }
 }
 
@@ -185,12 +120,17 @@ mod tests {
     async fn the_handler_sees_the_request_and_its_answer_reads_like_a_real_one() {
         let answer = OutboundOverride::new(|request| {
             assert_eq!(request.method, "POST");
-            assert_eq!(request.host().as_deref(), Some("api.example.com"));
-            assert_eq!(request.path(), "/v1/check");
-            assert_eq!(request.header("X-Token"), Some("t-1"));
-            OutboundResponse::json(serde_json::json!({"seen": request.json()}))
-                .with_status(201)
-                .header("x-answer", "yes")
+            assert_eq!(request.url, "https://api.example.com/v1/check");
+            assert!(request.headers.contains(&("x-token".into(), "t-1".into())));
+            let seen: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+            OutboundResponse {
+                status: 201,
+                headers: vec![
+                    ("x-answer".into(), "yes".into()),
+                    ("content-type".into(), "application/json".into()),
+                ],
+                body: serde_json::json!({ "seen": seen }).to_string().into_bytes(),
+            }
         });
         let request = reqwest::Client::new()
             .post("https://api.example.com/v1/check")
@@ -209,8 +149,11 @@ mod tests {
 
     #[tokio::test]
     async fn an_invalid_answer_is_an_error_for_the_call() {
-        let answer =
-            OutboundOverride::new(|_| OutboundResponse::status(200).header("bad name", "x"));
+        let answer = OutboundOverride::new(|_| OutboundResponse {
+            status: 200,
+            headers: vec![("bad name".into(), "x".into())],
+            body: Vec::new(),
+        });
         let request = reqwest::Client::new()
             .get("https://a.example/")
             .build()

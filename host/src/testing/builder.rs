@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 
 use super::{DEFAULT_COMPANY, KERUJ_API_URL, OutboundRequest, OutboundResponse, TestApp, build};
-use crate::capabilities::outbound_override::OutboundOverride;
+use crate::capabilities::outbound_override::{self, OutboundOverride};
 use crate::host::Host;
 use crate::settings::{HostConfig, is_app_name};
 
@@ -223,7 +223,13 @@ impl TestAppBuilder {
     ) -> OutboundOverride {
         let on_http = self.on_http.clone();
         let on_keruj_api = self.on_keruj_api.clone();
-        OutboundOverride::new(move |request| {
+        OutboundOverride::new(move |seen| {
+            let request = OutboundRequest {
+                method: seen.method,
+                url: seen.url,
+                headers: seen.headers,
+                body: seen.body,
+            };
             requests
                 .lock()
                 .expect("requests lock")
@@ -232,7 +238,7 @@ impl TestAppBuilder {
                 true => (&on_keruj_api, "on_keruj_api"),
                 false => (&on_http, "on_http"),
             };
-            match handler {
+            let answer = match handler {
                 Some(handler) => {
                     let answer = panic::catch_unwind(AssertUnwindSafe(|| handler(&request)));
                     answer.unwrap_or_else(|payload| {
@@ -250,6 +256,11 @@ impl TestAppBuilder {
                     request.method, request.url
                 ))
                 .with_status(502),
+            };
+            outbound_override::OutboundResponse {
+                status: answer.status,
+                headers: answer.headers,
+                body: answer.body,
             }
         })
     }

@@ -4,27 +4,12 @@
 //! and its minted webhook URLs listed (deliver to one with
 //! [`TestApp::deliver_webhook_to`]).
 
-use serde_json::Value;
-
-use super::{Answer, TestApp};
+use super::{Answer, MadeSchedule, TestApp, answer_of};
 use crate::capabilities::schedules::{self, When};
 use crate::capabilities::webhooks;
 use crate::dispatch::new_request_id;
 use crate::storage::Tenant;
 use crate::triggers::schedules::run_made_now;
-
-/// A schedule the app made for the company.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MadeSchedule {
-    /// The id `schedules::add` returned to the app.
-    pub id: String,
-    /// The event its runs arrive as.
-    pub event: String,
-    /// Whether it runs once (`at`, `after`) rather than repeatedly.
-    pub once: bool,
-    /// What each run carries as `schedule.payload`.
-    pub payload: Value,
-}
 
 impl TestApp {
     /// The schedules the app made for the current company, oldest first.
@@ -70,7 +55,7 @@ impl TestApp {
             panic!("{} made no schedule {id:?} for {company}", self.name);
         };
         self.raise_handler_panic();
-        Answer::from_dispatch(ran.result)
+        answer_of(ran.result)
     }
 
     /// The webhook URLs the app minted for the current company, oldest

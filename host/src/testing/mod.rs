@@ -62,10 +62,12 @@ use serde_json::{Map, Value, json};
 use crate::host::Host;
 use crate::storage::{Space, Tenant};
 
-pub use crate::capabilities::outbound_override::{OutboundRequest, OutboundResponse};
-pub use answer::Answer;
 pub use builder::TestAppBuilder;
-pub use triggers::Delivery;
+/// The answers and outbound calls, typed as the light `keruj-test` harness
+/// types them: one vocabulary for both harnesses.
+pub use keruj_test::{Answer, Delivery, MadeSchedule, OutboundRequest, OutboundResponse};
+
+use answer::answer_of;
 
 /// The `account_id` the harness sends with every event.
 pub const ACCOUNT_ID: &str = "test-account";
@@ -203,7 +205,7 @@ impl TestApp {
             .runtime
             .block_on(host.dispatch(&self.name, body.as_bytes(), &request_id));
         self.raise_handler_panic();
-        Answer::from_dispatch(result)
+        answer_of(result)
     }
 
     /// Fails the test at the event whose outbound call made a handler panic.

@@ -13,34 +13,11 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use jiff::Timestamp;
 
-use super::{Answer, TestApp};
+use super::{Answer, Delivery, TestApp, answer_of};
 use crate::dispatch::{HookTarget, Trigger, new_request_id};
 use crate::settings::{SecretSource, Webhook};
 use crate::signatures;
 use crate::storage::{Space, Tenant};
-
-/// What the host answered a webhook delivery: what the third party gets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
-    /// 200 (handled, or a retry of a delivery handled before), 401 (the
-    /// signature does not verify), 404 (no such webhook for the company),
-    /// 409 (the same id is being handled), 500 (the app failed), 503.
-    pub status: u16,
-    /// Why it was not 200 (never a secret, never the app's own words).
-    pub message: String,
-}
-
-impl Delivery {
-    /// Panics, saying what came instead, unless the host answered 200.
-    #[track_caller]
-    pub fn expect_accepted(&self) {
-        assert_eq!(
-            self.status, 200,
-            "expected the delivery accepted, got {}: {}",
-            self.status, self.message
-        );
-    }
-}
 
 impl TestApp {
     /// Fires the sidecar schedule of `event` for the current company now, as
@@ -82,7 +59,7 @@ impl TestApp {
             &new_request_id(),
         ));
         self.raise_handler_panic();
-        Answer::from_dispatch(result)
+        answer_of(result)
     }
 
     /// The URL of the webhook `name` for the current company, as the app gets

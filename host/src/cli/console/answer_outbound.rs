@@ -62,11 +62,11 @@ pub fn forward_to(url: &str) -> anyhow::Result<OutboundOverride> {
         handle
             .block_on(ask(&client, &parsed, &request))
             .unwrap_or_else(|why| {
-                OutboundResponse::text(format!(
+                let why = format!(
                     "keruj-host dev: the handler at {parsed} did not answer {} {}: {why}",
                     request.method, request.url
-                ))
-                .with_status(502)
+                );
+                OutboundResponse::plain(502, why)
             })
     }))
 }

@@ -223,6 +223,15 @@ impl Console {
                 Ok(set) => self.set_data(set).await,
                 Err(message) => json(StatusCode::BAD_REQUEST, &json!({ "error": message })),
             },
+            // Writes what the store holds to disk now, so that a test can
+            // look through the data folder's files (is a secret in plain text?).
+            (&Method::POST, "/_dev/api/flush") => match self.host.flush().await {
+                Ok(()) => json(StatusCode::OK, &json!({})),
+                Err(error) => json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &json!({"error": format!("{error:#}")}),
+                ),
+            },
             (_, path) if path == "/" || path.starts_with("/_dev") => json(
                 StatusCode::NOT_FOUND,
                 &json!({"error": "no such console route"}),

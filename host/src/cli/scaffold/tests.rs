@@ -6,6 +6,7 @@ use super::*;
 fn args(name: &str, dir: &Path) -> NewArgs {
     NewArgs {
         name: name.into(),
+        lang: Lang::Rust,
         dir: Some(dir.into()),
         sdk_path: None,
         sdk_git: None,
@@ -110,6 +111,98 @@ fn git_source() {
         manifest["dev-dependencies"]["keruj-test"]["git"].as_str(),
         url
     );
+}
+
+/// The files of a `lang` app named `my-app`, no placeholder left.
+fn files_in(lang: Lang, dir: &Path) -> Vec<(&'static str, String)> {
+    let mut args = args("my-app", &dir.join("my-app"));
+    args.lang = lang;
+    let plan = plan(&args).expect("the checkout's SDKs are found");
+    assert_eq!(plan.lock, None, "a Cargo.lock only for Rust");
+    let files = files(&plan).unwrap();
+    for (path, text) in &files {
+        assert!(
+            !text.contains("{{"),
+            "{path} has a placeholder left:\n{text}"
+        );
+    }
+    files
+}
+
+fn file<'a>(files: &'a [(&str, String)], name: &str) -> &'a str {
+    let found = files.iter().find(|(path, _)| *path == name);
+    &found.unwrap_or_else(|| panic!("no {name}")).1
+}
+
+#[test]
+fn javascript_and_typescript_apps_take_the_checkouts_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let js = Path::new(CHECKOUT_SDK).canonicalize().unwrap().join("js");
+    for (lang, entry, test) in [
+        (Lang::Js, "src/app.js", "node --test test/*.test.js"),
+        (
+            Lang::Ts,
+            "src/app.ts",
+            "node --import @keruj/guest/register-ts --test test/*.test.ts",
+        ),
+    ] {
+        let files = files_in(lang, dir.path());
+        let package: serde_json::Value =
+            serde_json::from_str(file(&files, "package.json")).unwrap();
+        assert_eq!(package["name"], "my-app");
+        let dependency = format!("file:{}", js.display());
+        assert_eq!(package["dependencies"]["@keruj/guest"], dependency.as_str());
+        let build = format!("keruj-guest-build {entry} -o plugins/my-app.wasm");
+        assert_eq!(package["scripts"]["build"], build.as_str());
+        assert_eq!(package["scripts"]["test"], test);
+        assert!(file(&files, entry).contains("export default app({"));
+        let readme = file(&files, "README.md");
+        assert!(readme.contains(entry) && readme.contains("KERUJ_APP_TOKEN_MY_APP=dev-token"));
+    }
+}
+
+#[test]
+fn python_apps_take_the_checkouts_package_unless_one_is_installed() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = files_in(Lang::Python, dir.path());
+    let python = Path::new(CHECKOUT_SDK)
+        .canonicalize()
+        .unwrap()
+        .join("python");
+    let quoted = format!("'{}'", python.display());
+    let build = file(&files, "scripts/build");
+    assert!(build.contains(&format!("PYTHONPATH={quoted}")), "{build}");
+    assert!(
+        build.contains("keruj_guest build app.py -o plugins/my-app.wasm"),
+        "{build}"
+    );
+    let init = file(&files, "tests/__init__.py");
+    assert!(init.contains(&format!(
+        "sys.path.insert(0, {:?})",
+        python.display().to_string()
+    )));
+    assert!(file(&files, "app.py").contains("app = Dialogue()"));
+    assert!(
+        file(&files, "tests/test_dialogue.py").contains("from keruj_guest.testing import TestApp")
+    );
+}
+
+#[test]
+fn only_rust_takes_its_sdk_from_git() {
+    let dir = tempfile::tempdir().unwrap();
+    for lang in [Lang::Js, Lang::Ts, Lang::Python] {
+        let mut args = args("shop", &dir.path().join("shop"));
+        args.lang = lang;
+        args.sdk_git = Some("https://example.com/keruj-host.git".into());
+        let error = format!("{:#}", plan(&args).unwrap_err());
+        assert!(error.contains("--sdk-path <checkout>/guest-sdk"), "{error}");
+    }
+}
+
+#[test]
+fn shell_words_survive_quotes() {
+    assert_eq!(sh_quote("/a b/c"), "'/a b/c'");
+    assert_eq!(sh_quote("/it's"), "'/it'\\''s'");
 }
 
 #[test]

@@ -1,17 +1,24 @@
-//! `keruj-host new`: scaffolds an app crate that builds for `wasm32-wasip2` as
-//! generated: its `Cargo.toml` (the SDK from this checkout, a path or git),
-//! a two-step dialogue, its test through the light `keruj-test` harness
-//! (which drives the installed `keruj-host` binary, so the app's test build
-//! never compiles wasmtime), a build script that copies `my_app.wasm` to `plugins/my-app.wasm` (the app
-//! id is the file stem, whatever cargo names the artifact) and a README.
+//! `keruj-host new [--lang rust|js|ts|python]`: scaffolds an app that builds
+//! as generated, in any language with an SDK: a two-step dialogue, its test
+//! on the language's usual runner through that SDK's light harness (which
+//! drives the installed `keruj-host` binary, so the app's test build never
+//! compiles wasmtime), the command that builds `plugins/<name>.wasm` (the
+//! app id is the file stem, whatever the toolchain names its output) and a
+//! README.
 //!
-//! The templates are files under `src/cli/scaffold/`, filled by plain
-//! `{{placeholder}}` replacement ([`render`]).
+//! A Rust crate takes the SDK from this checkout (a path) or git; the other
+//! languages from a checkout ([`Lang::refuses_git`] says why). The templates
+//! are files under `src/cli/scaffold/templates/<lang>/` ([`lang`]), filled by
+//! plain `{{placeholder}}` replacement ([`render`]).
+
+mod lang;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+
+pub use lang::Lang;
 
 use crate::settings::{default_token_env, is_app_name};
 
@@ -19,25 +26,15 @@ use crate::settings::{default_token_env, is_app_name};
 /// to crates.io yet, so by default the generated crate depends on it by path.
 pub const CHECKOUT_SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-sdk");
 
-/// Each generated file: its path in the crate and its template.
-const TEMPLATES: &[(&str, &str)] = &[
-    ("Cargo.toml", include_str!("scaffold/Cargo.toml.tmpl")),
-    ("src/lib.rs", include_str!("scaffold/lib.rs.tmpl")),
-    (
-        "tests/dialogue.rs",
-        include_str!("scaffold/dialogue.rs.tmpl"),
-    ),
-    ("README.md", include_str!("scaffold/README.md.tmpl")),
-    ("scripts/build", include_str!("scaffold/build.sh.tmpl")),
-    (".gitignore", include_str!("scaffold/gitignore.tmpl")),
-];
-
 /// The arguments of `keruj-host new`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct NewArgs {
-    /// The app id, also the crate's name: 1 to 63 of a-z, 0-9, `_` and `-`,
-    /// starting with a letter.
+    /// The app id, also the crate's or package's name: 1 to 63 of a-z, 0-9,
+    /// `_` and `-`, starting with a letter.
     pub name: String,
+    /// The app's language.
+    #[arg(long, value_enum, default_value_t = Lang::Rust)]
+    pub lang: Lang,
     /// The crate's folder [default: ./NAME]. It must not exist or be empty.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
@@ -45,7 +42,8 @@ pub struct NewArgs {
     /// [default: the checkout this binary was built from].
     #[arg(long, value_name = "PATH", conflicts_with = "sdk_git")]
     pub sdk_path: Option<PathBuf>,
-    /// Take keruj-guest (and keruj-test, for the tests) from this git repository.
+    /// Take keruj-guest (and keruj-test, for the tests) from this git
+    /// repository (Rust only).
     #[arg(long, value_name = "URL")]
     pub sdk_git: Option<String>,
 }
@@ -64,6 +62,8 @@ pub enum Source {
 pub struct Plan {
     /// The app id and crate name.
     pub name: String,
+    /// The app's language.
+    pub lang: Lang,
     /// The crate's folder.
     pub dir: PathBuf,
     /// The SDK's origin.
@@ -102,6 +102,9 @@ pub fn plan(args: &NewArgs) -> anyhow::Result<Plan> {
             if url.trim().is_empty() {
                 bail!("--sdk-git needs the URL of a keruj-host git repository");
             }
+            if let Some(why) = args.lang.refuses_git() {
+                bail!("{why}");
+            }
             (Source::Git(url.trim().to_owned()), None)
         }
         (Some(sdk), None) => path_source(sdk)?,
@@ -113,8 +116,13 @@ pub fn plan(args: &NewArgs) -> anyhow::Result<Plan> {
             )
         })?,
     };
+    let lock = lock.filter(|_| args.lang == Lang::Rust);
+    if let Source::Path { sdk, .. } = &source {
+        args.lang.sdk_in(sdk)?;
+    }
     Ok(Plan {
         name: args.name.clone(),
+        lang: args.lang,
         dir,
         source,
         lock,
@@ -234,35 +242,67 @@ pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
 /// Every file of the crate: its path inside it and its text.
 pub fn files(plan: &Plan) -> anyhow::Result<Vec<(&'static str, String)>> {
     let name = plan.name.as_str();
-    let crate_file = name.replace('-', "_");
-    let (sdk_dependency, harness_dependency, origin) = match &plan.source {
-        Source::Path { sdk, harness } => (
-            format!("keruj-guest = {{ path = {} }}", toml_string(sdk)?),
-            format!("keruj-test = {{ path = {} }}", toml_string(harness)?),
-            format!("the keruj-host checkout at {}", sdk.display()),
-        ),
+    let (app_file, test_file) = plan.lang.main_files();
+    let mut vars = vec![
+        ("name", name.to_owned()),
+        ("crate_file", name.replace('-', "_")),
+        ("token_env", default_token_env(name)),
+        ("language", plan.lang.title().to_owned()),
+        ("app_file", app_file.to_owned()),
+        ("test_file", test_file.to_owned()),
+    ];
+    match &plan.source {
+        Source::Path { sdk, harness } => {
+            let lang_sdk = plan.lang.sdk_in(sdk)?;
+            let lang_sdk = lang_sdk.to_str().with_context(|| {
+                format!(
+                    "{} is not valid UTF-8: the tools cannot use it",
+                    lang_sdk.display()
+                )
+            })?;
+            let json_text = |text: String| serde_json::Value::String(text).to_string();
+            vars.extend([
+                (
+                    "sdk_dependency",
+                    format!("keruj-guest = {{ path = {} }}", toml_string(sdk)?),
+                ),
+                (
+                    "harness_dependency",
+                    format!("keruj-test = {{ path = {} }}", toml_string(harness)?),
+                ),
+                (
+                    "sdk_origin",
+                    format!("the keruj-host checkout at {}", sdk.display()),
+                ),
+                ("js_sdk", json_text(format!("file:{lang_sdk}"))),
+                ("py_sdk_sh", sh_quote(lang_sdk)),
+                ("py_sdk_literal", json_text(lang_sdk.to_owned())),
+            ]);
+        }
         Source::Git(url) => {
             let url = toml::Value::String(url.clone()).to_string();
-            (
-                format!("keruj-guest = {{ git = {url} }}"),
-                format!("keruj-test = {{ git = {url} }}"),
-                "a git repository".to_owned(),
-            )
+            vars.extend([
+                ("sdk_dependency", format!("keruj-guest = {{ git = {url} }}")),
+                (
+                    "harness_dependency",
+                    format!("keruj-test = {{ git = {url} }}"),
+                ),
+                ("sdk_origin", "a git repository".to_owned()),
+            ]);
         }
-    };
-    let token_env = default_token_env(name);
-    let vars = [
-        ("name", name),
-        ("crate_file", crate_file.as_str()),
-        ("sdk_dependency", sdk_dependency.as_str()),
-        ("harness_dependency", harness_dependency.as_str()),
-        ("sdk_origin", origin.as_str()),
-        ("token_env", token_env.as_str()),
-    ];
-    Ok(TEMPLATES
+    }
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Ok(plan
+        .lang
+        .templates()
         .iter()
         .map(|(path, template)| (*path, render(template, &vars)))
         .collect())
+}
+
+/// `text` as one word for `sh`: single-quoted, each `'` closed and escaped.
+fn sh_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 /// A path as a TOML string (quoted and escaped).
@@ -286,7 +326,9 @@ pub fn create(plan: &Plan) -> anyhow::Result<()> {
         std::fs::write(&target, text)
             .with_context(|| format!("cannot write {}", target.display()))?;
     }
-    make_executable(&plan.dir.join("scripts/build"))?;
+    if files.iter().any(|(path, _)| *path == "scripts/build") {
+        make_executable(&plan.dir.join("scripts/build"))?;
+    }
     if let Some(lock) = &plan.lock {
         std::fs::copy(lock, plan.dir.join("Cargo.lock"))
             .with_context(|| format!("cannot copy {}", lock.display()))?;
@@ -310,35 +352,70 @@ fn make_executable(_: &Path) -> anyhow::Result<()> {
 pub fn next_steps(plan: &Plan) -> String {
     let name = &plan.name;
     let dir = plan.dir.canonicalize().unwrap_or_else(|_| plan.dir.clone());
-    let token_env = default_token_env(name);
-    let lock = match plan.lock {
-        Some(_) => "\n  Cargo.lock          the versions this keruj-host checkout is tested with",
-        None => "",
-    };
-    format!(
-        "Created the app {name} in {dir}:
-  Cargo.toml          the crate; keruj-guest from {origin}
-  src/lib.rs          a two-step settings dialogue
-  tests/dialogue.rs   its test, against your keruj-host binary (keruj-test)
-  scripts/build       builds plugins/{name}.wasm
-  README.md           these steps, and how to play the dialogue with `keruj-host send`{lock}
+    let mut files: Vec<(String, String)> = plan
+        .lang
+        .file_notes()
+        .iter()
+        .map(|(file, note)| (file.to_string(), note.replace("<name>", name)))
+        .collect();
+    files.push((
+        "README.md".into(),
+        "these steps, and how to play the dialogue with `keruj-host send`".into(),
+    ));
+    if plan.lock.is_some() {
+        files.push((
+            "Cargo.lock".into(),
+            "the versions this keruj-host checkout is tested with".into(),
+        ));
+    }
+    let mut text = format!(
+        "Created the {} app {name} in {}:\n",
+        plan.lang.title(),
+        dir.display()
+    );
+    for (file, note) in files {
+        text.push_str(&format!("  {file:<24}{note}\n"));
+    }
+    text.push_str(&format!("\nNext:\n  cd {}\n", dir.display()));
+    for (command, note) in plan.lang.next_steps(name, &default_token_env(name)) {
+        text.push_str(&match command.len() < 36 {
+            true => format!("  {command:<36}# {note}\n"),
+            false => format!("  {command}  # {note}\n"),
+        });
+    }
+    if let Source::Path { sdk, .. } = &plan.source {
+        text.push_str(&tools_hint(plan.lang, sdk));
+    }
+    text.push_str(&binary_hint(
+        on_path("keruj-host"),
+        std::env::current_exe().ok().as_deref(),
+    ));
+    text
+}
 
-Next:
-  rustup target add wasm32-wasip2     # once
-  cd {dir}
-  sh scripts/build                    # cargo build --release --target wasm32-wasip2, then the copy
-  {token_env}=dev-token keruj-host serve --plugins plugins --data data
-  cargo test                          # runs the app in the keruj-host on PATH (or $KERUJ_HOST_BIN)
-{binary}",
-        dir = dir.display(),
-        binary = binary_hint(
-            on_path("keruj-host"),
-            std::env::current_exe().ok().as_deref()
-        ),
-        origin = match &plan.source {
-            Source::Path { .. } => "this keruj-host checkout (a path)",
-            Source::Git(_) => "git",
-        },
+/// What to install first when the language's build tools are missing: the
+/// JavaScript SDK's componentize-js (in the checkout's node_modules) or
+/// componentize-py; the checkout's `scripts/install-guest-tools` installs both.
+fn tools_hint(lang: Lang, guest_sdk: &Path) -> String {
+    let missing = match lang {
+        Lang::Rust => return String::new(),
+        Lang::Js | Lang::Ts => !guest_sdk
+            .join("js/node_modules/@bytecodealliance/componentize-js/package.json")
+            .is_file(),
+        Lang::Python => !on_path("componentize-py"),
+    };
+    if !missing {
+        return String::new();
+    }
+    let tool = match lang {
+        Lang::Python => "componentize-py",
+        _ => "componentize-js",
+    };
+    let script = guest_sdk.join("../scripts/install-guest-tools");
+    let script = script.canonicalize().unwrap_or(script);
+    format!(
+        "\nThe build needs {tool}, which is not installed. Once:\n  {}\n",
+        script.display()
     )
 }
 
