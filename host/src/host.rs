@@ -87,7 +87,12 @@ impl Host {
             storage.derived_key("webhook ids"),
             config.public_url.as_deref().unwrap_or(DEFAULT_PUBLIC_URL),
         ));
-        let runtime = Runtime::new(Arc::new(services))?.with_cache(config.data_dir.join("cache"));
+        let services = Arc::new(services);
+        let runtime = match &config.function_cache {
+            Some(dir) => Runtime::with_function_cache(services, dir)?,
+            None => Runtime::new(services)?,
+        };
+        let runtime = runtime.with_cache(config.data_dir.join("cache"));
         // Watch before the scan: whatever changes during start-up is in the
         // watcher's queue and reloads once the host is up.
         let watching = match config.watch {

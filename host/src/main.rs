@@ -110,6 +110,13 @@ struct DevArgs {
     /// even when that one is killed, instead of running on.
     #[arg(long)]
     stop_with_stdin: bool,
+    /// Keep each compiled function in this folder across runs, so that
+    /// after an edit only what changed in an app compiles again (most of a
+    /// JavaScript or Python component, its language's engine, does not).
+    /// The test harnesses use one in the system's temporary folder. Over
+    /// 1 GiB the oldest entries go; delete it whenever you like.
+    #[arg(long, env = "KERUJ_FUNCTION_CACHE", value_name = "DIR")]
+    function_cache: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -339,6 +346,7 @@ async fn dev(args: DevArgs, capture: Capture) -> anyhow::Result<()> {
         allow_remote: args.allow_remote,
         answer_outbound: args.answer_outbound,
         keruj_api_url: Some(args.keruj_api_url),
+        function_cache: args.function_cache,
     };
     let signal = shutdown_signal()?;
     let stdin = args.stop_with_stdin.then(stdin_closed);

@@ -63,6 +63,27 @@ fn missing() -> String {
     )
 }
 
+/// The variable that names the host's function cache (`keruj-host dev
+/// --function-cache`), read by the binary itself.
+const FUNCTION_CACHE_VAR: &str = "KERUJ_FUNCTION_CACHE";
+
+/// Where the host keeps compiled functions across test runs unless
+/// `KERUJ_FUNCTION_CACHE` names a folder: after an edit only what changed
+/// in the app compiles again. One per user, in the temporary folder.
+fn function_cache() -> PathBuf {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "user".into());
+    let user: String = user
+        .chars()
+        .map(|c| match c.is_ascii_alphanumeric() || c == '-' {
+            true => c,
+            false => '_',
+        })
+        .collect();
+    std::env::temp_dir().join(format!("keruj-host-function-cache-{user}"))
+}
+
 /// A running `keruj-host dev`, stopped when dropped.
 pub struct Running {
     child: Child,
@@ -88,7 +109,11 @@ impl Running {
     ) -> Result<Running, Error> {
         let log_file = std::fs::File::create(log)
             .map_err(|error| Error::new(format!("cannot write {}: {error}", log.display())))?;
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        if std::env::var_os(FUNCTION_CACHE_VAR).is_none() {
+            command.env(FUNCTION_CACHE_VAR, function_cache());
+        }
+        let mut child = command
             .arg("dev")
             .arg("--plugins")
             .arg(plugins)

@@ -425,3 +425,61 @@ fn the_console_lists_runs_and_delivers_the_apps_triggers() {
         "{unknown}"
     );
 }
+
+/// `--function-cache` (`KERUJ_FUNCTION_CACHE`, which the test harnesses
+/// set): the first host keeps its compiled functions in the folder; the next
+/// one, over fresh data, finds them there (it stores only the few whose key
+/// changes on every compile) and serves the app as well.
+#[test]
+fn compiled_functions_outlive_the_host_that_compiled_them() {
+    let cache = tempfile::tempdir().unwrap();
+    let folder = cache.path().to_str().unwrap();
+    let serve_once = || {
+        let dev = Dev::with("hello", hello(), None, &[("KERUJ_FUNCTION_CACHE", folder)]);
+        wait_until_serving(&dev);
+        let answer = reqwest::blocking::Client::new()
+            .post(format!("{}/_dev/api/send", dev.url))
+            .json(&json!({"app": "hello", "event": "application_install", "company": "co-1"}))
+            .send()
+            .unwrap()
+            .json::<Value>()
+            .unwrap();
+        assert_eq!(answer["status"], 200, "{answer}");
+        files_in(cache.path())
+    };
+    let stored = serve_once();
+    assert!(stored > 100, "the first host stored {stored} functions");
+    let added = serve_once() - stored;
+    assert!(
+        added < stored / 4,
+        "the second host compiled {added} of {stored} again"
+    );
+}
+
+/// Waits until the console's only app serves.
+fn wait_until_serving(dev: &Dev) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let apps: Value = reqwest::blocking::get(format!("{}/_dev/api/apps", dev.url))
+            .unwrap()
+            .json()
+            .unwrap();
+        if apps["apps"][0]["ok"] == true {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "never served: {apps}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The files under `dir`, however deep.
+fn files_in(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|entry| match entry.path().is_dir() {
+            true => files_in(&entry.path()),
+            false => 1,
+        })
+        .sum()
+}

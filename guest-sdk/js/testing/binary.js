@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -76,6 +77,16 @@ process.once('exit', () => {
 });
 
 /**
+ * Where the host keeps compiled functions across test runs (unless
+ * KERUJ_FUNCTION_CACHE names a folder): after an edit only what changed
+ * compiles again, not the whole JavaScript engine inside the component.
+ */
+export function functionCache() {
+  const user = (process.env.USER ?? process.env.USERNAME ?? 'user').replace(/[^A-Za-z0-9_-]/g, '_');
+  return join(tmpdir(), `keruj-host-function-cache-${user}`);
+}
+
+/**
  * Starts `binary` serving `plugins`, its data in `data`, its log in `log`,
  * every outbound call posted to `answerUrl`; resolves once the apps are
  * loaded with `{ addr, stop }`.
@@ -92,7 +103,7 @@ export async function startHost({ binary, plugins, data, log, answerUrl, kerujAp
       ],
       // stdin stays an open pipe: --stop-with-stdin ends the host when it
       // closes, so the host goes with this process even when a test is killed.
-      { env: { ...process.env, KERUJ_LOG_FORMAT: 'human' }, stdio: ['pipe', 'pipe', logFd] },
+      { env: { KERUJ_FUNCTION_CACHE: functionCache(), ...process.env, KERUJ_LOG_FORMAT: 'human' }, stdio: ['pipe', 'pipe', logFd] },
     );
   } finally {
     closeSync(logFd);

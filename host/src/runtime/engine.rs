@@ -2,9 +2,12 @@
 //! pooling allocator when the machine's address space allows it.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::function_cache::FunctionCache;
 
 /// How often the epoch advances: the granularity of time limits and of
 /// yielding a busy plugin back to tokio.
@@ -67,21 +70,32 @@ impl fmt::Display for AllocationStrategy {
 }
 
 /// Builds the engine with `strategy`, or else trying the pooling allocator
-/// first, and starts the thread that advances its epoch.
-pub fn build(strategy: Option<AllocationStrategy>) -> anyhow::Result<Engine> {
+/// first, and starts the thread that advances its epoch. With `functions`,
+/// compiled functions are kept there across runs (see [`FunctionCache`]).
+pub fn build(
+    strategy: Option<AllocationStrategy>,
+    functions: Option<Arc<FunctionCache>>,
+) -> anyhow::Result<Engine> {
+    let config = |pooling: Option<PoolingAllocationConfig>| -> anyhow::Result<Config> {
+        let mut config = config(pooling);
+        if let Some(functions) = &functions {
+            config.enable_incremental_compilation(functions.clone())?;
+        }
+        Ok(config)
+    };
     let (engine, strategy) = match strategy {
         Some(AllocationStrategy::Pooling) => (
-            Engine::new(&config(Some(pooling())))?,
+            Engine::new(&config(Some(pooling()))?)?,
             AllocationStrategy::Pooling,
         ),
         Some(AllocationStrategy::OnDemand) => {
-            (Engine::new(&config(None))?, AllocationStrategy::OnDemand)
+            (Engine::new(&config(None)?)?, AllocationStrategy::OnDemand)
         }
-        None => match Engine::new(&config(Some(pooling()))) {
+        None => match Engine::new(&config(Some(pooling()))?) {
             Ok(engine) => (engine, AllocationStrategy::Pooling),
             Err(error) => {
                 tracing::warn!(%error, "pooling allocator unavailable, allocating instances on demand");
-                (Engine::new(&config(None))?, AllocationStrategy::OnDemand)
+                (Engine::new(&config(None)?)?, AllocationStrategy::OnDemand)
             }
         },
     };

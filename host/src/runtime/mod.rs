@@ -8,6 +8,7 @@
 
 pub mod cache;
 mod engine;
+pub mod function_cache;
 pub mod hints;
 pub mod inspect;
 
@@ -15,6 +16,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use anyhow::Context as _;
+use function_cache::FunctionCache;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
@@ -82,15 +85,28 @@ pub struct Call<'a> {
 }
 
 impl Runtime {
-    /// Builds the engine (pooling allocator where the machine allows it) and
-    /// links every host capability once.
     /// What the host gives every app (see [`Services`]).
     pub fn services(&self) -> &Services {
         &self.services
     }
 
+    /// Builds the engine (pooling allocator where the machine allows it) and
+    /// links every host capability once.
     pub fn new(services: Arc<Services>) -> anyhow::Result<Runtime> {
-        Runtime::build(services, None)
+        Runtime::build(services, None, None)
+    }
+
+    /// [`Runtime::new`] keeping each compiled function in `dir` across runs
+    /// (see [`function_cache`]): for a development host, whose apps change
+    /// and compile again and again.
+    pub fn with_function_cache(
+        services: Arc<Services>,
+        dir: impl Into<PathBuf>,
+    ) -> anyhow::Result<Runtime> {
+        let dir = dir.into();
+        let cache = FunctionCache::open(&dir)
+            .with_context(|| format!("cannot use {} as the function cache", dir.display()))?;
+        Runtime::build(services, None, Some(Arc::new(cache)))
     }
 
     /// [`Runtime::new`] with this instance allocator and no fallback: an
@@ -100,14 +116,15 @@ impl Runtime {
         services: Arc<Services>,
         strategy: AllocationStrategy,
     ) -> anyhow::Result<Runtime> {
-        Runtime::build(services, Some(strategy))
+        Runtime::build(services, Some(strategy), None)
     }
 
     fn build(
         services: Arc<Services>,
         strategy: Option<AllocationStrategy>,
+        functions: Option<Arc<FunctionCache>>,
     ) -> anyhow::Result<Runtime> {
-        let engine = engine::build(strategy)?;
+        let engine = engine::build(strategy, functions)?;
         let mut linker = Linker::new(&engine);
         capabilities::add_to_linker(&mut linker)?;
         Ok(Runtime {

@@ -108,6 +108,10 @@ pub struct HostConfig {
     /// How long a webhook delivery id is remembered; its record is deleted
     /// once older (see [`crate::triggers::webhooks`]).
     pub webhook_dedup_window: Duration,
+    /// Where compiled functions are kept across runs, so that an edited app
+    /// compiles only what changed (`keruj-host dev --function-cache`; see
+    /// [`crate::runtime::function_cache`]). None for a serving host.
+    pub function_cache: Option<PathBuf>,
 }
 
 /// Where Keruj's GraphQL API is and how the company's key is sent to it.
@@ -147,6 +151,7 @@ impl HostConfig {
             min_schedule_interval: DEFAULT_MIN_SCHEDULE_INTERVAL,
             background_concurrency: DEFAULT_BACKGROUND_CONCURRENCY,
             webhook_dedup_window: DEFAULT_WEBHOOK_DEDUP_WINDOW,
+            function_cache: None,
         }
     }
 

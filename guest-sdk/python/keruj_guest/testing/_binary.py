@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 import queue
 import shutil
+import re
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -70,6 +72,14 @@ def missing(checkout_host: Optional[Path]) -> str:
             "of a checkout).")
 
 
+def function_cache() -> Path:
+    """Where the host keeps compiled functions across test runs (unless
+    KERUJ_FUNCTION_CACHE names a folder): after an edit only what changed
+    compiles again, not the whole Python interpreter inside the component."""
+    user = re.sub(r"[^A-Za-z0-9_-]", "_", os.environ.get("USER") or os.environ.get("USERNAME") or "user")
+    return Path(tempfile.gettempdir()) / f"keruj-host-function-cache-{user}"
+
+
 class Running:
     """A running ``keruj-host dev``, started by :meth:`start`, stopped by
     :meth:`stop`."""
@@ -98,6 +108,7 @@ class Running:
             "--stop-with-stdin",
         ]
         env = dict(os.environ, KERUJ_LOG_FORMAT="human")
+        env.setdefault("KERUJ_FUNCTION_CACHE", str(function_cache()))
         try:
             with open(log, "wb") as log_file:
                 process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

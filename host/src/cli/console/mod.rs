@@ -65,6 +65,9 @@ pub struct DevOptions {
     pub answer_outbound: Option<String>,
     /// Keruj's GraphQL API [default: Keruj's own].
     pub keruj_api_url: Option<String>,
+    /// Where compiled functions are kept across runs (see
+    /// [`crate::runtime::function_cache`]).
+    pub function_cache: Option<PathBuf>,
 }
 
 /// Runs the host and the console until `shutdown` completes.
@@ -105,6 +108,7 @@ pub async fn run(
     if let Some(url) = options.keruj_api_url {
         config.keruj_api.url = url;
     }
+    config.function_cache = options.function_cache;
     let host = Host::start(config).await?;
     // Read by the author and by the tests, as `serve`'s line.
     println!(
