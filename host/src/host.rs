@@ -89,7 +89,10 @@ impl Host {
         ));
         let services = Arc::new(services);
         let runtime = match &config.function_cache {
-            Some(dir) => Runtime::with_function_cache(services, dir)?,
+            Some(dir) => Runtime::with_function_cache(services.clone(), dir).or_else(|error| {
+                tracing::warn!("{error:#}; every function compiles");
+                Runtime::new(services)
+            })?,
             None => Runtime::new(services)?,
         };
         let runtime = runtime.with_cache(config.data_dir.join("cache"));

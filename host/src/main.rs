@@ -113,8 +113,9 @@ struct DevArgs {
     /// Keep each compiled function in this folder across runs, so that
     /// after an edit only what changed in an app compiles again (most of a
     /// JavaScript or Python component, its language's engine, does not).
-    /// The test harnesses use one in the system's temporary folder. Over
-    /// 1 GiB the oldest entries go; delete it whenever you like.
+    /// The test harnesses use ~/.cache/keruj-host/functions. It must be
+    /// this user's alone; over 1 GiB the oldest entries go; delete it
+    /// whenever you like.
     #[arg(long, env = "KERUJ_FUNCTION_CACHE", value_name = "DIR")]
     function_cache: Option<PathBuf>,
 }

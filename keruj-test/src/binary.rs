@@ -69,19 +69,17 @@ const FUNCTION_CACHE_VAR: &str = "KERUJ_FUNCTION_CACHE";
 
 /// Where the host keeps compiled functions across test runs unless
 /// `KERUJ_FUNCTION_CACHE` names a folder: after an edit only what changed
-/// in the app compiles again. One per user, in the temporary folder.
+/// in the app compiles again. The user's cache folder
+/// (`~/.cache/keruj-host/functions`), which no other user can have
+/// prepared; the host refuses a folder others may write.
 fn function_cache() -> PathBuf {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "user".into());
-    let user: String = user
-        .chars()
-        .map(|c| match c.is_ascii_alphanumeric() || c == '-' {
-            true => c,
-            false => '_',
-        })
-        .collect();
-    std::env::temp_dir().join(format!("keruj-host-function-cache-{user}"))
+    let home_cache = |var: &str| std::env::var_os(var).map(PathBuf::from);
+    let cache = home_cache("XDG_CACHE_HOME")
+        .or_else(|| home_cache("HOME").map(|home| home.join(".cache")))
+        .or_else(|| home_cache("LOCALAPPDATA"))
+        .filter(|dir| dir.is_absolute())
+        .unwrap_or_else(std::env::temp_dir);
+    cache.join("keruj-host").join("functions")
 }
 
 /// A running `keruj-host dev`, stopped when dropped.

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -80,10 +80,12 @@ process.once('exit', () => {
  * Where the host keeps compiled functions across test runs (unless
  * KERUJ_FUNCTION_CACHE names a folder): after an edit only what changed
  * compiles again, not the whole JavaScript engine inside the component.
+ * The user's cache folder, which no other user can have prepared (the host
+ * refuses a folder others may write).
  */
 export function functionCache() {
-  const user = (process.env.USER ?? process.env.USERNAME ?? 'user').replace(/[^A-Za-z0-9_-]/g, '_');
-  return join(tmpdir(), `keruj-host-function-cache-${user}`);
+  const cache = process.env.XDG_CACHE_HOME || join(homedir() || tmpdir(), '.cache');
+  return join(cache, 'keruj-host', 'functions');
 }
 
 /**

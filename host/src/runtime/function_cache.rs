@@ -7,8 +7,7 @@
 //! from one build to the next, and a fresh test host compiled all of it each
 //! time (seconds of CPU on every run). With this folder the engine's
 //! functions come from disk. `keruj-host dev --function-cache DIR` turns it
-//! on; the test harnesses give it a folder under the system's temporary
-//! folder. A serving host has no use for it: its compile cache keeps whole
+//! on; the test harnesses give it `~/.cache/keruj-host/functions`. A serving host has no use for it: its compile cache keeps whole
 //! components.
 //!
 //! Each entry is one file named by the SHA-256 of Cranelift's key (which
@@ -38,11 +37,17 @@ pub struct FunctionCache {
 }
 
 impl FunctionCache {
-    /// The cache in `dir`, created if missing; pruned in the background
-    /// when it holds more than [`MAX_BYTES`].
+    /// The cache in `dir`, created if missing (readable by this user only);
+    /// pruned in the background when it holds more than [`MAX_BYTES`].
+    ///
+    /// Refused unless `dir` is a folder of this user's that no one else may
+    /// write: its entries are machine code the host runs, so a folder
+    /// another user prepared (a name taken first in a shared temporary
+    /// folder, say) must never be read.
     pub fn open(dir: impl Into<PathBuf>) -> std::io::Result<FunctionCache> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir)?;
+        create_private(&dir)?;
+        check_private(&dir)?;
         let pruned = dir.clone();
         std::thread::Builder::new()
             .name("function-cache-prune".into())
@@ -61,6 +66,46 @@ impl FunctionCache {
         let name = hex::encode(Sha256::digest(key));
         self.dir.join(&name[..2]).join(&name[2..])
     }
+}
+
+#[cfg(unix)]
+fn create_private(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+/// `dir` itself (not a symbolic link) is owned by this user, and neither
+/// its group nor others may write to it.
+#[cfg(unix)]
+fn check_private(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::symlink_metadata(dir)?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if metadata.is_dir() && metadata.uid() == me && metadata.mode() & 0o022 == 0 {
+        return Ok(());
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::PermissionDenied,
+        format!(
+            "{} is not a folder of this user's that only it may write: the host runs the \
+             compiled code it holds, so it is not used (delete it, or name another)",
+            dir.display()
+        ),
+    ))
+}
+
+#[cfg(not(unix))]
+fn check_private(_: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// How much the folder may hold: about a dozen language engines' worth.
@@ -178,6 +223,27 @@ mod tests {
             first.serialize().unwrap().len(),
             again.serialize().unwrap().len()
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_folder_others_may_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let error = FunctionCache::open(&shared).unwrap_err().to_string();
+        assert!(error.contains("only it may write"), "{error}");
+        // A link to a folder is refused too: the name must be the folder.
+        let linked = dir.path().join("linked");
+        std::os::unix::fs::symlink(dir.path().join("own"), &linked).unwrap();
+        std::fs::create_dir(dir.path().join("own")).unwrap();
+        assert!(FunctionCache::open(&linked).is_err());
+        // A new one is this user's alone.
+        let made = FunctionCache::open(dir.path().join("made/functions")).unwrap();
+        let mode = std::fs::metadata(made.dir()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
     }
 
     #[test]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import queue
 import shutil
-import re
 import subprocess
 import tempfile
 import threading
@@ -75,9 +74,16 @@ def missing(checkout_host: Optional[Path]) -> str:
 def function_cache() -> Path:
     """Where the host keeps compiled functions across test runs (unless
     KERUJ_FUNCTION_CACHE names a folder): after an edit only what changed
-    compiles again, not the whole Python interpreter inside the component."""
-    user = re.sub(r"[^A-Za-z0-9_-]", "_", os.environ.get("USER") or os.environ.get("USERNAME") or "user")
-    return Path(tempfile.gettempdir()) / f"keruj-host-function-cache-{user}"
+    compiles again, not the whole Python interpreter inside the component.
+    The user's cache folder, which no other user can have prepared (the host
+    refuses a folder others may write)."""
+    cache = os.environ.get("XDG_CACHE_HOME")
+    if not cache:
+        try:
+            cache = str(Path.home() / ".cache")
+        except RuntimeError:  # no home folder
+            cache = tempfile.gettempdir()
+    return Path(cache) / "keruj-host" / "functions"
 
 
 class Running:
