@@ -394,6 +394,8 @@ describe('hello-js in keruj-host', { skip }, () => {
     const unsigned = await app.deliverWebhook('status', { 'content-type': 'application/json' }, '{"parcel":1}');
     assert.equal(unsigned.status, 401);
     assert.notEqual(unsigned.message, '');
+    assert.throws(() => unsigned.expectAccepted(), /expected the delivery accepted, got 401: /);
+    assert.deepEqual(Object.keys(unsigned), ['status', 'message']);
     await assert.rejects(app.deliverSigned('status', { parcel: 1 }), /keruj-host cannot sign for webhook status: .*hook_key/);
     await app.secretSet('acme', 'hook_key', 'whsec-1');
     const signed = await app.deliverSigned('status', { parcel: 1 });

@@ -51,6 +51,8 @@ export interface Delivery {
   status: number;
   /** Why it was not 200; `''` on 200. */
   message: string;
+  /** Throws, saying what came instead, unless the host answered 200. */
+  expectAccepted(): void;
 }
 
 /** One outbound request as it would have left the host, after the app's grant allowed it. */

@@ -317,7 +317,7 @@ export class TestApp {
       const error = JSON.parse(text)?.error;
       if (typeof error === 'string') message = error;
     } catch {}
-    return { status: answer.status, message: answer.status === 200 ? '' : message };
+    return delivery(answer.status, answer.status === 200 ? '' : message);
   }
 
   /**
@@ -337,7 +337,7 @@ export class TestApp {
     if (typeof unsigned === 'string') {
       throw new Error(`keruj-host cannot sign for webhook ${name}: ${JSON.stringify(unsigned)}`);
     }
-    return { status: typeof answer.status === 'number' ? answer.status : 0, message: typeof answer.error === 'string' ? answer.error : '' };
+    return delivery(typeof answer.status === 'number' ? answer.status : 0, typeof answer.error === 'string' ? answer.error : '');
   }
 
   // What the app made at run time for the current company (contract 0.2.0).
@@ -492,4 +492,18 @@ function filesUnder(dir) {
     if (entry.isDirectory()) return filesUnder(path);
     return entry.isFile() ? [path] : [];
   });
+}
+
+/**
+ * A delivery's answer, `{status, message}`, with `expectAccepted()` (not
+ * enumerable: the object still deep-equals a plain `{status, message}`).
+ */
+function delivery(status, message) {
+  const answer = { status, message };
+  Object.defineProperty(answer, 'expectAccepted', {
+    value() {
+      if (status !== 200) throw new Error(`expected the delivery accepted, got ${status}: ${message}`);
+    },
+  });
+  return answer;
 }

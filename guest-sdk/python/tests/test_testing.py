@@ -168,6 +168,7 @@ class Outbound(unittest.TestCase):
             with self.subTest(wrong), self.assertRaises(TypeError):
                 response_of(wrong)
         self.assertEqual(OutboundResponse.text("hi").with_body(b"\x00").body, b"\x00")
+        self.assertEqual(OutboundResponse.empty(404), OutboundResponse(404, [], b""))
 
     def test_a_request_reads_as_a_handler_checks_it(self):
         seen = OutboundRequest("GET", "https://User@API.Example.com:8443/v1/check?x=1#f", [("x-token", "t")],

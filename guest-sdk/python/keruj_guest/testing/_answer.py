@@ -167,6 +167,11 @@ class OutboundResponse:
     body: bytes = b""
 
     @classmethod
+    def empty(cls, status: int = 200) -> "OutboundResponse":
+        """An empty answer with ``status``."""
+        return cls(status)
+
+    @classmethod
     def json(cls, value: Any) -> "OutboundResponse":
         """200 with ``value`` as ``application/json``."""
         body = _json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
