@@ -41,7 +41,7 @@ export async function build({ entry, out, wit = defaultWit(), disable = [], noFe
   try {
     const bundle = join(work, 'app.bundle.js');
     await bundleApp(entryPath, bundle);
-    const { componentize } = await import('@bytecodealliance/componentize-js');
+    const { componentize } = await tool('@bytecodealliance/componentize-js');
     const { component } = await componentize({
       sourcePath: bundle,
       witPath: resolve(wit),
@@ -62,9 +62,26 @@ export async function build({ entry, out, wit = defaultWit(), disable = [], noFe
   }
 }
 
+/**
+ * The SDK's own build dependency `name`, or an error saying how to install
+ * it: an app links this SDK from a checkout, whose node_modules it uses.
+ */
+async function tool(name) {
+  try {
+    return await import(name);
+  } catch (error) {
+    if (error?.code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    const script = join(SDK, '..', '..', 'scripts', 'install-guest-tools');
+    throw new Error(
+      `${name} is not installed in ${join(SDK, 'node_modules')}: run ${script} ` +
+        `(or \`npm ci\` in ${SDK}), then build again`,
+    );
+  }
+}
+
 /** One ES module: the app, the SDK and the entry that exports the world's functions. */
 async function bundleApp(entryPath, bundle) {
-  const esbuild = await import('esbuild');
+  const esbuild = await tool('esbuild');
   const contents = [
     `import definition from ${JSON.stringify(entryPath)};`,
     `import { exportsOf } from ${JSON.stringify(join(SDK, 'src', 'app.js'))};`,
