@@ -1,14 +1,11 @@
 //! The languages `keruj-host new` scaffolds, each with its SDK's files: the
 //! same two-step dialogue and its test on the language's usual runner
-//! through that SDK's light harness, and the command that builds
-//! `plugins/<name>.wasm`.
+//! through that SDK's light harness, and the commands that build
+//! `plugins/<name>.wasm`. One [`Kit`] per language says all of it.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-
-/// A generated file: its path in the app's folder and its template.
-pub type Template = (&'static str, &'static str);
 
 /// The app's language (`--lang`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -27,92 +24,203 @@ pub enum Lang {
     Python,
 }
 
-const RUST: &[Template] = &[
-    ("Cargo.toml", include_str!("templates/rust/Cargo.toml.tmpl")),
-    ("src/lib.rs", include_str!("templates/rust/lib.rs.tmpl")),
-    (
-        "tests/dialogue.rs",
-        include_str!("templates/rust/dialogue.rs.tmpl"),
-    ),
-    ("README.md", include_str!("templates/rust/README.md.tmpl")),
-    (
-        "scripts/build",
-        include_str!("templates/rust/build.sh.tmpl"),
-    ),
-    (".gitignore", include_str!("templates/rust/gitignore.tmpl")),
+/// What `new` makes and says for one language.
+pub struct Kit {
+    /// The language's name, for people.
+    pub title: &'static str,
+    /// Each file: its path in the app, its template, and what it is for the
+    /// listing `new` prints (`None`: not listed; `<name>` is the app id).
+    pub files: &'static [File],
+    /// The app's source and its test, as the README names them.
+    pub main_files: (&'static str, &'static str),
+    /// The commands that build `plugins/<name>.wasm`, in order, each with
+    /// what it does.
+    pub build: &'static [(&'static str, &'static str)],
+    /// The command that runs the app's tests.
+    pub test: &'static str,
+}
+
+/// A generated file: its path in the app, its template, its note.
+pub type File = (&'static str, &'static str, Option<&'static str>);
+
+const DIALOGUE: Option<&str> = Some("a two-step settings dialogue");
+const README: Option<&str> =
+    Some("these steps, and how to play the dialogue with `keruj-host send`");
+const JS_PACKAGE: Option<&str> = Some("@keruj/guest from the checkout; build and test scripts");
+const NODE_TEST: Option<&str> = Some("its test (node's runner), against your keruj-host binary");
+const NPM_BUILD: &[(&str, &str)] = &[
+    ("npm install", "links @keruj/guest from the checkout"),
+    ("npm run build", "builds plugins/<name>.wasm"),
 ];
 
-const JS: &[Template] = &[
-    (
-        "package.json",
-        include_str!("templates/js/package.json.tmpl"),
-    ),
-    ("src/app.js", include_str!("templates/js/app.js.tmpl")),
-    (
-        "test/dialogue.test.js",
-        include_str!("templates/js/dialogue.test.js.tmpl"),
-    ),
-    ("README.md", include_str!("templates/js/README.md.tmpl")),
-    (".gitignore", include_str!("templates/js/gitignore.tmpl")),
-];
+const RUST: Kit = Kit {
+    title: "Rust",
+    files: &[
+        (
+            "Cargo.toml",
+            include_str!("templates/rust/Cargo.toml.tmpl"),
+            Some("the crate; keruj-guest from the checkout"),
+        ),
+        (
+            "src/lib.rs",
+            include_str!("templates/rust/lib.rs.tmpl"),
+            DIALOGUE,
+        ),
+        (
+            "tests/dialogue.rs",
+            include_str!("templates/rust/dialogue.rs.tmpl"),
+            Some("its test, against your keruj-host binary (keruj-test)"),
+        ),
+        (
+            "README.md",
+            include_str!("templates/rust/README.md.tmpl"),
+            README,
+        ),
+        (
+            "scripts/build",
+            include_str!("templates/rust/build.sh.tmpl"),
+            Some("builds plugins/<name>.wasm"),
+        ),
+        (
+            ".gitignore",
+            include_str!("templates/rust/gitignore.tmpl"),
+            None,
+        ),
+    ],
+    main_files: ("src/lib.rs", "tests/dialogue.rs"),
+    build: &[
+        ("rustup target add wasm32-wasip2", "once"),
+        (
+            "sh scripts/build",
+            "cargo build --release --target wasm32-wasip2, then the copy",
+        ),
+    ],
+    test: "cargo test",
+};
 
-const TS: &[Template] = &[
-    (
-        "package.json",
-        include_str!("templates/ts/package.json.tmpl"),
-    ),
-    (
-        "tsconfig.json",
-        include_str!("templates/ts/tsconfig.json.tmpl"),
-    ),
-    ("src/app.ts", include_str!("templates/ts/app.ts.tmpl")),
-    (
-        "test/dialogue.test.ts",
-        include_str!("templates/ts/dialogue.test.ts.tmpl"),
-    ),
-    ("README.md", include_str!("templates/js/README.md.tmpl")),
-    (".gitignore", include_str!("templates/ts/gitignore.tmpl")),
-];
+const JS: Kit = Kit {
+    title: "JavaScript",
+    files: &[
+        (
+            "package.json",
+            include_str!("templates/js/package.json.tmpl"),
+            JS_PACKAGE,
+        ),
+        (
+            "src/app.js",
+            include_str!("templates/js/app.js.tmpl"),
+            DIALOGUE,
+        ),
+        (
+            "test/dialogue.test.js",
+            include_str!("templates/js/dialogue.test.js.tmpl"),
+            NODE_TEST,
+        ),
+        (
+            "README.md",
+            include_str!("templates/js/README.md.tmpl"),
+            README,
+        ),
+        (
+            ".gitignore",
+            include_str!("templates/js/gitignore.tmpl"),
+            None,
+        ),
+    ],
+    main_files: ("src/app.js", "test/dialogue.test.js"),
+    build: NPM_BUILD,
+    test: "npm test",
+};
 
-const PYTHON: &[Template] = &[
-    ("app.py", include_str!("templates/python/app.py.tmpl")),
-    (
-        "tests/__init__.py",
-        include_str!("templates/python/tests_init.py.tmpl"),
-    ),
-    (
-        "tests/test_dialogue.py",
-        include_str!("templates/python/test_dialogue.py.tmpl"),
-    ),
-    ("README.md", include_str!("templates/python/README.md.tmpl")),
-    (
-        "scripts/build",
-        include_str!("templates/python/build.sh.tmpl"),
-    ),
-    (
-        ".gitignore",
-        include_str!("templates/python/gitignore.tmpl"),
-    ),
-];
+const TS: Kit = Kit {
+    title: "TypeScript",
+    files: &[
+        (
+            "package.json",
+            include_str!("templates/ts/package.json.tmpl"),
+            JS_PACKAGE,
+        ),
+        (
+            "tsconfig.json",
+            include_str!("templates/ts/tsconfig.json.tmpl"),
+            None,
+        ),
+        (
+            "src/app.ts",
+            include_str!("templates/ts/app.ts.tmpl"),
+            DIALOGUE,
+        ),
+        (
+            "test/dialogue.test.ts",
+            include_str!("templates/ts/dialogue.test.ts.tmpl"),
+            NODE_TEST,
+        ),
+        (
+            "README.md",
+            include_str!("templates/js/README.md.tmpl"),
+            README,
+        ),
+        (
+            ".gitignore",
+            include_str!("templates/js/gitignore.tmpl"),
+            None,
+        ),
+    ],
+    main_files: ("src/app.ts", "test/dialogue.test.ts"),
+    build: NPM_BUILD,
+    test: "npm test",
+};
+
+const PYTHON: Kit = Kit {
+    title: "Python",
+    files: &[
+        (
+            "app.py",
+            include_str!("templates/python/app.py.tmpl"),
+            DIALOGUE,
+        ),
+        (
+            "tests/__init__.py",
+            include_str!("templates/python/tests_init.py.tmpl"),
+            None,
+        ),
+        (
+            "tests/test_dialogue.py",
+            include_str!("templates/python/test_dialogue.py.tmpl"),
+            Some("its test (unittest), against your keruj-host binary"),
+        ),
+        (
+            "README.md",
+            include_str!("templates/python/README.md.tmpl"),
+            README,
+        ),
+        (
+            "scripts/build",
+            include_str!("templates/python/build.sh.tmpl"),
+            Some("builds plugins/<name>.wasm (componentize-py)"),
+        ),
+        (
+            ".gitignore",
+            include_str!("templates/python/gitignore.tmpl"),
+            None,
+        ),
+    ],
+    main_files: ("app.py", "tests/test_dialogue.py"),
+    build: &[(
+        "sh scripts/build",
+        "python3 -m keruj_guest build app.py -o plugins/<name>.wasm",
+    )],
+    test: "python3 -m unittest",
+};
 
 impl Lang {
-    /// Every file of an app in this language.
-    pub fn templates(self) -> &'static [Template] {
+    /// Everything `new` makes and says for this language.
+    pub fn kit(self) -> &'static Kit {
         match self {
-            Lang::Rust => RUST,
-            Lang::Js => JS,
-            Lang::Ts => TS,
-            Lang::Python => PYTHON,
-        }
-    }
-
-    /// The language's name, for people.
-    pub fn title(self) -> &'static str {
-        match self {
-            Lang::Rust => "Rust",
-            Lang::Js => "JavaScript",
-            Lang::Ts => "TypeScript",
-            Lang::Python => "Python",
+            Lang::Rust => &RUST,
+            Lang::Js => &JS,
+            Lang::Ts => &TS,
+            Lang::Python => &PYTHON,
         }
     }
 
@@ -156,100 +264,8 @@ impl Lang {
                 "a {} app takes its SDK from a keruj-host checkout on this machine (it is not \
                  published yet, and a git URL cannot name the SDK's folder inside the \
                  repository): clone the repository and give --sdk-path <checkout>/guest-sdk",
-                lang.title()
+                lang.kit().title
             )),
-        }
-    }
-
-    /// What to run once the files are there, as `(command, what it does)`.
-    pub fn next_steps(self, name: &str, token_env: &str) -> Vec<(String, String)> {
-        let serve = format!("{token_env}=dev-token keruj-host serve --plugins plugins --data data");
-        let step = |command: &str, what: &str| (command.to_owned(), what.to_owned());
-        let mut steps = match self {
-            Lang::Rust => vec![
-                step("rustup target add wasm32-wasip2", "once"),
-                step(
-                    "sh scripts/build",
-                    "cargo build --release --target wasm32-wasip2, then the copy",
-                ),
-            ],
-            Lang::Js | Lang::Ts => vec![
-                step("npm install", "links @keruj/guest from the checkout"),
-                step("npm run build", &format!("builds plugins/{name}.wasm")),
-            ],
-            Lang::Python => vec![step(
-                "sh scripts/build",
-                &format!("python3 -m keruj_guest build app.py -o plugins/{name}.wasm"),
-            )],
-        };
-        steps.push((serve, "serves it on http://127.0.0.1:8080".into()));
-        let test = match self {
-            Lang::Rust => "cargo test",
-            Lang::Js | Lang::Ts => "npm test",
-            Lang::Python => "python3 -m unittest",
-        };
-        steps.push(step(
-            test,
-            "runs the app in the keruj-host on PATH (or $KERUJ_HOST_BIN)",
-        ));
-        steps
-    }
-
-    /// The app's source and its test, as the README names them.
-    pub fn main_files(self) -> (&'static str, &'static str) {
-        match self {
-            Lang::Rust => ("src/lib.rs", "tests/dialogue.rs"),
-            Lang::Js => ("src/app.js", "test/dialogue.test.js"),
-            Lang::Ts => ("src/app.ts", "test/dialogue.test.ts"),
-            Lang::Python => ("app.py", "tests/test_dialogue.py"),
-        }
-    }
-
-    /// What each generated file is, for the listing `new` prints.
-    pub fn file_notes(self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            Lang::Rust => &[
-                ("Cargo.toml", "the crate; keruj-guest from the checkout"),
-                ("src/lib.rs", "a two-step settings dialogue"),
-                (
-                    "tests/dialogue.rs",
-                    "its test, against your keruj-host binary (keruj-test)",
-                ),
-                ("scripts/build", "builds plugins/<name>.wasm"),
-            ],
-            Lang::Js => &[
-                (
-                    "package.json",
-                    "@keruj/guest from the checkout; build and test scripts",
-                ),
-                ("src/app.js", "a two-step settings dialogue"),
-                (
-                    "test/dialogue.test.js",
-                    "its test (node's runner), against your keruj-host binary",
-                ),
-            ],
-            Lang::Ts => &[
-                (
-                    "package.json",
-                    "@keruj/guest from the checkout; build and test scripts",
-                ),
-                ("src/app.ts", "a two-step settings dialogue"),
-                (
-                    "test/dialogue.test.ts",
-                    "its test (node's runner), against your keruj-host binary",
-                ),
-            ],
-            Lang::Python => &[
-                ("app.py", "a two-step settings dialogue"),
-                (
-                    "tests/test_dialogue.py",
-                    "its test (unittest), against your keruj-host binary",
-                ),
-                (
-                    "scripts/build",
-                    "builds plugins/<name>.wasm (componentize-py)",
-                ),
-            ],
         }
     }
 }

@@ -242,12 +242,13 @@ pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
 /// Every file of the crate: its path inside it and its text.
 pub fn files(plan: &Plan) -> anyhow::Result<Vec<(&'static str, String)>> {
     let name = plan.name.as_str();
-    let (app_file, test_file) = plan.lang.main_files();
+    let kit = plan.lang.kit();
+    let (app_file, test_file) = kit.main_files;
     let mut vars = vec![
         ("name", name.to_owned()),
         ("crate_file", name.replace('-', "_")),
         ("token_env", default_token_env(name)),
-        ("language", plan.lang.title().to_owned()),
+        ("language", kit.title.to_owned()),
         ("app_file", app_file.to_owned()),
         ("test_file", test_file.to_owned()),
     ];
@@ -292,11 +293,10 @@ pub fn files(plan: &Plan) -> anyhow::Result<Vec<(&'static str, String)>> {
         }
     }
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    Ok(plan
-        .lang
-        .templates()
+    Ok(kit
+        .files
         .iter()
-        .map(|(path, template)| (*path, render(template, &vars)))
+        .map(|(path, template, _)| (*path, render(template, &vars)))
         .collect())
 }
 
@@ -352,32 +352,44 @@ fn make_executable(_: &Path) -> anyhow::Result<()> {
 pub fn next_steps(plan: &Plan) -> String {
     let name = &plan.name;
     let dir = plan.dir.canonicalize().unwrap_or_else(|_| plan.dir.clone());
-    let mut files: Vec<(String, String)> = plan
-        .lang
-        .file_notes()
+    let kit = plan.lang.kit();
+    let mut files: Vec<(&str, &str)> = kit
+        .files
         .iter()
-        .map(|(file, note)| (file.to_string(), note.replace("<name>", name)))
+        .filter_map(|(file, _, note)| Some((*file, (*note)?)))
         .collect();
-    files.push((
-        "README.md".into(),
-        "these steps, and how to play the dialogue with `keruj-host send`".into(),
-    ));
     if plan.lock.is_some() {
         files.push((
-            "Cargo.lock".into(),
-            "the versions this keruj-host checkout is tested with".into(),
+            "Cargo.lock",
+            "the versions this keruj-host checkout is tested with",
         ));
     }
     let mut text = format!(
         "Created the {} app {name} in {}:\n",
-        plan.lang.title(),
+        kit.title,
         dir.display()
     );
     for (file, note) in files {
-        text.push_str(&format!("  {file:<24}{note}\n"));
+        text.push_str(&format!("  {file:<24}{}\n", note.replace("<name>", name)));
     }
+    let serve = format!(
+        "{}=dev-token keruj-host serve --plugins plugins --data data",
+        default_token_env(name)
+    );
+    let steps = kit
+        .build
+        .iter()
+        .map(|(command, note)| (command.to_string(), *note));
+    let steps = steps.chain([
+        (serve, "serves it on http://127.0.0.1:8080"),
+        (
+            kit.test.to_owned(),
+            "runs the app in the keruj-host on PATH (or $KERUJ_HOST_BIN)",
+        ),
+    ]);
     text.push_str(&format!("\nNext:\n  cd {}\n", dir.display()));
-    for (command, note) in plan.lang.next_steps(name, &default_token_env(name)) {
+    for (command, note) in steps {
+        let note = note.replace("<name>", name);
         text.push_str(&match command.len() < 36 {
             true => format!("  {command:<36}# {note}\n"),
             false => format!("  {command}  # {note}\n"),
