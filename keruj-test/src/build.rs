@@ -22,15 +22,40 @@ use crate::Error;
 /// The target every Keruj app is built for.
 pub const TARGET: &str = "wasm32-wasip2";
 
-/// A built app: its crate's name and its component.
+/// A built app.
+#[derive(Debug, Clone)]
 pub struct Built {
+    /// The crate's name (the app id unless the test names another).
     pub crate_name: String,
+    /// The component.
     pub wasm: PathBuf,
 }
 
+/// The cargo profile an app is built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// `dev`: what [`TestApp::build`](crate::TestApp::build) uses (seconds;
+    /// see the module's comment).
+    Dev,
+    /// `release`: what the app ships as.
+    Release,
+}
+
+/// Where the build's target folder is.
+#[derive(Debug, Clone, Copy)]
+pub enum Folder<'a> {
+    /// This folder.
+    At(&'a Path),
+    /// The crate's own target folder.
+    Crate,
+    /// A folder of that name inside the crate's target folder.
+    WithinCrate(&'a str),
+}
+
 /// `cargo build --target wasm32-wasip2` of the crate at `path` (a folder or
-/// a `Cargo.toml`), into `target_dir` or the crate's target folder.
-pub fn build(path: &Path, target_dir: Option<&Path>) -> Result<Built, Error> {
+/// a `Cargo.toml`) with `profile`, into `folder`: the app's component and
+/// its crate's name. `keruj_host::testing` builds with it too.
+pub fn build_app(path: &Path, folder: Folder, profile: Profile) -> Result<Built, Error> {
     let manifest = match path.is_dir() {
         true => path.join("Cargo.toml"),
         false => path.to_path_buf(),
@@ -57,10 +82,20 @@ pub fn build(path: &Path, target_dir: Option<&Path>) -> Result<Built, Error> {
     let metadata: Value = serde_json::from_slice(&metadata.stdout)
         .map_err(|error| Error::new(format!("cargo metadata gave no JSON: {error}")))?;
     let (crate_name, target) = read_metadata(&metadata, &manifest)?;
-    let target_dir = target_dir.map_or(target, Path::to_path_buf);
-
-    eprintln!("keruj-test: building {crate_name} for {TARGET} (cargo build)…");
-    let built = cargo(&["build", "--target", TARGET], &manifest)
+    let target_dir = match folder {
+        Folder::At(dir) => dir.to_path_buf(),
+        Folder::Crate => target,
+        Folder::WithinCrate(name) => target.join(name),
+    };
+    let (args, output): (&[&str], _) = match profile {
+        Profile::Dev => (&["build", "--target", TARGET], "debug"),
+        Profile::Release => (&["build", "--release", "--target", TARGET], "release"),
+    };
+    eprintln!(
+        "building {crate_name} for {TARGET} (cargo {})…",
+        args.join(" ")
+    );
+    let built = cargo(args, &manifest)
         .arg("--target-dir")
         .arg(&target_dir)
         .output()
@@ -76,7 +111,7 @@ pub fn build(path: &Path, target_dir: Option<&Path>) -> Result<Built, Error> {
         )));
     }
     let file = format!("{}.wasm", crate_name.replace('-', "_"));
-    let wasm = target_dir.join(TARGET).join("debug").join(&file);
+    let wasm = target_dir.join(TARGET).join(output).join(&file);
     if !wasm.is_file() {
         return Err(Error::new(format!(
             "cargo built {crate_name} but made no {file}: an app crate needs \

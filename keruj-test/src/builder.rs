@@ -12,8 +12,8 @@ use serde_json::{Map, Value, json};
 
 use crate::binary::{self, Running};
 use crate::{
-    DEFAULT_COMPANY, Error, KERUJ_API_URL, OutboundRequest, OutboundResponse, TempDir, TestApp,
-    build, sidecar, wire,
+    DEFAULT_COMPANY, Error, Folder, KERUJ_API_URL, OutboundRequest, OutboundResponse, Profile,
+    TempDir, TestApp, build, sidecar, wire,
 };
 
 type Handler = Arc<dyn Fn(&OutboundRequest) -> OutboundResponse + Send + Sync>;
@@ -155,7 +155,8 @@ impl TestAppBuilder {
     pub fn build(self, crate_dir: impl AsRef<Path>) -> Result<TestApp, Error> {
         // The binary first: no point building the app without it.
         let binary = self.find_binary()?;
-        let built = build::build(crate_dir.as_ref(), self.target_dir.as_deref())?;
+        let folder = self.target_dir.as_deref().map_or(Folder::Crate, Folder::At);
+        let built = build::build_app(crate_dir.as_ref(), folder, Profile::Dev)?;
         let name = self.name.clone().unwrap_or(built.crate_name);
         Self {
             binary: Some(binary),

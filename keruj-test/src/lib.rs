@@ -65,6 +65,7 @@ use serde_json::{Value, json};
 
 pub use answer::{Answer, Delivery, OutboundRequest, OutboundResponse};
 pub use binary::BIN_VAR;
+pub use build::{Built, Folder, Profile, build_app};
 pub use builder::TestAppBuilder;
 pub use made::MadeSchedule;
 

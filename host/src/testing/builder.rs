@@ -9,10 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 
-use super::{DEFAULT_COMPANY, KERUJ_API_URL, OutboundRequest, OutboundResponse, TestApp, build};
+use super::{DEFAULT_COMPANY, KERUJ_API_URL, OutboundRequest, OutboundResponse, TestApp};
 use crate::capabilities::outbound_override::{self, OutboundOverride};
 use crate::host::Host;
 use crate::settings::{HostConfig, is_app_name};
+use keruj_test::{Folder, Profile, build_app};
 
 type Handler = Arc<dyn Fn(&OutboundRequest) -> OutboundResponse + Send + Sync>;
 
@@ -150,7 +151,12 @@ impl TestAppBuilder {
     /// with `cargo build --release --target wasm32-wasip2`, then starts a
     /// host serving it, named after the crate.
     pub fn build(self, crate_dir: impl AsRef<Path>) -> anyhow::Result<TestApp> {
-        let built = build::build(crate_dir.as_ref(), self.target_dir.as_deref())?;
+        // Release, in a folder of its own inside the crate's target folder.
+        let folder = match &self.target_dir {
+            Some(dir) => Folder::At(dir),
+            None => Folder::WithinCrate("keruj-test"),
+        };
+        let built = build_app(crate_dir.as_ref(), folder, Profile::Release)?;
         let name = self.name.clone().unwrap_or(built.crate_name);
         self.start(name, &built.wasm)
     }

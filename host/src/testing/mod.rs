@@ -47,7 +47,6 @@
 //! posts a delivery signed as the provider would.
 
 mod answer;
-mod build;
 mod builder;
 mod made;
 mod triggers;
