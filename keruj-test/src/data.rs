@@ -2,6 +2,8 @@
 //! `/_dev/api/data` (the same storage, limits and encryption as the app's
 //! own calls).
 
+use std::path::Path;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::de::DeserializeOwned;
@@ -64,21 +66,9 @@ impl TestApp {
         let needle = needle.as_ref();
         assert!(!needle.is_empty(), "look for at least one byte");
         self.api("POST", "/_dev/api/flush", &Value::Null);
-        let mut folders = vec![self.folder().join("data")];
-        let mut found = false;
-        while let Some(folder) = folders.pop() {
-            let entries = std::fs::read_dir(&folder)
-                .unwrap_or_else(|error| panic!("cannot read {}: {error}", folder.display()));
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    folders.push(path);
-                } else if let Ok(bytes) = std::fs::read(&path) {
-                    found |= bytes.windows(needle.len()).any(|window| window == needle);
-                }
-            }
-        }
-        found
+        let data = self.folder().join("data");
+        plaintext_in(&data, needle)
+            .unwrap_or_else(|error| panic!("cannot read {}: {error}", data.display()))
     }
 
     /// Whether `company` has the app installed.
@@ -123,6 +113,26 @@ impl TestApp {
         }
         query
     }
+}
+
+/// Whether `needle` occurs as is in any file under `folder`, however deep:
+/// what [`TestApp::stored_in_plaintext`] looks for in the host's data
+/// folder, for a data folder of your own (an embedded host's, say).
+pub fn plaintext_in(folder: &Path, needle: &[u8]) -> std::io::Result<bool> {
+    let mut folders = vec![folder.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path)
+                && bytes.windows(needle.len()).any(|window| window == needle)
+            {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// `text` percent-encoded for a query string (all but the unreserved).

@@ -67,6 +67,7 @@ pub use answer::{Answer, Delivery, OutboundRequest, OutboundResponse};
 pub use binary::BIN_VAR;
 pub use build::{Built, Folder, Profile, build_app};
 pub use builder::TestAppBuilder;
+pub use data::plaintext_in;
 pub use made::MadeSchedule;
 
 /// The `account_id` the harness sends with every event.

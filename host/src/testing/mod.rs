@@ -270,19 +270,9 @@ impl TestApp {
         self.runtime
             .block_on(self.host.flush())
             .expect("the test database flushes");
-        let mut found = false;
-        let mut folders = vec![self.dir.path().join("data/db")];
-        while let Some(folder) = folders.pop() {
-            for entry in std::fs::read_dir(&folder).expect("the database folder reads") {
-                let path = entry.expect("a database file").path();
-                if path.is_dir() {
-                    folders.push(path);
-                } else if let Ok(bytes) = std::fs::read(&path) {
-                    found |= bytes.windows(needle.len()).any(|window| window == needle);
-                }
-            }
-        }
-        found
+        let db = self.dir.path().join("data/db");
+        keruj_test::plaintext_in(&db, needle)
+            .unwrap_or_else(|error| panic!("cannot read {}: {error}", db.display()))
     }
 
     #[track_caller]
